@@ -1,0 +1,3 @@
+from skinstack.cli import main
+
+main()

@@ -1,0 +1,1 @@
+"""Accounts: users, passwords, tokens, roles, influencer and merchant profiles, integrations."""

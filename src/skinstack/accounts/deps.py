@@ -1,0 +1,66 @@
+"""Typed authentication dependencies: who is calling, and may they."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Annotated
+
+from fastapi import Depends, Request
+from fastapi.security import OAuth2PasswordBearer
+
+from skinstack.accounts import repository
+from skinstack.accounts.security import InvalidToken, decode_access_token
+from skinstack.accounts.service import require_merchant
+from skinstack.compliance import audit
+from skinstack.db import DBSession
+from skinstack.errors import Forbidden, NotAuthenticated
+from skinstack.models import Merchant, Role, User
+
+bearer = OAuth2PasswordBearer(tokenUrl="/api/v1/auth/token", auto_error=False)
+
+
+async def current_user(
+    request: Request, session: DBSession, token: Annotated[str | None, Depends(bearer)]
+) -> User:
+    """The active user named by a valid bearer token; 401 otherwise.
+
+    The user is read on every request, so deactivation takes effect at once.
+    """
+    if not token:
+        raise NotAuthenticated()
+    try:
+        claims = decode_access_token(token, secret=request.app.state.jwt_secret)
+    except InvalidToken:
+        raise NotAuthenticated("The token is invalid or has expired.") from None
+    user = await repository.get_user(session=session, user_id=claims.user_id)
+    if user is None or not user.is_active or user.role != claims.role:
+        raise NotAuthenticated("The token is invalid or has expired.")
+    audit.set_actor(session.sync_session, audit.Actor(user_id=user.id, role=user.role))
+    return user
+
+
+CurrentUser = Annotated[User, Depends(current_user)]
+
+
+def require_role(*roles: Role) -> Callable[[User], Awaitable[User]]:
+    allowed = {role.value for role in roles}
+
+    async def dependency(user: CurrentUser) -> User:
+        if user.role not in allowed:
+            raise Forbidden(f"This needs the {' or '.join(sorted(allowed))} role.")
+        return user
+
+    return dependency
+
+
+InfluencerUser = Annotated[User, Depends(require_role(Role.influencer))]
+MerchantUser = Annotated[User, Depends(require_role(Role.merchant))]
+AdminUser = Annotated[User, Depends(require_role(Role.admin))]
+
+
+async def current_merchant(user: MerchantUser, session: DBSession) -> Merchant:
+    """The calling merchant's profile (409 until it exists)."""
+    return await require_merchant(session=session, user=user)
+
+
+CurrentMerchant = Annotated[Merchant, Depends(current_merchant)]

@@ -1,0 +1,55 @@
+"""Every accounts query."""
+
+from __future__ import annotations
+
+import uuid
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from skinstack.kit.pagination import PageParams, paginate
+from skinstack.models import Influencer, Merchant, MerchantIntegration, User
+
+
+async def get_user(*, session: AsyncSession, user_id: uuid.UUID) -> User | None:
+    """Returns the user, or None."""
+    return await session.get(User, user_id)
+
+
+async def get_user_by_email(*, session: AsyncSession, email: str) -> User | None:
+    """Returns the user with this normalised email, or None."""
+    return await session.scalar(select(User).where(User.email == email))
+
+
+async def get_influencer_for_user(*, session: AsyncSession, user_id: uuid.UUID) -> Influencer | None:
+    return await session.scalar(select(Influencer).where(Influencer.user_id == user_id))
+
+
+async def get_merchant_for_user(*, session: AsyncSession, user_id: uuid.UUID) -> Merchant | None:
+    return await session.scalar(select(Merchant).where(Merchant.user_id == user_id))
+
+
+async def list_integrations(
+    *, session: AsyncSession, merchant_id: uuid.UUID, page: PageParams
+) -> list[MerchantIntegration]:
+    statement = select(MerchantIntegration).where(MerchantIntegration.merchant_id == merchant_id)
+    return list(await session.scalars(paginate(statement, MerchantIntegration, page)))
+
+
+async def get_integration(
+    *, session: AsyncSession, merchant_id: uuid.UUID, integration_id: uuid.UUID
+) -> MerchantIntegration | None:
+    """Returns the merchant's own integration, or None (also for another merchant's)."""
+    return await session.scalar(
+        select(MerchantIntegration).where(
+            MerchantIntegration.id == integration_id,
+            MerchantIntegration.merchant_id == merchant_id,
+        )
+    )
+
+
+async def list_users(*, session: AsyncSession, page: PageParams, role: str | None) -> list[User]:
+    statement = select(User)
+    if role:
+        statement = statement.where(User.role == role)
+    return list(await session.scalars(paginate(statement, User, page)))

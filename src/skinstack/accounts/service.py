@@ -1,0 +1,200 @@
+"""Account rules: registration, login, profiles, integrations, admins. Never commits."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from skinstack.accounts import repository
+from skinstack.accounts.schemas import (
+    InfluencerIn,
+    IntegrationIn,
+    MerchantIn,
+    RegisterIn,
+    normalise_email,
+)
+from skinstack.accounts.security import create_access_token, hash_password, verify_password
+from skinstack.accounts.throttle import LoginThrottle
+from skinstack.compliance import audit
+from skinstack.db import add_unique
+from skinstack.errors import AppError, Conflict, NotAuthenticated, NotFound, TooManyRequests
+from skinstack.kit import crypto
+from skinstack.models import Influencer, Merchant, MerchantIntegration, Role, User
+
+
+class EmailTaken(Conflict):
+    code = "email_taken"
+
+
+class ProfileRequired(Conflict):
+    code = "profile_required"
+
+
+class IntegrationTaken(Conflict):
+    code = "integration_taken"
+
+
+class WrongCredentials(NotAuthenticated):
+    code = "wrong_credentials"
+
+    def __init__(self) -> None:
+        super().__init__("Incorrect email or password.")
+
+
+class AdminCreationRefused(AppError):
+    status, title, code = 409, "Conflict", "not_an_admin"
+
+
+async def register(*, session: AsyncSession, data: RegisterIn) -> User:
+    """Creates an influencer or merchant account; 409 when the email is taken."""
+    user = User(email=data.email, password_hash=hash_password(data.password), role=data.role)
+    await add_unique(session, user, conflicts={
+        "uq_users_email": EmailTaken("An account with this email already exists.")})
+    return user
+
+
+async def issue_token(
+    *,
+    session: AsyncSession,
+    username: str,
+    password: str,
+    throttle: LoginThrottle,
+    secret: str,
+    expires_in: timedelta,
+) -> str:
+    """Checks the credentials and returns an access token.
+
+    Unknown emails, wrong passwords and deactivated accounts all answer the same 401 after the
+    same argon2 work; more than the allowed failures in the window answer 429.
+    """
+    try:
+        email = normalise_email(username)
+    except ValueError:
+        email = username.strip().lower()
+    throttle_key = crypto.keyed_hash(f"login:{email}")
+    wait = await throttle.retry_after(throttle_key)
+    if wait is not None:
+        raise TooManyRequests("Too many failed logins for this account; try again later.",
+                              retry_after=wait)
+    user = await repository.get_user_by_email(session=session, email=email)
+    ok, new_hash = verify_password(password, user.password_hash if user else None)
+    if user is None or not ok or not user.is_active:
+        await throttle.record_failure(throttle_key)
+        raise WrongCredentials()
+    await throttle.reset(throttle_key)
+    if new_hash:
+        user.password_hash = new_hash
+    user.last_login_at = datetime.now(UTC)
+    audit.set_actor(session.sync_session, audit.Actor(user_id=user.id, role=user.role))
+    audit.record(session.sync_session, action="user.login", resource_type="users",
+                 resource_id=user.id)
+    return create_access_token(user_id=user.id, role=user.role, secret=secret,
+                               expires_in=expires_in)
+
+
+async def upsert_influencer(*, session: AsyncSession, user: User, data: InfluencerIn) -> Influencer:
+    """Creates or replaces the caller's influencer profile."""
+    influencer = await repository.get_influencer_for_user(session=session, user_id=user.id)
+    if influencer is None:
+        influencer = Influencer(user_id=user.id)
+        session.add(influencer)
+    fields = data.model_dump(exclude={"paypal_email"})
+    for key, value in fields.items():
+        setattr(influencer, key, value)
+    influencer.paypal_email_encrypted = (
+        crypto.encrypt(data.paypal_email) if data.paypal_email else None)
+    await session.flush()
+    return influencer
+
+
+async def upsert_merchant(*, session: AsyncSession, user: User, data: MerchantIn) -> Merchant:
+    """Creates or replaces the caller's merchant profile."""
+    merchant = await repository.get_merchant_for_user(session=session, user_id=user.id)
+    if merchant is None:
+        merchant = Merchant(user_id=user.id)
+        session.add(merchant)
+    for key, value in data.model_dump().items():
+        setattr(merchant, key, value)
+    await session.flush()
+    return merchant
+
+
+async def require_merchant(*, session: AsyncSession, user: User) -> Merchant:
+    """The caller's merchant profile; 409 when it has not been created yet."""
+    merchant = await repository.get_merchant_for_user(session=session, user_id=user.id)
+    if merchant is None:
+        raise ProfileRequired("Create your merchant profile first (PUT /api/v1/merchants/me).")
+    return merchant
+
+
+async def create_integration(
+    *, session: AsyncSession, merchant: Merchant, data: IntegrationIn
+) -> MerchantIntegration:
+    """Adds a store or network connection; its secret is stored encrypted."""
+    integration = MerchantIntegration(
+        merchant_id=merchant.id,
+        type=data.type,
+        shop_domain=data.shop_domain,
+        account_id=data.account_id,
+        secret_encrypted=crypto.encrypt(data.secret),
+    )
+    taken = IntegrationTaken(
+        "This store or account is already connected to a SkinStack merchant.")
+    await add_unique(session, integration, conflicts={
+        "uq_merchant_integrations_type_shop_domain": taken,
+        "uq_merchant_integrations_type_account_id": taken,
+    })
+    return integration
+
+
+async def get_integration(
+    *, session: AsyncSession, merchant: Merchant, integration_id: uuid.UUID
+) -> MerchantIntegration:
+    """The merchant's own integration; 404 for a missing one and for another merchant's."""
+    integration = await repository.get_integration(
+        session=session, merchant_id=merchant.id, integration_id=integration_id)
+    if integration is None:
+        raise NotFound("No such integration.")
+    return integration
+
+
+async def delete_integration(
+    *, session: AsyncSession, merchant: Merchant, integration_id: uuid.UUID
+) -> None:
+    integration = await get_integration(session=session, merchant=merchant,
+                                        integration_id=integration_id)
+    await session.delete(integration)
+    await session.flush()
+
+
+async def set_user_active(*, session: AsyncSession, user_id: uuid.UUID, is_active: bool) -> User:
+    user = await repository.get_user(session=session, user_id=user_id)
+    if user is None:
+        raise NotFound("No such user.")
+    user.is_active = is_active
+    await session.flush()
+    return user
+
+
+async def create_admin(*, session: AsyncSession, email: str, password: str) -> tuple[User, bool]:
+    """Creates an admin, or re-activates one and sets its password; returns (user, created).
+
+    An existing influencer or merchant account is never turned into an admin.
+    """
+    email = normalise_email(email)
+    audit.set_actor(session.sync_session, audit.Actor(user_id=None, role=audit.SYSTEM))
+    user = await repository.get_user_by_email(session=session, email=email)
+    if user is None:
+        user = User(email=email, password_hash=hash_password(password), role=Role.admin)
+        session.add(user)
+        await session.flush()
+        return user, True
+    if user.role != Role.admin:
+        raise AdminCreationRefused(
+            f"This email belongs to a {user.role} account; use another email for the admin.")
+    user.is_active = True
+    user.password_hash = hash_password(password)
+    await session.flush()
+    return user, False

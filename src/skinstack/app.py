@@ -1,0 +1,79 @@
+"""create_app(): routers, error handlers, middleware and the lifespan of shared resources."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack, asynccontextmanager
+
+import structlog
+from fastapi import FastAPI
+from redis.asyncio import Redis
+
+from skinstack import __version__
+from skinstack.accounts.router import router as accounts_router
+from skinstack.accounts.throttle import MemoryLoginThrottle, RedisLoginThrottle
+from skinstack.compliance.router import router as compliance_router
+from skinstack.config import Settings, get_settings
+from skinstack.db import create_engine, create_sessionmaker, resolve_database_url
+from skinstack.errors import install_error_handlers
+from skinstack.middleware import BodyLimitMiddleware, RequestContextMiddleware
+from skinstack.ops.router import router as ops_router
+from skinstack.worker.queue import connected, run_worker
+
+log = structlog.get_logger(__name__)
+
+
+def create_app(settings: Settings | None = None, *, run_worker_in_process: bool = False,
+               database_url: str | None = None) -> FastAPI:
+    """The whole HTTP service. `database_url` overrides the settings' (tests use it)."""
+    settings = settings or get_settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        url = database_url or resolve_database_url(settings)
+        engine = create_engine(url, pool_size=settings.db_pool_size)
+        app.state.engine = engine
+        app.state.sessionmaker = create_sessionmaker(engine)
+        app.state.redis = Redis.from_url(settings.redis_url) if settings.redis_url else None
+        limits = {"max_failures": settings.login_max_failures,
+                  "window_seconds": settings.login_window_seconds}
+        app.state.login_throttle = (
+            RedisLoginThrottle(app.state.redis, **limits) if app.state.redis
+            else MemoryLoginThrottle(**limits))
+        async with AsyncExitStack() as stack:
+            stack.push_async_callback(engine.dispose)
+            if app.state.redis is not None:
+                stack.push_async_callback(app.state.redis.aclose)
+            if run_worker_in_process:
+                job_app = connected(url)
+                await stack.enter_async_context(job_app.open_async())
+                worker = asyncio.create_task(run_worker(job_app))
+                stack.push_async_callback(_stop, worker)
+            log.info("started", version=__version__, worker=run_worker_in_process,
+                     redis=app.state.redis is not None)
+            yield
+
+    app = FastAPI(
+        title="SkinStack",
+        version=__version__,
+        description="Open affiliate platform for influencer skincare marketing.",
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.jwt_secret = settings.jwt_secret()
+    install_error_handlers(app)
+    app.include_router(ops_router)
+    app.include_router(accounts_router)
+    app.include_router(compliance_router)
+    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
+    app.add_middleware(RequestContextMiddleware)
+    return app
+
+
+async def _stop(task: asyncio.Task[None]) -> None:
+    task.cancel()
+    try:
+        await task
+    except asyncio.CancelledError:
+        pass

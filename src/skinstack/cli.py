@@ -1,0 +1,122 @@
+"""The `skinstack` command: serve, worker, db upgrade|downgrade, admin create."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from skinstack import migrations
+from skinstack.config import get_settings
+from skinstack.db import create_engine, create_sessionmaker, resolve_database_url
+from skinstack.logs import configure_logging
+
+cli = typer.Typer(help="SkinStack: affiliate platform for influencer skincare marketing.",
+                  no_args_is_help=True, pretty_exceptions_enable=False)
+db_cli = typer.Typer(help="Database migrations.", no_args_is_help=True)
+admin_cli = typer.Typer(help="Administrators.", no_args_is_help=True)
+cli.add_typer(db_cli, name="db")
+cli.add_typer(admin_cli, name="admin")
+console = Console(stderr=True)
+
+
+def _database_url() -> str:
+    settings = get_settings()
+    configure_logging(settings.log_level)
+    if not settings.database_url:
+        console.print(f"[dim]Embedded PostgreSQL in {settings.data_dir / 'pgdata'}[/dim]")
+    return resolve_database_url(settings)
+
+
+@cli.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="TCP port.")] = 8000,
+    no_worker: Annotated[bool, typer.Option("--no-worker",
+                                            help="Do not run the background worker here.")] = False,
+) -> None:
+    """Applies migrations, then runs the HTTP service (and the worker, unless --no-worker)."""
+    import uvicorn
+
+    from skinstack.app import create_app
+
+    url = _database_url()
+    migrations.upgrade(url)
+    app = create_app(run_worker_in_process=not no_worker, database_url=url)
+    console.print(f"SkinStack on http://{host}:{port}  (API docs: /docs, /openapi.json)")
+    uvicorn.run(app, host=host, port=port, loop="uvloop", http="httptools", log_config=None,
+                access_log=False, server_header=False, proxy_headers=False)
+
+
+@cli.command()
+def worker() -> None:
+    """Runs only the background worker (for scale-out)."""
+    from skinstack.worker.queue import connected, run_worker
+
+    url = _database_url()
+
+    async def main() -> None:
+        job_app = connected(url)
+        async with job_app.open_async():
+            await run_worker(job_app)
+
+    try:
+        asyncio.run(main())
+    except KeyboardInterrupt:
+        pass
+
+
+@db_cli.command("upgrade")
+def db_upgrade(revision: Annotated[str, typer.Argument()] = "head") -> None:
+    """Upgrades the schema to REVISION (default: head)."""
+    migrations.upgrade(_database_url(), revision)
+    console.print(f"Database at {revision}.")
+
+
+@db_cli.command("downgrade")
+def db_downgrade(revision: Annotated[str, typer.Argument(help="Target, e.g. -1 or base.")]) -> None:
+    """Downgrades the schema to REVISION."""
+    migrations.downgrade(_database_url(), revision)
+    console.print(f"Database at {revision}.")
+
+
+@admin_cli.command("create")
+def admin_create(
+    email: Annotated[str, typer.Option(help="The admin's email.")],
+    password: Annotated[str, typer.Option(prompt=True, hide_input=True,
+                                          confirmation_prompt=True,
+                                          help="At least 10 characters (prompted if left out).")],
+) -> None:
+    """Creates an admin user, or re-activates one and sets its password."""
+    from skinstack.accounts.schemas import MIN_PASSWORD
+    from skinstack.accounts.service import create_admin
+    from skinstack.errors import AppError
+
+    if len(password) < MIN_PASSWORD:
+        console.print(f"[red]The password needs at least {MIN_PASSWORD} characters.[/red]")
+        raise typer.Exit(2)
+    url = _database_url()
+    migrations.upgrade(url)
+
+    async def main() -> tuple[str, bool]:
+        engine = create_engine(url, pool_size=1)
+        try:
+            async with create_sessionmaker(engine)() as session, session.begin():
+                user, created = await create_admin(session=session, email=email,
+                                                   password=password)
+                return str(user.id), created
+        finally:
+            await engine.dispose()
+
+    try:
+        user_id, created = asyncio.run(main())
+    except (AppError, ValueError) as exc:
+        console.print(f"[red]{exc}[/red]")
+        raise typer.Exit(1) from None
+    console.print(f"Admin {'created' if created else 're-activated'}: {user_id}")
+
+
+def main() -> None:
+    cli()

@@ -1,0 +1,1 @@
+"""Compliance: the audit trail (consent, export, erasure and retention come later)."""

@@ -1,0 +1,145 @@
+"""The one settings object: every environment variable SkinStack reads is a field here."""
+
+from __future__ import annotations
+
+import base64
+import os
+import secrets
+import tempfile
+from functools import lru_cache
+from pathlib import Path
+
+import platformdirs
+from cryptography.fernet import Fernet
+from pydantic import AliasChoices, Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+def _env(*names: str) -> AliasChoices:
+    return AliasChoices(*names)
+
+
+class Settings(BaseSettings):
+    """Process configuration, read from the environment (names as in API.md)."""
+
+    model_config = SettingsConfigDict(extra="ignore", populate_by_name=True)
+
+    database_url: str | None = Field(default=None, validation_alias=_env("DATABASE_URL"))
+    """postgresql://user:password@host:port/db (libpq's ?host=/socket form too); unset: embedded."""
+
+    redis_url: str | None = Field(default=None, validation_alias=_env("REDIS_URL"))
+    """Shared counters and cache invalidation across processes; unset: in-process only."""
+
+    secret_key: SecretStr | None = Field(default=None, validation_alias=_env("SECRET_KEY"))
+    """Signs access tokens; unset: generated once and kept in the data directory."""
+
+    encryption_keys: SecretStr | None = Field(
+        default=None, validation_alias=_env("ENCRYPTION_KEYS")
+    )
+    """Comma-separated Fernet keys, newest first (MultiFernet); unset: generated once and kept."""
+
+    hash_key: SecretStr | None = Field(default=None, validation_alias=_env("HASH_KEY"))
+    """Key of the keyed hashes (HMAC) that stand in for IPs and emails; unset: generated once."""
+
+    base_url: str = Field(default="http://127.0.0.1:8000", validation_alias=_env("BASE_URL"))
+    short_domain: str = Field(
+        default="http://127.0.0.1:8000", validation_alias=_env("SHORT_DOMAIN")
+    )
+
+    stripe_secret_key: SecretStr | None = Field(
+        default=None, validation_alias=_env("STRIPE_SECRET_KEY")
+    )
+    stripe_api_base: str = Field(
+        default="https://api.stripe.com", validation_alias=_env("STRIPE_API_BASE")
+    )
+    paypal_client_id: str | None = Field(default=None, validation_alias=_env("PAYPAL_CLIENT_ID"))
+    paypal_secret: SecretStr | None = Field(default=None, validation_alias=_env("PAYPAL_SECRET"))
+    paypal_api_base: str = Field(
+        default="https://api-m.paypal.com", validation_alias=_env("PAYPAL_API_BASE")
+    )
+
+    data_dir: Path = Field(
+        default_factory=lambda: Path(platformdirs.user_data_dir("skinstack")),
+        validation_alias=_env("SKINSTACK_DATA_DIR"),
+    )
+    """Embedded PostgreSQL, generated keys and the click spool live here."""
+
+    access_token_expire_minutes: int = Field(
+        default=30, ge=1, le=24 * 60, validation_alias=_env("ACCESS_TOKEN_EXPIRE_MINUTES")
+    )
+    login_max_failures: int = Field(
+        default=10, ge=1, validation_alias=_env("LOGIN_MAX_FAILURES")
+    )
+    login_window_seconds: int = Field(
+        default=15 * 60, ge=1, validation_alias=_env("LOGIN_WINDOW_SECONDS")
+    )
+    max_body_bytes: int = Field(default=1024 * 1024, ge=1024, validation_alias=_env("MAX_BODY_BYTES"))
+    log_level: str = Field(default="INFO", validation_alias=_env("LOG_LEVEL"))
+    db_pool_size: int = Field(default=10, ge=1, validation_alias=_env("DB_POOL_SIZE"))
+
+    @field_validator("data_dir")
+    @classmethod
+    def _absolute(cls, value: Path) -> Path:
+        return value.expanduser().resolve()
+
+    @field_validator("database_url", "redis_url", mode="before")
+    @classmethod
+    def _blank_is_unset(cls, value: object) -> object:
+        return None if isinstance(value, str) and not value.strip() else value
+
+    # Keys: explicit environment values win; otherwise one value per data directory, shared by
+    # every process that uses it (two processes must accept each other's tokens).
+
+    def jwt_secret(self) -> str:
+        if self.secret_key is not None:
+            return self.secret_key.get_secret_value()
+        return persisted_secret(self.data_dir, "secret_key", lambda: secrets.token_urlsafe(48))
+
+    def fernet_keys(self) -> list[bytes]:
+        if self.encryption_keys is not None:
+            raw = self.encryption_keys.get_secret_value()
+        else:
+            raw = persisted_secret(
+                self.data_dir, "encryption_keys", lambda: Fernet.generate_key().decode()
+            )
+        return [key.strip().encode() for key in raw.split(",") if key.strip()]
+
+    def pii_hash_key(self) -> bytes:
+        if self.hash_key is not None:
+            return self.hash_key.get_secret_value().encode()
+        value = persisted_secret(
+            self.data_dir, "hash_key", lambda: base64.urlsafe_b64encode(os.urandom(32)).decode()
+        )
+        return value.encode()
+
+
+def persisted_secret(data_dir: Path, name: str, generate) -> str:  # noqa: ANN001
+    """Returns the secret kept in `data_dir/keys/name`, creating it once, atomically.
+
+    The file is written to a temporary name and hard-linked into place; `link` fails when the
+    name exists, so concurrent first starts agree on one value (the loser reads the winner's).
+    """
+    keys_dir = data_dir / "keys"
+    keys_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    path = keys_dir / name
+    if not path.exists():
+        fd, tmp = tempfile.mkstemp(dir=keys_dir, prefix=f".{name}.")
+        try:
+            with os.fdopen(fd, "w") as handle:
+                handle.write(generate())
+                handle.flush()
+                os.fsync(handle.fileno())
+            os.chmod(tmp, 0o600)
+            try:
+                os.link(tmp, path)
+            except FileExistsError:
+                pass
+        finally:
+            os.unlink(tmp)
+    return path.read_text().strip()
+
+
+@lru_cache
+def get_settings() -> Settings:
+    """The process's settings, read once."""
+    return Settings()

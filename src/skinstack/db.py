@@ -1,0 +1,118 @@
+"""Database access: URL resolution (embedded PostgreSQL when unset), engine, session per request."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from functools import lru_cache
+from pathlib import Path
+from typing import Annotated
+
+import psycopg
+from fastapi import Depends, Request
+from sqlalchemy import URL, make_url
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import (
+    AsyncEngine,
+    AsyncSession,
+    async_sessionmaker,
+    create_async_engine,
+)
+
+from skinstack.compliance import audit
+from skinstack.config import Settings
+
+EMBEDDED_DATABASE = "skinstack"
+
+
+def sqlalchemy_url(database_url: str) -> URL:
+    """The SQLAlchemy URL (psycopg 3 driver) for a standard postgresql:// URL."""
+    url = make_url(database_url)
+    if url.get_backend_name() not in {"postgresql", "postgres"}:
+        raise ValueError("DATABASE_URL must be a postgresql:// URL")
+    return url.set(drivername="postgresql+psycopg")
+
+
+def libpq_url(database_url: str) -> str:
+    """The plain libpq URL (for psycopg and the job queue), whatever driver the URL names."""
+    url = make_url(database_url).set(drivername="postgresql")
+    return url.render_as_string(hide_password=False)
+
+
+@lru_cache
+def embedded_database_url(data_dir: Path) -> str:
+    """Starts (or reuses) the embedded PostgreSQL in `data_dir/pgdata` and returns its URL.
+
+    The server outlives this process (cleanup_mode=None) so later commands reuse it.
+    """
+    import pgserver  # imported here: only the embedded mode needs it
+
+    server = pgserver.get_server(data_dir / "pgdata", cleanup_mode=None)
+    ensure_database(server.get_uri(), EMBEDDED_DATABASE)
+    return server.get_uri(EMBEDDED_DATABASE)
+
+
+def ensure_database(server_url: str, name: str) -> None:
+    """Creates database `name` on the server when it does not exist yet."""
+    with psycopg.connect(libpq_url(server_url), autocommit=True) as conn:
+        exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone()
+        if not exists:
+            conn.execute(f'CREATE DATABASE "{name}"')  # noqa: S608 - a name we choose, quoted
+
+
+def resolve_database_url(settings: Settings) -> str:
+    """The configured DATABASE_URL, or the embedded server's."""
+    if settings.database_url:
+        return settings.database_url
+    return embedded_database_url(settings.data_dir)
+
+
+def create_engine(database_url: str, *, pool_size: int = 10) -> AsyncEngine:
+    return create_async_engine(
+        sqlalchemy_url(database_url),
+        pool_size=pool_size,
+        max_overflow=pool_size,
+        pool_pre_ping=True,
+    )
+
+
+def create_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
+    return async_sessionmaker(engine, expire_on_commit=False, autoflush=True)
+
+
+async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
+    """One session per request: commits when the endpoint returns, rolls back when it raises.
+
+    Declared with scope="function", so the commit happens before the response is sent and a
+    failed commit becomes an error response instead of a lost write.
+    """
+    sessionmaker: async_sessionmaker[AsyncSession] = request.app.state.sessionmaker
+    async with sessionmaker() as session:
+        audit.set_request(session.sync_session, audit.request_info(request))
+        try:
+            yield session
+        except BaseException:
+            await session.rollback()
+            raise
+        else:
+            await session.commit()
+
+
+DBSession = Annotated[AsyncSession, Depends(get_session, scope="function")]
+
+
+async def add_unique(session: AsyncSession, obj: object, *, conflicts: dict[str, Exception]) -> None:
+    """Adds and flushes `obj` in a savepoint; a unique violation becomes the mapped error.
+
+    The unique index decides (never check-then-insert), so two concurrent requests cannot both
+    win; `conflicts` maps constraint names to the error each means.
+    """
+    try:
+        async with session.begin_nested():
+            session.add(obj)
+            await session.flush()
+    except IntegrityError as exc:
+        diag = getattr(exc.orig, "diag", None)
+        name = getattr(diag, "constraint_name", None)
+        if name in conflicts:
+            raise conflicts[name] from None
+        raise

@@ -1,0 +1,1 @@
+"""The background job queue (procrastinate on PostgreSQL): task registry and periodic jobs."""
