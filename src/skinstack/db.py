@@ -72,6 +72,7 @@ def create_engine(database_url: str, *, pool_size: int = 10) -> AsyncEngine:
         pool_size=pool_size,
         max_overflow=pool_size,
         pool_pre_ping=True,
+        hide_parameters=True,  # statement errors in logs never carry the values (PII, secrets)
     )
 
 

@@ -42,10 +42,11 @@ Paging = Annotated[PageParams, Depends(page_params)]
 
 
 def influencer_out(influencer: Influencer) -> InfluencerOut:
+    fields = {name: getattr(influencer, name)
+              for name in InfluencerOut.model_fields if name != "paypal_email"}
     paypal = (crypto.decrypt(influencer.paypal_email_encrypted)
               if influencer.paypal_email_encrypted else None)
-    return InfluencerOut.model_validate(influencer, from_attributes=True).model_copy(
-        update={"paypal_email": paypal})
+    return InfluencerOut(**fields, paypal_email=paypal)
 
 
 @router.post("/auth/register", status_code=status.HTTP_201_CREATED, response_model=UserOut,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import uuid
 from datetime import datetime
 from typing import Annotated, Literal
@@ -119,13 +120,21 @@ class MeOut(Output):
     merchant: MerchantOut | None = None
 
 
-SHOP_DOMAIN = r"^[a-z0-9][a-z0-9-]*\.myshopify\.com$"
+SHOP_DOMAIN = re.compile(r"^[a-z0-9][a-z0-9-]*\.myshopify\.com$")
+
+
+def normalise_shop_domain(value: str) -> str:
+    """Shopify's permanent shop host (what X-Shopify-Shop-Domain carries), lower case."""
+    host = value.strip().lower()
+    if not SHOP_DOMAIN.match(host):
+        raise ValueError("must be the store's your-store.myshopify.com domain")
+    return host
 
 
 class IntegrationIn(Input):
     type: Literal["shopify", "impact", "refersion", "amazon", "postback"]
-    shop_domain: Annotated[str, StringConstraints(to_lower=True, max_length=253,
-                                                  pattern=SHOP_DOMAIN)] | None = None
+    shop_domain: Annotated[str, StringConstraints(max_length=253),
+                           AfterValidator(normalise_shop_domain)] | None = None
     account_id: Annotated[str, StringConstraints(min_length=1, max_length=255,
                                                  pattern=r"^[A-Za-z0-9._:@-]+$")] | None = None
     secret: Annotated[str, StringConstraints(min_length=8, max_length=1024)] = Field(

@@ -35,6 +35,9 @@ class UUIDPrimaryKey:
 
 
 class Timestamps:
+    # created_at/updated_at come back with RETURNING, so reading them never needs a lazy load.
+    __mapper_args__ = {"eager_defaults": True}
+
     created_at: Mapped[datetime] = mapped_column(
         DateTime(timezone=True), server_default=func.now()
     )

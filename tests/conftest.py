@@ -1,0 +1,141 @@
+"""Test harness: a real PostgreSQL (127.0.0.1:5432 when it answers, else embedded), migrated
+once per run; each test runs in a transaction that is rolled back at the end."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+# Settings are read once per process: point them at a throwaway data directory first.
+_DATA_DIR = Path(tempfile.mkdtemp(prefix="skinstack-test-"))
+os.environ["SKINSTACK_DATA_DIR"] = str(_DATA_DIR)
+for _name in ("DATABASE_URL", "REDIS_URL", "SECRET_KEY", "ENCRYPTION_KEYS", "HASH_KEY"):
+    os.environ.pop(_name, None)
+
+import httpx  # noqa: E402
+import psycopg  # noqa: E402
+import pytest  # noqa: E402
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession  # noqa: E402
+from sqlalchemy.ext.asyncio import async_sessionmaker  # noqa: E402
+
+from skinstack import migrations  # noqa: E402
+from skinstack.accounts.throttle import MemoryLoginThrottle  # noqa: E402
+from skinstack.app import create_app  # noqa: E402
+from skinstack.config import get_settings  # noqa: E402
+from skinstack.logs import configure_logging  # noqa: E402
+from skinstack.db import create_engine, embedded_database_url, ensure_database, libpq_url  # noqa: E402
+from sqlalchemy import make_url  # noqa: E402
+
+configure_logging("INFO")  # the production JSON format, so tests see what operators see
+
+LOCAL_SERVER = "postgresql://postgres@127.0.0.1:5432/postgres"
+REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+
+
+def _local_server_answers() -> bool:
+    try:
+        with psycopg.connect(LOCAL_SERVER, connect_timeout=2):
+            return True
+    except psycopg.Error:
+        return False
+
+
+def test_server_url() -> str:
+    """TEST_DATABASE_URL, else the local server, else an embedded one (a server-level URL)."""
+    if os.environ.get("TEST_DATABASE_URL"):
+        return os.environ["TEST_DATABASE_URL"]
+    if _local_server_answers():
+        return LOCAL_SERVER
+    return embedded_database_url(Path(tempfile.gettempdir()) / "skinstack-test-pg")
+
+
+def fresh_database(server_url: str, name: str) -> str:
+    """Drops and creates database `name`; returns its URL."""
+    with psycopg.connect(libpq_url(server_url), autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    ensure_database(server_url, name)
+    return make_url(server_url).set(database=name).render_as_string(hide_password=False)
+
+
+def drop_database(server_url: str, name: str) -> None:
+    with psycopg.connect(libpq_url(server_url), autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(scope="session")
+def server_url() -> str:
+    return test_server_url()
+
+
+@pytest.fixture(scope="session")
+def database_url(server_url: str) -> Iterator[str]:
+    name = f"skinstack_test_{os.getpid()}"
+    url = fresh_database(server_url, name)
+    migrations.upgrade(url)
+    yield url
+    drop_database(server_url, name)
+
+
+@pytest.fixture(scope="session")
+async def engine(database_url: str) -> AsyncIterator[AsyncEngine]:
+    engine = create_engine(database_url, pool_size=2)
+    yield engine
+    await engine.dispose()
+
+
+@pytest.fixture
+async def connection(engine: AsyncEngine) -> AsyncIterator[AsyncConnection]:
+    """The test's connection, inside a transaction that is rolled back afterwards."""
+    async with engine.connect() as conn:
+        transaction = await conn.begin()
+        yield conn
+        await transaction.rollback()
+
+
+@pytest.fixture
+def sessionmaker(connection: AsyncConnection) -> async_sessionmaker[AsyncSession]:
+    """Sessions on the test's connection: their commits only release savepoints."""
+    return async_sessionmaker(bind=connection, join_transaction_mode="create_savepoint",
+                              expire_on_commit=False)
+
+
+@pytest.fixture
+async def session(sessionmaker: async_sessionmaker[AsyncSession]) -> AsyncIterator[AsyncSession]:
+    async with sessionmaker() as session:
+        yield session
+
+
+@pytest.fixture(scope="session")
+async def app(database_url: str) -> AsyncIterator:
+    app = create_app(get_settings(), database_url=database_url)
+    async with app.router.lifespan_context(app):
+        yield app
+
+
+@pytest.fixture
+async def client(app, sessionmaker) -> AsyncIterator[httpx.AsyncClient]:  # noqa: ANN001
+    """An HTTP client for the real app, whose request sessions share the test's transaction."""
+    settings = app.state.settings
+    app.state.sessionmaker = sessionmaker
+    app.state.login_throttle = MemoryLoginThrottle(
+        max_failures=settings.login_max_failures, window_seconds=settings.login_window_seconds)
+    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+    async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+        yield client
+
+
+
+
+@pytest.fixture
+async def admin(client: httpx.AsyncClient, session: AsyncSession):  # noqa: ANN201
+    """An admin made the way operators make them (the service behind `skinstack admin create`)."""
+    from skinstack.accounts.service import create_admin
+    from tests.factories import PASSWORD, Account, login, unique_email
+
+    email = unique_email("admin")
+    user, _ = await create_admin(session=session, email=email, password=PASSWORD)
+    await session.commit()
+    token = (await login(client, email)).json()["access_token"]
+    return Account(id=str(user.id), email=email, role="admin", token=token)

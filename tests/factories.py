@@ -1,0 +1,67 @@
+"""Small helpers that make accounts through the real HTTP API."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+
+PASSWORD = "correct horse battery staple"
+
+
+def unique_email(prefix: str = "user") -> str:
+    return f"{prefix}-{uuid.uuid4().hex[:10]}@example.com"
+
+
+@dataclass
+class Account:
+    id: str
+    email: str
+    role: str
+    token: str
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.token}"}
+
+
+async def login(client: httpx.AsyncClient, email: str, password: str = PASSWORD) -> httpx.Response:
+    return await client.post("/api/v1/auth/token", data={"username": email, "password": password})
+
+
+async def register(client: httpx.AsyncClient, role: str, *, email: str | None = None,
+                   password: str = PASSWORD) -> Account:
+    email = email or unique_email(role)
+    response = await client.post("/api/v1/auth/register",
+                                 json={"email": email, "password": password, "role": role})
+    assert response.status_code == 201, response.text
+    token = (await login(client, email, password)).json()["access_token"]
+    body = response.json()
+    return Account(id=body["id"], email=body["email"], role=role, token=token)
+
+
+MERCHANT_PROFILE: dict[str, Any] = {
+    "business_name": "Glow Labs",
+    "website_url": "https://glowlabs.example.com/shop",
+    "allowed_domains": ["shop.glowlabs.example.com"],
+}
+
+
+async def merchant(client: httpx.AsyncClient) -> Account:
+    """A merchant account with its profile."""
+    account = await register(client, "merchant")
+    response = await client.put("/api/v1/merchants/me", json=MERCHANT_PROFILE,
+                                headers=account.headers)
+    assert response.status_code == 200, response.text
+    return account
+
+
+async def integration(client: httpx.AsyncClient, account: Account, **fields: Any) -> dict[str, Any]:
+    body = {"type": "shopify", "shop_domain": f"s{uuid.uuid4().hex[:10]}.myshopify.com",
+            "secret": "shpss_" + uuid.uuid4().hex} | fields
+    response = await client.post("/api/v1/merchants/me/integrations", json=body,
+                                 headers=account.headers)
+    assert response.status_code == 201, response.text
+    return response.json()
