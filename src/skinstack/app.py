@@ -19,7 +19,7 @@ from skinstack.db import create_engine, create_sessionmaker, resolve_database_ur
 from skinstack.errors import install_error_handlers
 from skinstack.middleware import BodyLimitMiddleware, RequestContextMiddleware
 from skinstack.ops.router import router as ops_router
-from skinstack.worker.queue import connected, run_worker
+from skinstack.worker.queue import connected, job_pool, run_worker
 
 log = structlog.get_logger(__name__)
 
@@ -45,10 +45,14 @@ def create_app(settings: Settings | None = None, *, run_worker_in_process: bool 
             stack.push_async_callback(engine.dispose)
             if app.state.redis is not None:
                 stack.push_async_callback(app.state.redis.aclose)
+            # Open in every web process: endpoints enqueue jobs even where no worker runs.
+            app.state.jobs = connected(url)
+            pool = job_pool(url)
+            await pool.open(wait=False)
+            stack.push_async_callback(pool.close)
+            await stack.enter_async_context(app.state.jobs.open_async(pool))
             if run_worker_in_process:
-                job_app = connected(url)
-                await stack.enter_async_context(job_app.open_async())
-                worker = asyncio.create_task(run_worker(job_app))
+                worker = asyncio.create_task(run_worker(app.state.jobs))
                 stack.push_async_callback(_stop, worker)
             log.info("started", version=__version__, worker=run_worker_in_process,
                      redis=app.state.redis is not None)

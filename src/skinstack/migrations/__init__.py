@@ -9,6 +9,14 @@ from alembic.config import Config
 
 HERE = Path(__file__).parent
 
+# Tables that other libraries own and migrate themselves (the job queue).
+FOREIGN_TABLE_PREFIXES = ("procrastinate_",)
+
+
+def include_object(obj, name, type_, reflected, compare_to) -> bool:  # noqa: ANN001
+    """Leaves the job queue's own tables out of autogenerate comparisons."""
+    return not (type_ == "table" and name and name.startswith(FOREIGN_TABLE_PREFIXES))
+
 
 def alembic_config(database_url: str) -> Config:
     """An Alembic config for `database_url` (a postgresql:// URL), no alembic.ini needed."""

@@ -6,20 +6,11 @@ from alembic import context
 from sqlalchemy import create_engine, pool
 
 from skinstack.db import sqlalchemy_url
+from skinstack.migrations import include_object
 from skinstack.models import Base
 
 config = context.config
 target_metadata = Base.metadata
-
-# Tables that other libraries own and migrate themselves (the job queue).
-FOREIGN_TABLE_PREFIXES = ("procrastinate_",)
-
-
-def include_object(obj, name, type_, reflected, compare_to):  # noqa: ANN001
-    if type_ == "table" and name and name.startswith(FOREIGN_TABLE_PREFIXES):
-        return False
-    return True
-
 
 def run_migrations_online() -> None:
     connection = config.attributes.get("connection")

@@ -1,16 +1,21 @@
-"""The job queue's app. Tasks register on `jobs`; `connected()` binds it to a database.
+"""The job queue (procrastinate on PostgreSQL): the task registry and the app that runs it.
 
-Jobs live in PostgreSQL, so a job can be enqueued in the same transaction as the row it
-concerns, and no broker is needed.
+Domain packages declare their jobs with `@job(...)`; `connected()` makes a procrastinate app for
+one database with every declared job (a fresh app each time, so tests and processes can hold
+several). Jobs live in PostgreSQL, so a job can be enqueued in the same transaction as the row
+it concerns, and no broker is needed. Enqueue by name: `app.configure_task(name).defer_async()`.
 """
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 
 import procrastinate
 import structlog
 from procrastinate import JobContext, PsycopgConnector
+from psycopg_pool import AsyncConnectionPool
 
 from skinstack.db import libpq_url
 
@@ -18,21 +23,52 @@ log = structlog.get_logger(__name__)
 
 FINISHED_JOBS_KEPT_HOURS = 7 * 24
 
-jobs = procrastinate.App(connector=PsycopgConnector(), import_paths=[])
+
+@dataclass(frozen=True)
+class JobSpec:
+    function: Callable[..., Awaitable[None]]
+    name: str
+    queue: str
+    cron: str | None
+    pass_context: bool
+
+
+_REGISTRY: list[JobSpec] = []
+
+
+def job(*, name: str, queue: str, cron: str | None = None, pass_context: bool = False
+        ) -> Callable[[Callable[..., Awaitable[None]]], Callable[..., Awaitable[None]]]:
+    """Declares a job (periodic when `cron` is given; it then receives `timestamp`)."""
+    def register(function: Callable[..., Awaitable[None]]) -> Callable[..., Awaitable[None]]:
+        _REGISTRY.append(JobSpec(function, name, queue, cron, pass_context))
+        return function
+    return register
 
 
 def connected(database_url: str) -> procrastinate.App:
-    """The job app bound to `database_url` (same tasks, a real connector)."""
-    return jobs.with_connector(PsycopgConnector(conninfo=libpq_url(database_url)))
+    """A job app bound to `database_url`, with every declared job."""
+    app = procrastinate.App(connector=PsycopgConnector(conninfo=libpq_url(database_url)))
+    for spec in _REGISTRY:
+        task = app.task(name=spec.name, queue=spec.queue, pass_context=spec.pass_context)(
+            spec.function)
+        if spec.cron:
+            app.periodic(cron=spec.cron, periodic_id=spec.name)(task)
+    return app
 
 
-@jobs.periodic(cron="17 3 * * *", periodic_id="prune_finished_jobs")
-@jobs.task(queue="maintenance", name="prune_finished_jobs", pass_context=True)
+@job(name="prune_finished_jobs", queue="maintenance", cron="17 3 * * *", pass_context=True)
 async def prune_finished_jobs(context: JobContext, timestamp: int) -> None:
     """Deletes succeeded jobs finished more than a week ago; failed ones are kept for people."""
     await context.app.job_manager.delete_old_jobs(nb_hours=FINISHED_JOBS_KEPT_HOURS)
     log.info("finished_jobs_pruned", older_than_hours=FINISHED_JOBS_KEPT_HOURS,
              scheduled_for=timestamp)
+
+
+def job_pool(database_url: str) -> AsyncConnectionPool:
+    """A pool for the web process's job app, opened with `await pool.open(wait=False)`, so the
+    service starts (and /health reports the outage) even while the database is down."""
+    return AsyncConnectionPool(libpq_url(database_url), open=False, min_size=1, max_size=4,
+                               check=AsyncConnectionPool.check_connection)
 
 
 async def run_worker(app: procrastinate.App, *, wait: bool = True) -> None:
