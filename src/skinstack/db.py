@@ -46,6 +46,7 @@ def embedded_database_url(data_dir: Path) -> str:
     """
     import pgserver  # imported here: only the embedded mode needs it
 
+    data_dir.mkdir(parents=True, exist_ok=True)
     server = pgserver.get_server(data_dir / "pgdata", cleanup_mode=None)
     ensure_database(server.get_uri(), EMBEDDED_DATABASE)
     return server.get_uri(EMBEDDED_DATABASE)
