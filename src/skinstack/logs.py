@@ -51,6 +51,14 @@ def json_formatter() -> logging.Formatter:
     )
 
 
+class _StderrHandler(logging.StreamHandler):
+    """Writes to whatever sys.stderr is at the time (test runners swap it, then close theirs)."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.stream = sys.stderr
+        super().emit(record)
+
+
 def configure_logging(level: str = "INFO", stream: TextIO | None = None) -> None:
     """Routes structlog and the standard library (uvicorn, alembic) through one JSON format."""
     structlog.configure(
@@ -60,7 +68,7 @@ def configure_logging(level: str = "INFO", stream: TextIO | None = None) -> None
         wrapper_class=structlog.stdlib.BoundLogger,
         cache_logger_on_first_use=True,
     )
-    handler = logging.StreamHandler(stream or sys.stderr)
+    handler = logging.StreamHandler(stream) if stream else _StderrHandler()
     handler.setFormatter(json_formatter())
     root = logging.getLogger()
     root.handlers[:] = [handler]
