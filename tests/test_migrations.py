@@ -91,3 +91,23 @@ def test_models_and_migrations_agree(scratch_url: str) -> None:
     finally:
         engine.dispose()
     assert diff == []
+
+
+def test_updated_at_is_maintained_by_the_database(scratch_url: str) -> None:
+    migrations.upgrade(scratch_url)
+    with psycopg.connect(libpq_url(scratch_url), autocommit=True) as conn:
+        row = conn.execute(
+            "INSERT INTO users (email, password_hash, role) VALUES ('t@example.com', 'x', "
+            "'merchant') RETURNING id, created_at, updated_at").fetchone()
+        user_id, created_at, updated_at = row
+        assert created_at == updated_at
+        conn.execute("UPDATE users SET is_active = false WHERE id = %s", (user_id,))
+        (later,) = conn.execute("SELECT updated_at FROM users WHERE id = %s",
+                                (user_id,)).fetchone()
+        assert later > updated_at
+        with pytest.raises(psycopg.errors.CheckViolation):
+            conn.execute("INSERT INTO users (email, password_hash, role) VALUES "
+                         "('Upper@example.com', 'x', 'merchant')")
+        with pytest.raises(psycopg.errors.CheckViolation):
+            conn.execute("INSERT INTO users (email, password_hash, role) VALUES "
+                         "('r@example.com', 'x', 'superuser')")
