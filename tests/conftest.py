@@ -17,16 +17,20 @@ for _name in ("DATABASE_URL", "REDIS_URL", "SECRET_KEY", "ENCRYPTION_KEYS", "HAS
 import httpx  # noqa: E402
 import psycopg  # noqa: E402
 import pytest  # noqa: E402
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession  # noqa: E402
-from sqlalchemy.ext.asyncio import async_sessionmaker  # noqa: E402
+from sqlalchemy import make_url  # noqa: E402
+from sqlalchemy.ext.asyncio import (  # noqa: E402
+    AsyncConnection,
+    AsyncEngine,
+    AsyncSession,
+    async_sessionmaker,
+)
 
 from skinstack import migrations  # noqa: E402
 from skinstack.accounts.throttle import MemoryLoginThrottle  # noqa: E402
 from skinstack.app import create_app  # noqa: E402
 from skinstack.config import get_settings  # noqa: E402
-from skinstack.logs import configure_logging  # noqa: E402
 from skinstack.db import create_engine, embedded_database_url, ensure_database, libpq_url  # noqa: E402
-from sqlalchemy import make_url  # noqa: E402
+from skinstack.logs import configure_logging  # noqa: E402
 
 configure_logging("INFO")  # the production JSON format, so tests see what operators see
 
@@ -115,7 +119,7 @@ async def app(database_url: str) -> AsyncIterator:
 
 
 @pytest.fixture
-async def client(app, sessionmaker) -> AsyncIterator[httpx.AsyncClient]:  # noqa: ANN001
+async def client(app, sessionmaker) -> AsyncIterator[httpx.AsyncClient]:
     """An HTTP client for the real app, whose request sessions share the test's transaction."""
     settings = app.state.settings
     app.state.sessionmaker = sessionmaker
@@ -129,7 +133,7 @@ async def client(app, sessionmaker) -> AsyncIterator[httpx.AsyncClient]:  # noqa
 
 
 @pytest.fixture
-async def admin(client: httpx.AsyncClient, session: AsyncSession):  # noqa: ANN201
+async def admin(client: httpx.AsyncClient, session: AsyncSession):
     """An admin made the way operators make them (the service behind `skinstack admin create`)."""
     from skinstack.accounts.service import create_admin
     from tests.factories import PASSWORD, Account, login, unique_email

@@ -10,7 +10,6 @@ import httpx
 import psycopg
 
 from skinstack.db import libpq_url
-
 from tests.conftest import drop_database, fresh_database
 from tests.factories import PASSWORD, login, unique_email
 

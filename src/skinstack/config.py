@@ -73,7 +73,8 @@ class Settings(BaseSettings):
     login_window_seconds: int = Field(
         default=15 * 60, ge=1, validation_alias=_env("LOGIN_WINDOW_SECONDS")
     )
-    max_body_bytes: int = Field(default=1024 * 1024, ge=1024, validation_alias=_env("MAX_BODY_BYTES"))
+    max_body_bytes: int = Field(
+        default=1024 * 1024, ge=1024, validation_alias=_env("MAX_BODY_BYTES"))
     log_level: str = Field(default="INFO", validation_alias=_env("LOG_LEVEL"))
     db_pool_size: int = Field(default=10, ge=1, validation_alias=_env("DB_POOL_SIZE"))
 
@@ -113,7 +114,7 @@ class Settings(BaseSettings):
         return value.encode()
 
 
-def persisted_secret(data_dir: Path, name: str, generate) -> str:  # noqa: ANN001
+def persisted_secret(data_dir: Path, name: str, generate) -> str:
     """Returns the secret kept in `data_dir/keys/name`, creating it once, atomically.
 
     The file is written to a temporary name and hard-linked into place; `link` fails when the

@@ -12,7 +12,7 @@ import jwt
 import pytest
 
 from skinstack.accounts import security
-from skinstack.accounts.security import ALGORITHM, AUDIENCE, ISSUER, create_access_token
+from skinstack.accounts.security import AUDIENCE, ISSUER, create_access_token
 from tests.factories import PASSWORD, login, register, unique_email
 
 PROBLEM = "application/problem+json"
@@ -35,14 +35,15 @@ async def test_register_login_me(client: httpx.AsyncClient) -> None:
     assert token["token_type"] == "bearer"
     assert token["expires_in"] == 30 * 60
 
-    me = await client.get("/api/v1/me", headers={"Authorization": f"Bearer {token['access_token']}"})
+    headers = {"Authorization": f"Bearer {token['access_token']}"}
+    me = await client.get("/api/v1/me", headers=headers)
     assert me.status_code == 200
     assert me.json() | {"created_at": None} == {
         "id": body["id"], "email": body["email"], "role": "influencer", "is_active": True,
         "created_at": None, "influencer": None, "merchant": None}
 
 
-async def test_token_claims_are_pinned(client: httpx.AsyncClient, app) -> None:  # noqa: ANN001
+async def test_token_claims_are_pinned(client: httpx.AsyncClient, app) -> None:
     account = await register(client, "merchant")
     header, payload, _ = account.token.split(".")
     assert json.loads(base64.urlsafe_b64decode(header + "==")) == {"alg": "HS256", "typ": "JWT"}
@@ -75,7 +76,9 @@ async def test_admin_cannot_self_register(client: httpx.AsyncClient) -> None:
     ({"email": "a@example.com", "password": PASSWORD, "role": "merchant", "is_admin": True},
      ["is_admin"]),
 ])
-async def test_register_validation_names_the_fields(client: httpx.AsyncClient, body, fields) -> None:  # noqa: ANN001
+async def test_register_validation_names_the_fields(
+    client: httpx.AsyncClient, body: dict, fields: list[str]
+) -> None:
     response = await client.post("/api/v1/auth/register", json=body)
     assert response.status_code == 422
     problem = response.json()
@@ -99,7 +102,7 @@ async def test_unknown_email_still_pays_for_a_password_check(
     calls: list[str] = []
     real_verify = security._hasher.verify
 
-    def counting_verify(password: str, hash: str) -> bool:  # noqa: A002
+    def counting_verify(password: str, hash: str) -> bool:
         calls.append(hash)
         return real_verify(password, hash)
 
@@ -113,7 +116,7 @@ def _forge(payload: dict, secret: str, algorithm: str = "HS256") -> str:
     return jwt.encode(payload, secret, algorithm=algorithm)
 
 
-async def test_bad_tokens_are_401(client: httpx.AsyncClient, app) -> None:  # noqa: ANN001
+async def test_bad_tokens_are_401(client: httpx.AsyncClient, app) -> None:
     account = await register(client, "merchant")
     secret = app.state.jwt_secret
     now = datetime.now(UTC)
@@ -148,7 +151,7 @@ async def test_bad_tokens_are_401(client: httpx.AsyncClient, app) -> None:  # no
 
 async def test_deactivated_user_token_stops_working_at_once(
     client: httpx.AsyncClient, admin
-) -> None:  # noqa: ANN001
+) -> None:
     account = await register(client, "influencer")
     assert (await client.get("/api/v1/me", headers=account.headers)).status_code == 200
     response = await client.patch(f"/api/v1/admin/users/{account.id}", json={"is_active": False},

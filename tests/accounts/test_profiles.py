@@ -68,7 +68,7 @@ async def test_paypal_email_is_encrypted_at_rest(client: httpx.AsyncClient,
      "total_followers"),
     ({"display_name": "", "preferred_payout_method": "ach"}, "display_name"),
 ])
-async def test_influencer_profile_validation(client: httpx.AsyncClient, body, field) -> None:  # noqa: ANN001
+async def test_influencer_profile_validation(client: httpx.AsyncClient, body, field) -> None:
     account = await register(client, "influencer")
     response = await client.put("/api/v1/influencers/me", json=body, headers=account.headers)
     assert response.status_code == 422
@@ -119,7 +119,7 @@ async def test_integration_needs_a_merchant_profile(client: httpx.AsyncClient) -
     {"type": "postback", "secret": "          "},
     {"type": "paypal", "secret": "long enough secret"},
 ])
-async def test_integration_validation(client: httpx.AsyncClient, body) -> None:  # noqa: ANN001
+async def test_integration_validation(client: httpx.AsyncClient, body) -> None:
     account = await merchant(client)
     response = await client.post("/api/v1/merchants/me/integrations", json=body,
                                  headers=account.headers)
@@ -173,7 +173,7 @@ async def test_integrations_paginate(client: httpx.AsyncClient) -> None:
 
 
 async def test_secrets_never_leave_in_responses_logs_or_audit(
-    client: httpx.AsyncClient, session: AsyncSession, admin  # noqa: ANN001
+    client: httpx.AsyncClient, session: AsyncSession, admin
 ) -> None:
     stream = io.StringIO()
     handler = logging.StreamHandler(stream)

@@ -18,7 +18,7 @@ from tests.factories import login, register
 
 
 @asynccontextmanager
-async def service_process(database_url: str, sessionmaker) -> AsyncIterator[httpx.AsyncClient]:  # noqa: ANN001
+async def service_process(database_url: str, sessionmaker) -> AsyncIterator[httpx.AsyncClient]:
     """One more "process": its own app, configured with REDIS_URL, on the test's transaction."""
     settings = get_settings().model_copy(update={"redis_url": REDIS_URL})
     app = create_app(settings, database_url=database_url)
@@ -29,7 +29,7 @@ async def service_process(database_url: str, sessionmaker) -> AsyncIterator[http
             yield client, app
 
 
-async def test_failures_in_two_processes_add_up(database_url: str, sessionmaker) -> None:  # noqa: ANN001
+async def test_failures_in_two_processes_add_up(database_url: str, sessionmaker) -> None:
     probe = Redis.from_url(REDIS_URL)
     try:
         await probe.ping()

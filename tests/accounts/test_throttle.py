@@ -26,7 +26,7 @@ class FakeClock:
 @settings(max_examples=200, deadline=None)
 @given(st.lists(st.tuples(st.sampled_from(["fail", "check", "reset"]),
                           st.floats(min_value=0, max_value=400, allow_nan=False)), max_size=60))
-async def test_memory_window_matches_a_reference_model(steps) -> None:  # noqa: ANN001
+async def test_memory_window_matches_a_reference_model(steps) -> None:
     clock = FakeClock()
     original = throttle_module.time.monotonic
     throttle_module.time.monotonic = clock

@@ -88,7 +88,7 @@ async def test_audit_rows_are_append_only(client: httpx.AsyncClient, session: As
             await session.execute(text(statement))
 
 
-async def test_admins_read_the_trail_with_filters(client: httpx.AsyncClient, admin) -> None:  # noqa: ANN001
+async def test_admins_read_the_trail_with_filters(client: httpx.AsyncClient, admin) -> None:
     account = await merchant(client)
     response = await client.get("/api/v1/audit-logs", headers=admin.headers,
                                 params={"actor_user_id": account.id, "limit": 1})

@@ -32,5 +32,6 @@ async def test_metrics_are_prometheus_text(client: httpx.AsyncClient) -> None:
     response = await client.get("/metrics")
     assert response.status_code == 200
     assert response.headers["content-type"].startswith("text/plain")
-    assert 'skinstack_http_requests_total{method="GET",route="/health",status="200"}' in response.text
+    counter = 'skinstack_http_requests_total{method="GET",route="/health",status="200"}'
+    assert counter in response.text
     assert "skinstack_http_request_duration_seconds_bucket" in response.text

@@ -63,7 +63,9 @@ async def test_body_at_the_limit_is_read(client: httpx.AsyncClient) -> None:
     assert response.json()["errors"][0]["field"] == "email"
 
 
-async def test_unhandled_error_is_500_without_internals(app: FastAPI, client: httpx.AsyncClient) -> None:
+async def test_unhandled_error_is_500_without_internals(
+    app: FastAPI, client: httpx.AsyncClient
+) -> None:
     async def explode() -> None:
         raise RuntimeError("SELECT secret FROM vault -- internal detail")
 

@@ -21,7 +21,9 @@ async def get_user_by_email(*, session: AsyncSession, email: str) -> User | None
     return await session.scalar(select(User).where(User.email == email))
 
 
-async def get_influencer_for_user(*, session: AsyncSession, user_id: uuid.UUID) -> Influencer | None:
+async def get_influencer_for_user(
+    *, session: AsyncSession, user_id: uuid.UUID
+) -> Influencer | None:
     return await session.scalar(select(Influencer).where(Influencer.user_id == user_id))
 
 

@@ -34,7 +34,7 @@ from skinstack.accounts.schemas import (
 from skinstack.db import DBSession
 from skinstack.kit import crypto
 from skinstack.kit.pagination import Page, PageParams, page_of, page_params
-from skinstack.models import Influencer
+from skinstack.models import Influencer, Role
 
 router = APIRouter(prefix="/api/v1", tags=["accounts"])
 
@@ -79,8 +79,11 @@ async def token(
 
 @router.get("/me", response_model=MeOut)
 async def me(user: CurrentUser, session: DBSession) -> MeOut:
-    influencer = await repository.get_influencer_for_user(session=session, user_id=user.id)
-    merchant = await repository.get_merchant_for_user(session=session, user_id=user.id)
+    # Only the caller's role can have a profile: one query, not two.
+    influencer = (await repository.get_influencer_for_user(session=session, user_id=user.id)
+                  if user.role == Role.influencer else None)
+    merchant = (await repository.get_merchant_for_user(session=session, user_id=user.id)
+                if user.role == Role.merchant else None)
     return MeOut(
         id=user.id, email=user.email, role=user.role, is_active=user.is_active,
         created_at=user.created_at,

@@ -49,7 +49,7 @@ class UserOut(Output):
 
 class TokenOut(Output):
     access_token: str
-    token_type: Literal["bearer"] = "bearer"
+    token_type: Literal["bearer"] = "bearer"  # noqa: S105 - the OAuth2 token type, not a secret
     expires_in: int
 
 
@@ -60,7 +60,8 @@ class InfluencerIn(Input):
     youtube_handle: Handle | None = None
     total_followers: int = Field(default=0, ge=0, le=10_000_000_000)
     preferred_payout_method: Literal["stripe", "paypal", "ach"]
-    stripe_account_id: Annotated[str, StringConstraints(pattern=r"^acct_[A-Za-z0-9]{1,250}$")] | None = None
+    stripe_account_id: Annotated[
+        str, StringConstraints(pattern=r"^acct_[A-Za-z0-9]{1,250}$")] | None = None
     paypal_email: Email | None = None
 
     @model_validator(mode="after")

@@ -17,8 +17,8 @@ from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import event, inspect
-from starlette.requests import Request
 from sqlalchemy.orm import Session, UOWTransaction
+from starlette.requests import Request
 
 from skinstack.kit import crypto
 from skinstack.models import AuditLog, Base

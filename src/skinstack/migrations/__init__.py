@@ -13,7 +13,7 @@ HERE = Path(__file__).parent
 FOREIGN_TABLE_PREFIXES = ("procrastinate_",)
 
 
-def include_object(obj, name, type_, reflected, compare_to) -> bool:  # noqa: ANN001
+def include_object(obj, name, type_, reflected, compare_to) -> bool:
     """Leaves the job queue's own tables out of autogenerate comparisons."""
     return not (type_ == "table" and name and name.startswith(FOREIGN_TABLE_PREFIXES))
 

@@ -1,9 +1,10 @@
-"""Declarative base: constraint naming convention, UUID keys and timestamps shared by every table."""
+"""Declarative base: constraint naming convention, UUID keys and timestamps for every table."""
 
 from __future__ import annotations
 
 import uuid
 from datetime import datetime
+from typing import Any, ClassVar
 
 from sqlalchemy import DateTime, FetchedValue, MetaData, func, text
 from sqlalchemy.dialects.postgresql import UUID as PG_UUID
@@ -36,7 +37,7 @@ class UUIDPrimaryKey:
 
 class Timestamps:
     # created_at/updated_at come back with RETURNING, so reading them never needs a lazy load.
-    __mapper_args__ = {"eager_defaults": True}
+    __mapper_args__: ClassVar[dict[str, Any]] = {"eager_defaults": True}
 
     created_at: Mapped[datetime] = mapped_column(
         DateTime(timezone=True), server_default=func.now()

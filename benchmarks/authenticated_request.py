@@ -1,0 +1,153 @@
+"""Benchmark: the authenticated request path (bearer token check + user load + session commit).
+
+Starts the real service (`skinstack serve --no-worker`, one process) on a scratch database and
+sends GET /api/v1/me with a bearer token from C concurrent connections; prints requests/s and
+latency percentiles, with GET /health (one `SELECT 1`, no auth) measured the same way beside it
+as the reference. Login itself is excluded on purpose: argon2id is meant to be slow.
+The load comes from wrk (Debian package `wrk`) when installed, else from an httpx client in
+this process, which then shares the machine's cores with the service and reads lower.
+
+    .venv/bin/python benchmarks/authenticated_request.py [--seconds 10] [--concurrency 32]
+
+Uses DATABASE_URL's server when set, else the PostgreSQL on 127.0.0.1:5432, else an embedded one.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import re
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+import psycopg
+from sqlalchemy import make_url
+
+from skinstack.db import embedded_database_url, ensure_database, libpq_url
+
+PASSWORD = "benchmark password 123"
+
+
+def server_url() -> str:
+    if os.environ.get("DATABASE_URL"):
+        return os.environ["DATABASE_URL"]
+    try:
+        with psycopg.connect("postgresql://postgres@127.0.0.1:5432/postgres", connect_timeout=2):
+            return "postgresql://postgres@127.0.0.1:5432/postgres"
+    except psycopg.Error:
+        return embedded_database_url(Path(tempfile.gettempdir()) / "skinstack-bench-pg")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+async def load(client: httpx.AsyncClient, path: str, headers: dict[str, str], total: int,
+               concurrency: int) -> tuple[float, list[float]]:
+    latencies: list[float] = []
+    remaining = total
+
+    async def worker() -> None:
+        nonlocal remaining
+        while remaining > 0:
+            remaining -= 1
+            started = time.perf_counter()
+            response = await client.get(path, headers=headers)
+            latencies.append(time.perf_counter() - started)
+            if response.status_code != 200:
+                raise SystemExit(f"{path} answered {response.status_code}: {response.text}")
+
+    started = time.perf_counter()
+    await asyncio.gather(*(worker() for _ in range(concurrency)))
+    return time.perf_counter() - started, latencies
+
+
+def wrk(url: str, headers: dict[str, str], seconds: int, concurrency: int) -> str:
+    command = ["wrk", "-t2", f"-c{concurrency}", f"-d{seconds}s", "--latency", url]
+    for key, value in headers.items():
+        command += ["-H", f"{key}: {value}"]
+    output = subprocess.run(command, capture_output=True, text=True, check=True).stdout
+    rate = re.search(r"Requests/sec:\s+([\d.]+)", output)
+    cuts = dict(re.findall(r"^\s+(50|90|99)%\s+(\S+)$", output, re.MULTILINE))
+    errors = re.search(r"Non-2xx or 3xx responses: (\d+)", output)
+    if errors:
+        raise SystemExit(f"{url}: {errors.group(1)} failed responses")
+    return (f"{float(rate.group(1)) if rate else 0:>9.0f} req/s   p50 {cuts.get('50'):>8}"
+            f"   p90 {cuts.get('90'):>8}   p99 {cuts.get('99'):>8}")
+
+
+def report(name: str, elapsed: float, latencies: list[float]) -> None:
+    cuts = statistics.quantiles(latencies, n=100)
+    print(f"{name:<28} {len(latencies) / elapsed:>9.0f} req/s   p50 {cuts[49] * 1000:6.2f} ms"
+          f"   p95 {cuts[94] * 1000:6.2f} ms   p99 {cuts[98] * 1000:6.2f} ms")
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--requests", type=int, default=5000, help="httpx fallback only")
+    parser.add_argument("--seconds", type=int, default=10, help="wrk run length")
+    parser.add_argument("--concurrency", type=int, default=32)
+    args = parser.parse_args()
+
+    server = server_url()
+    name = "skinstack_bench_auth"
+    with psycopg.connect(libpq_url(server), autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    ensure_database(server, name)
+    url = make_url(server).set(database=name).render_as_string(hide_password=False)
+    port = free_port()
+    env = {**os.environ, "DATABASE_URL": url, "LOG_LEVEL": "WARNING",
+           "SKINSTACK_DATA_DIR": tempfile.mkdtemp(prefix="skinstack-bench-")}
+    service = subprocess.Popen(
+        [sys.executable, "-m", "skinstack", "serve", "--no-worker", "--port", str(port)],
+        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        limits = httpx.Limits(max_connections=args.concurrency)
+        async with httpx.AsyncClient(base_url=base, limits=limits, timeout=30) as client:
+            for _ in range(100):
+                try:
+                    if (await client.get("/health")).status_code == 200:
+                        break
+                except httpx.TransportError:
+                    pass
+                await asyncio.sleep(0.2)
+            await client.post("/api/v1/auth/register", json={
+                "email": "bench@example.com", "password": PASSWORD, "role": "merchant"})
+            token = (await client.post("/api/v1/auth/token", data={
+                "username": "bench@example.com", "password": PASSWORD})).json()["access_token"]
+            auth = {"Authorization": f"Bearer {token}"}
+            await load(client, "/api/v1/me", auth, 200, args.concurrency)  # warm-up
+            if shutil.which("wrk"):
+                print(f"wrk, {args.seconds} s each, {args.concurrency} connections, one service"
+                      f" process, {os.cpu_count()} cores (shared with wrk)")
+                print(f"{'GET /api/v1/me (auth)':<28}"
+                      f"{wrk(base + '/api/v1/me', auth, args.seconds, args.concurrency)}")
+                print(f"{'GET /health (reference)':<28}"
+                      f"{wrk(base + '/health', {}, args.seconds, args.concurrency)}")
+                return
+            print(f"httpx: {args.requests} requests, {args.concurrency} concurrent clients, one "
+                  f"service process, {os.cpu_count()} cores")
+            report("GET /api/v1/me (auth)", *await load(client, "/api/v1/me", auth,
+                                                         args.requests, args.concurrency))
+            report("GET /health (reference)", *await load(client, "/health", {},
+                                                           args.requests, args.concurrency))
+    finally:
+        service.terminate()
+        service.wait(timeout=30)
+        with psycopg.connect(libpq_url(server), autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
