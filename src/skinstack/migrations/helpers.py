@@ -1,8 +1,28 @@
-"""SQL shared by revisions: the updated_at trigger."""
+"""Pieces shared by revisions: the standard key and timestamp columns, the updated_at trigger.
+
+Revisions are history: change what these return only together with a revision that migrates
+the existing tables.
+"""
 
 from __future__ import annotations
 
+import sqlalchemy as sa
 from alembic import op
+from sqlalchemy.dialects import postgresql
+
+
+def uuid_primary_key() -> sa.Column:
+    return sa.Column("id", postgresql.UUID(as_uuid=True),
+                     server_default=sa.text("gen_random_uuid()"), nullable=False)
+
+
+def timestamp_columns() -> list[sa.Column]:
+    return [
+        sa.Column("created_at", sa.DateTime(timezone=True), server_default=sa.func.now(),
+                  nullable=False),
+        sa.Column("updated_at", sa.DateTime(timezone=True), server_default=sa.func.now(),
+                  nullable=False),
+    ]
 
 
 def add_updated_at_trigger(table: str) -> None:

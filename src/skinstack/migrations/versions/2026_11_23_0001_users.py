@@ -9,9 +9,13 @@ from collections.abc import Sequence
 
 import sqlalchemy as sa
 from alembic import op
-from sqlalchemy.dialects import postgresql
 
-from skinstack.migrations.helpers import add_updated_at_trigger, drop_updated_at_trigger
+from skinstack.migrations.helpers import (
+    add_updated_at_trigger,
+    drop_updated_at_trigger,
+    timestamp_columns,
+    uuid_primary_key,
+)
 
 revision: str = "2026_11_23_0001"
 down_revision: str | None = None
@@ -32,14 +36,13 @@ def upgrade() -> None:
     )
     op.create_table(
         "users",
-        sa.Column("id", postgresql.UUID(as_uuid=True), server_default=sa.text("gen_random_uuid()"), nullable=False),
+        uuid_primary_key(),
         sa.Column("email", sa.String(length=320), nullable=False),
         sa.Column("password_hash", sa.Text(), nullable=False),
         sa.Column("role", sa.String(length=20), nullable=False),
         sa.Column("is_active", sa.Boolean(), server_default=sa.true(), nullable=False),
         sa.Column("last_login_at", sa.DateTime(timezone=True), nullable=True),
-        sa.Column("created_at", sa.DateTime(timezone=True), server_default=sa.func.now(), nullable=False),
-        sa.Column("updated_at", sa.DateTime(timezone=True), server_default=sa.func.now(), nullable=False),
+        *timestamp_columns(),
         sa.CheckConstraint("role IN ('influencer', 'merchant', 'admin')", name=op.f("ck_users_role")),
         sa.CheckConstraint("email = lower(email)", name=op.f("ck_users_email_normalised")),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_users")),

@@ -11,7 +11,12 @@ import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects import postgresql
 
-from skinstack.migrations.helpers import add_updated_at_trigger, drop_updated_at_trigger
+from skinstack.migrations.helpers import (
+    add_updated_at_trigger,
+    drop_updated_at_trigger,
+    timestamp_columns,
+    uuid_primary_key,
+)
 
 revision: str = "2026_11_23_0002"
 down_revision: str | None = "2026_11_23_0001"
@@ -22,7 +27,7 @@ depends_on: str | Sequence[str] | None = None
 def upgrade() -> None:
     op.create_table(
         "influencers",
-        sa.Column("id", postgresql.UUID(as_uuid=True), server_default=sa.text("gen_random_uuid()"), nullable=False),
+        uuid_primary_key(),
         sa.Column("user_id", postgresql.UUID(as_uuid=True), nullable=False),
         sa.Column("display_name", sa.String(length=100), nullable=False),
         sa.Column("instagram_handle", sa.String(length=100), nullable=True),
@@ -32,8 +37,7 @@ def upgrade() -> None:
         sa.Column("preferred_payout_method", sa.String(length=10), nullable=False),
         sa.Column("stripe_account_id", sa.String(length=255), nullable=True),
         sa.Column("paypal_email_encrypted", sa.LargeBinary(), nullable=True),
-        sa.Column("created_at", sa.DateTime(timezone=True), server_default=sa.func.now(), nullable=False),
-        sa.Column("updated_at", sa.DateTime(timezone=True), server_default=sa.func.now(), nullable=False),
+        *timestamp_columns(),
         sa.CheckConstraint(
             "preferred_payout_method IN ('stripe', 'paypal', 'ach')",
             name=op.f("ck_influencers_payout_method"),

@@ -11,7 +11,12 @@ import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects import postgresql
 
-from skinstack.migrations.helpers import add_updated_at_trigger, drop_updated_at_trigger
+from skinstack.migrations.helpers import (
+    add_updated_at_trigger,
+    drop_updated_at_trigger,
+    timestamp_columns,
+    uuid_primary_key,
+)
 
 revision: str = "2026_11_23_0003"
 down_revision: str | None = "2026_11_23_0002"
@@ -22,14 +27,13 @@ depends_on: str | Sequence[str] | None = None
 def upgrade() -> None:
     op.create_table(
         "merchants",
-        sa.Column("id", postgresql.UUID(as_uuid=True), server_default=sa.text("gen_random_uuid()"), nullable=False),
+        uuid_primary_key(),
         sa.Column("user_id", postgresql.UUID(as_uuid=True), nullable=True),
         sa.Column("business_name", sa.String(length=200), nullable=False),
         sa.Column("website_url", sa.Text(), nullable=False),
         sa.Column("allowed_domains", postgresql.ARRAY(sa.String(length=253)), server_default="{}", nullable=False),
         sa.Column("is_active", sa.Boolean(), server_default=sa.true(), nullable=False),
-        sa.Column("created_at", sa.DateTime(timezone=True), server_default=sa.func.now(), nullable=False),
-        sa.Column("updated_at", sa.DateTime(timezone=True), server_default=sa.func.now(), nullable=False),
+        *timestamp_columns(),
         sa.ForeignKeyConstraint(
             ["user_id"], ["users.id"], name=op.f("fk_merchants_user_id_users"), ondelete="SET NULL"
         ),

@@ -11,7 +11,12 @@ import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects import postgresql
 
-from skinstack.migrations.helpers import add_updated_at_trigger, drop_updated_at_trigger
+from skinstack.migrations.helpers import (
+    add_updated_at_trigger,
+    drop_updated_at_trigger,
+    timestamp_columns,
+    uuid_primary_key,
+)
 
 revision: str = "2026_11_23_0004"
 down_revision: str | None = "2026_11_23_0003"
@@ -22,15 +27,14 @@ depends_on: str | Sequence[str] | None = None
 def upgrade() -> None:
     op.create_table(
         "merchant_integrations",
-        sa.Column("id", postgresql.UUID(as_uuid=True), server_default=sa.text("gen_random_uuid()"), nullable=False),
+        uuid_primary_key(),
         sa.Column("merchant_id", postgresql.UUID(as_uuid=True), nullable=False),
         sa.Column("type", sa.String(length=20), nullable=False),
         sa.Column("shop_domain", sa.String(length=253), nullable=True),
         sa.Column("account_id", sa.String(length=255), nullable=True),
         sa.Column("secret_encrypted", sa.LargeBinary(), nullable=False),
         sa.Column("is_active", sa.Boolean(), server_default=sa.true(), nullable=False),
-        sa.Column("created_at", sa.DateTime(timezone=True), server_default=sa.func.now(), nullable=False),
-        sa.Column("updated_at", sa.DateTime(timezone=True), server_default=sa.func.now(), nullable=False),
+        *timestamp_columns(),
         sa.CheckConstraint(
             "type IN ('shopify', 'impact', 'refersion', 'amazon', 'postback')",
             name=op.f("ck_merchant_integrations_type"),

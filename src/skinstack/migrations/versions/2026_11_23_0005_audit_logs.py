@@ -11,6 +11,8 @@ import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects import postgresql
 
+from skinstack.migrations.helpers import uuid_primary_key
+
 revision: str = "2026_11_23_0005"
 down_revision: str | None = "2026_11_23_0004"
 branch_labels: str | Sequence[str] | None = None
@@ -20,7 +22,7 @@ depends_on: str | Sequence[str] | None = None
 def upgrade() -> None:
     op.create_table(
         "audit_logs",
-        sa.Column("id", postgresql.UUID(as_uuid=True), server_default=sa.text("gen_random_uuid()"), nullable=False),
+        uuid_primary_key(),
         sa.Column("actor_user_id", postgresql.UUID(as_uuid=True), nullable=True),
         sa.Column("actor_role", sa.String(length=20), nullable=True),
         sa.Column("action", sa.String(length=100), nullable=False),
