@@ -65,3 +65,36 @@ async def integration(client: httpx.AsyncClient, account: Account, **fields: Any
                                  headers=account.headers)
     assert response.status_code == 201, response.text
     return response.json()
+
+
+async def influencer(client: httpx.AsyncClient) -> tuple[Account, str]:
+    """An influencer account with its profile; returns (account, influencer id)."""
+    account = await register(client, "influencer")
+    response = await client.put("/api/v1/influencers/me", headers=account.headers, json={
+        "display_name": "Glowing Gabi", "preferred_payout_method": "ach"})
+    assert response.status_code == 200, response.text
+    return account, response.json()["id"]
+
+
+PROGRAM: dict[str, Any] = {
+    "name": "Glow affiliates",
+    "network": "shopify_refersion",
+    "commission_type": "percentage",
+    "commission_percent": "15",
+}
+
+
+async def program(client: httpx.AsyncClient, account: Account, **fields: Any) -> dict[str, Any]:
+    response = await client.post("/api/v1/programs", json=PROGRAM | fields,
+                                 headers=account.headers)
+    assert response.status_code == 201, response.text
+    return response.json()
+
+
+async def product(client: httpx.AsyncClient, account: Account, **fields: Any) -> dict[str, Any]:
+    body = {"external_id": f"sku-{uuid.uuid4().hex[:8]}", "name": "Vitamin C Serum",
+            "price": "29.99", "product_url": "https://glowlabs.example.com/products/vit-c",
+            "category": "serum"} | fields
+    response = await client.post("/api/v1/products", json=body, headers=account.headers)
+    assert response.status_code == 201, response.text
+    return response.json()

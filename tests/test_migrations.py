@@ -18,7 +18,8 @@ from skinstack.migrations import include_object
 from skinstack.models import Base
 from tests.conftest import drop_database, fresh_database
 
-OWN_TABLES = {"users", "influencers", "merchants", "merchant_integrations", "audit_logs"}
+OWN_TABLES = {"users", "influencers", "merchants", "merchant_integrations", "audit_logs",
+              "networks", "programs", "products", "campaigns"}
 
 
 @pytest.fixture(scope="module")

@@ -13,6 +13,8 @@ from redis.asyncio import Redis
 from skinstack import __version__
 from skinstack.accounts.router import router as accounts_router
 from skinstack.accounts.throttle import MemoryLoginThrottle, RedisLoginThrottle
+from skinstack.catalog.router import IMPORT_PATH
+from skinstack.catalog.router import router as catalog_router
 from skinstack.compliance.router import router as compliance_router
 from skinstack.config import Settings, get_settings
 from skinstack.db import create_engine, create_sessionmaker, resolve_database_url
@@ -69,8 +71,10 @@ def create_app(settings: Settings | None = None, *, run_worker_in_process: bool 
     install_error_handlers(app)
     app.include_router(ops_router)
     app.include_router(accounts_router)
+    app.include_router(catalog_router)
     app.include_router(compliance_router)
-    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
+    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes,
+                       path_limits={IMPORT_PATH: settings.import_max_bytes})
     app.add_middleware(RequestContextMiddleware)
     return app
 

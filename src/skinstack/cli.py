@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -17,8 +18,10 @@ cli = typer.Typer(help="SkinStack: affiliate platform for influencer skincare ma
                   no_args_is_help=True, pretty_exceptions_enable=False)
 db_cli = typer.Typer(help="Database migrations.", no_args_is_help=True)
 admin_cli = typer.Typer(help="Administrators.", no_args_is_help=True)
+products_cli = typer.Typer(help="Product catalog.", no_args_is_help=True)
 cli.add_typer(db_cli, name="db")
 cli.add_typer(admin_cli, name="admin")
+cli.add_typer(products_cli, name="products")
 console = Console(stderr=True)
 
 
@@ -116,6 +119,73 @@ def admin_create(
         console.print(f"[red]{exc}[/red]")
         raise typer.Exit(1) from None
     console.print(f"Admin {'created' if created else 're-activated'}: {user_id}")
+
+
+@products_cli.command("import")
+def products_import(
+    file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, readable=True,
+                                         help="A CSV file or Shopify products.json.")],
+    merchant: Annotated[str, typer.Option(help="The merchant account's email.")],
+    format: Annotated[str | None, typer.Option(
+        help="csv or shopify (default: from the file name or content).")] = None,
+) -> None:
+    """Imports products for a merchant: good rows land, every bad row is listed."""
+    from rich.progress import BarColumn, DownloadColumn, Progress, TimeRemainingColumn
+
+    from skinstack.accounts import repository as accounts_repository
+    from skinstack.accounts.schemas import normalise_email
+    from skinstack.catalog.importer import detect_format, import_products
+    from skinstack.compliance import audit
+    from skinstack.errors import AppError
+
+    if format not in (None, "csv", "shopify"):
+        console.print("[red]--format is csv or shopify.[/red]")
+        raise typer.Exit(2)
+    url = _database_url()
+    migrations.upgrade(url)
+    size = file.stat().st_size
+
+    async def main() -> object:
+        engine = create_engine(url, pool_size=1)
+        try:
+            async with create_sessionmaker(engine)() as session, session.begin():
+                audit.set_actor(session.sync_session, audit.Actor(user_id=None,
+                                                                  role=audit.SYSTEM))
+                user = await accounts_repository.get_user_by_email(
+                    session=session, email=normalise_email(merchant))
+                profile = user and await accounts_repository.get_merchant_for_user(
+                    session=session, user_id=user.id)
+                if not profile:
+                    raise typer.BadParameter(f"no merchant profile for {merchant}",
+                                             param_hint="--merchant")
+                with file.open("rb") as stream, Progress(
+                    "[progress.description]{task.description}", BarColumn(), DownloadColumn(),
+                    TimeRemainingColumn(), console=console,
+                ) as bar:
+                    task = bar.add_task(f"Importing {file.name}", total=size)
+                    kind = format or detect_format(stream.read(64), filename=file.name)
+                    stream.seek(0)
+                    report = await import_products(
+                        session=session, merchant=profile, stream=stream, format=kind,
+                        progress=lambda done: bar.update(task, completed=done))
+                    bar.update(task, completed=size)
+                return report
+        finally:
+            await engine.dispose()
+
+    try:
+        report = asyncio.run(main())
+    except AppError as exc:
+        console.print(f"[red]{exc.detail}[/red]")
+        raise typer.Exit(1) from None
+    console.print(f"created {report.created}, updated {report.updated}, "
+                  f"unchanged {report.unchanged}, errors {len(report.errors)}")
+    for error in report.errors[:50]:
+        console.print(f"  row {error.row}: {error.error}")
+    if len(report.errors) > 50:
+        console.print(f"  … and {len(report.errors) - 50} more")
+    if report.errors:
+        raise typer.Exit(3)
 
 
 def main() -> None:

@@ -75,6 +75,9 @@ class Settings(BaseSettings):
     )
     max_body_bytes: int = Field(
         default=1024 * 1024, ge=1024, validation_alias=_env("MAX_BODY_BYTES"))
+    import_max_bytes: int = Field(
+        default=256 * 1024 * 1024, ge=1024, validation_alias=_env("IMPORT_MAX_BYTES"))
+    """Largest product import upload (streamed to a temporary file, never held in memory)."""
     log_level: str = Field(default="INFO", validation_alias=_env("LOG_LEVEL"))
     db_pool_size: int = Field(default=10, ge=1, validation_alias=_env("DB_POOL_SIZE"))
 

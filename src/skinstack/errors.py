@@ -9,6 +9,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import ClientDisconnect
 from starlette.status import HTTP_500_INTERNAL_SERVER_ERROR
 
 PROBLEM_JSON = "application/problem+json"
@@ -127,6 +128,10 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(Exception)
     async def _unhandled(request: Request, exc: Exception) -> JSONResponse:
+        if isinstance(exc, ClientDisconnect):  # the client left (or was refused a huge body)
+            log.info("client_disconnected")
+            return problem(400, "Bad Request", "The client disconnected.",
+                           instance=request.url.path)
         log.error("unhandled_error", error_type=type(exc).__name__, exc_info=exc)
         return problem(HTTP_500_INTERNAL_SERVER_ERROR, "Internal Server Error",
                        "Something went wrong on our side; it has been logged.",

@@ -4,29 +4,41 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 from skinstack.accounts.schemas import normalise_email
+from skinstack.catalog.repository import search_rank
 from skinstack.kit import crypto
-from skinstack.kit.pagination import InvalidCursor, decode_cursor, encode_cursor
+from skinstack.kit.pagination import InvalidCursor, decode_cursor, encode_cursor, newest_first
 from skinstack.kit.urls import normalise_host
+from skinstack.models import AuditLog, Product
 
 timestamps = st.datetimes(min_value=datetime(2000, 1, 1), max_value=datetime(2100, 1, 1),
                           timezones=st.just(UTC))
 
 
+KEYS = newest_first(AuditLog)
+RANKED = (search_rank("serum"), Product.id)
+
+
 @given(timestamps, st.uuids())
 def test_cursor_round_trips(created_at: datetime, row_id: uuid.UUID) -> None:
-    assert decode_cursor(encode_cursor(created_at, row_id)) == (created_at, row_id)
+    assert decode_cursor(encode_cursor([created_at, row_id]), KEYS) == [created_at, row_id]
+
+
+@given(st.decimals(min_value=0, max_value=1000, places=6), st.uuids())
+def test_ranked_cursor_round_trips_exactly(rank: Decimal, row_id: uuid.UUID) -> None:
+    assert decode_cursor(encode_cursor([rank, row_id]), RANKED) == [rank, row_id]
 
 
 @given(st.text(max_size=60))
 def test_any_other_cursor_is_refused_cleanly(cursor: str) -> None:
     try:
-        created_at, row_id = decode_cursor(cursor)
+        created_at, row_id = decode_cursor(cursor, KEYS)
     except InvalidCursor:
         return
     assert isinstance(created_at, datetime) and isinstance(row_id, uuid.UUID)
@@ -74,6 +86,6 @@ def test_encryption_round_trips_and_hides(plaintext: str) -> None:
 def test_cursor_order_matches_time() -> None:
     # Cursors are opaque, but two cursors from different rows must never collide.
     now = datetime.now(UTC)
-    first = encode_cursor(now, uuid.uuid4())
-    second = encode_cursor(now + timedelta(microseconds=1), uuid.uuid4())
+    first = encode_cursor([now, uuid.uuid4()])
+    second = encode_cursor([now + timedelta(microseconds=1), uuid.uuid4()])
     assert first != second

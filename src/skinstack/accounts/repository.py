@@ -7,7 +7,7 @@ import uuid
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from skinstack.kit.pagination import PageParams, paginate
+from skinstack.kit.pagination import PageParams, newest_first, paginate
 from skinstack.models import Influencer, Merchant, MerchantIntegration, User
 
 
@@ -35,7 +35,7 @@ async def list_integrations(
     *, session: AsyncSession, merchant_id: uuid.UUID, page: PageParams
 ) -> list[MerchantIntegration]:
     statement = select(MerchantIntegration).where(MerchantIntegration.merchant_id == merchant_id)
-    return list(await session.scalars(paginate(statement, MerchantIntegration, page)))
+    return list(await session.scalars(paginate(statement, page, newest_first(MerchantIntegration))))
 
 
 async def get_integration(
@@ -54,4 +54,4 @@ async def list_users(*, session: AsyncSession, page: PageParams, role: str | Non
     statement = select(User)
     if role:
         statement = statement.where(User.role == role)
-    return list(await session.scalars(paginate(statement, User, page)))
+    return list(await session.scalars(paginate(statement, page, newest_first(User))))

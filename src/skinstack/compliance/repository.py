@@ -7,7 +7,7 @@ import uuid
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from skinstack.kit.pagination import PageParams, paginate
+from skinstack.kit.pagination import PageParams, newest_first, paginate
 from skinstack.models import AuditLog
 
 
@@ -29,4 +29,4 @@ async def list_audit_logs(
         statement = statement.where(AuditLog.actor_user_id == actor_user_id)
     if action:
         statement = statement.where(AuditLog.action == action)
-    return list(await session.scalars(paginate(statement, AuditLog, page)))
+    return list(await session.scalars(paginate(statement, page, newest_first(AuditLog))))

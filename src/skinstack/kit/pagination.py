@@ -1,16 +1,21 @@
-"""Keyset pagination over (created_at, id), newest first, with an opaque cursor."""
+"""Keyset pagination with an opaque cursor: `?limit=` (≤ 500) and `?cursor=`.
+
+Rows are ordered descending on a tuple of key columns that ends in a unique one (usually
+`(created_at, id)`); the cursor holds the last row's key values, and the next page is the rows
+whose key tuple compares below it (a PostgreSQL row comparison, served by a matching index).
+New rows never shift a page, and no row appears twice or goes missing.
+"""
 
 from __future__ import annotations
 
 import base64
 import json
-import uuid
-from datetime import datetime
+from collections.abc import Callable, Sequence
 from typing import Annotated, Any, Generic, TypeVar
 
 from fastapi import Query
 from pydantic import BaseModel
-from sqlalchemy import Select, and_, or_
+from sqlalchemy import ColumnElement, Select, bindparam, tuple_
 
 from skinstack.errors import AppError
 
@@ -35,40 +40,56 @@ class PageParams(BaseModel):
 
 def page_params(
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = 50,
-    cursor: Annotated[str | None, Query(max_length=200)] = None,
+    cursor: Annotated[str | None, Query(max_length=500)] = None,
 ) -> PageParams:
     return PageParams(limit=limit, cursor=cursor)
 
 
-def encode_cursor(created_at: datetime, row_id: uuid.UUID) -> str:
-    raw = json.dumps([created_at.isoformat(), str(row_id)]).encode()
+def newest_first(model: Any) -> tuple[ColumnElement[Any], ...]:
+    return (model.created_at, model.id)
+
+
+def encode_cursor(values: Sequence[Any]) -> str:
+    raw = json.dumps([value if isinstance(value, int) else str(value)
+                      for value in values]).encode()
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 
-def decode_cursor(cursor: str) -> tuple[datetime, uuid.UUID]:
+def decode_cursor(cursor: str, keys: Sequence[ColumnElement[Any]]) -> list[Any]:
+    """The key values a cursor holds, typed like `keys`; InvalidCursor for anything else."""
     try:
         padded = cursor + "=" * (-len(cursor) % 4)
-        created_at, row_id = json.loads(base64.urlsafe_b64decode(padded))
-        return datetime.fromisoformat(created_at), uuid.UUID(row_id)
-    except (ValueError, TypeError) as exc:
+        raw = json.loads(base64.urlsafe_b64decode(padded.encode("ascii")))
+        if not isinstance(raw, list) or len(raw) != len(keys):
+            raise ValueError("wrong shape")
+        values = []
+        for key, value in zip(keys, raw, strict=True):
+            python_type = key.type.python_type
+            if hasattr(python_type, "fromisoformat"):
+                values.append(python_type.fromisoformat(value))
+            else:
+                values.append(python_type(value))
+        return values
+    except (ValueError, TypeError, UnicodeError, NotImplementedError) as exc:
         raise InvalidCursor("The cursor is not one this API handed out.") from exc
 
 
-def paginate(statement: Select[Any], model: Any, params: PageParams) -> Select[Any]:
-    """Orders newest first and applies the cursor and limit (+1 row to know if more exist)."""
+def paginate(statement: Select[Any], params: PageParams,
+             keys: Sequence[ColumnElement[Any]]) -> Select[Any]:
+    """Orders by `keys` descending, starts after the cursor, fetches one row more than asked."""
     if params.cursor:
-        created_at, row_id = decode_cursor(params.cursor)
-        statement = statement.where(
-            or_(model.created_at < created_at,
-                and_(model.created_at == created_at, model.id < row_id))
-        )
-    return statement.order_by(model.created_at.desc(), model.id.desc()).limit(params.limit + 1)
+        values = decode_cursor(params.cursor, keys)
+        bound = [bindparam(None, value, type_=key.type) for key, value in zip(keys, values,
+                                                                               strict=True)]
+        statement = statement.where(tuple_(*keys) < tuple_(*bound))
+    return statement.order_by(*(key.desc() for key in keys)).limit(params.limit + 1)
 
 
-def page_of(rows: list[Any], params: PageParams) -> tuple[list[Any], str | None]:
-    """Splits the +1 row off; returns the page's rows and the next cursor."""
+def page_of(rows: Sequence[T], params: PageParams,
+            key_of: Callable[[T], Sequence[Any]] = lambda row: (row.created_at, row.id),
+            ) -> tuple[list[T], str | None]:
+    """Splits the extra row off; returns the page's rows and the cursor of the next page."""
     if len(rows) <= params.limit:
-        return rows, None
-    rows = rows[: params.limit]
-    last = rows[-1]
-    return rows, encode_cursor(last.created_at, last.id)
+        return list(rows), None
+    kept = list(rows[: params.limit])
+    return kept, encode_cursor(key_of(kept[-1]))

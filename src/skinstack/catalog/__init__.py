@@ -1,0 +1,1 @@
+"""Catalog: networks, programs, products (with bulk import and search), campaigns."""

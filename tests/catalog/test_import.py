@@ -1,0 +1,220 @@
+"""Bulk product import: CSV and Shopify JSON, mixed rows, idempotent re-import, the CLI."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+
+import httpx
+import psycopg
+import pytest
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from skinstack.db import libpq_url
+from skinstack.models import AuditLog, Product
+from tests.factories import influencer, merchant, program
+
+HEADER = "external_id,name,price,product_url,category,description,image_url,in_stock\n"
+GOOD = [
+    'SER-1,Vitamin C Serum,29.99,https://glowlabs.example.com/p/ser-1,serum,"Bright, even",,true\n',
+    "MSK-1,Clay Mask,9.99,https://shop.glowlabs.example.com/p/msk-1,Mask,,,no\n",
+    'EYE-1,"Eye Cream ""Night""",42,https://glowlabs.example.com/p/eye-1,eye cream,'
+    '"Two\nlines",,\n',
+]
+BAD = [
+    "BAD-1,Cheap Serum,-1,https://glowlabs.example.com/p/bad-1,serum,,,\n",          # row 5
+    "BAD-2,Elsewhere,10,https://evil.example.org/p,serum,,,\n",                       # row 6
+    "BAD-3,Shampoo,10,https://glowlabs.example.com/p/bad-3,shampoo,,,\n",             # row 7
+    ",No id,10,https://glowlabs.example.com/p/x,serum,,,\n",                          # row 8
+    "BAD-5,Fractional cents,1.001,https://glowlabs.example.com/p/5,serum,,,\n",       # row 9
+    "SER-1,Duplicate of row 2,5,https://glowlabs.example.com/p/dup,serum,,,\n",       # row 10
+    "BAD-7,Stock?,5,https://glowlabs.example.com/p/7,serum,,,maybe\n",                # row 11
+]
+CSV = (HEADER + "".join(GOOD) + "".join(BAD)).encode()
+
+
+async def _import(client: httpx.AsyncClient, account, body: bytes,
+                  content_type: str = "text/csv") -> httpx.Response:
+    return await client.post("/api/v1/products/import", content=body,
+                             headers=account.headers | {"content-type": content_type})
+
+
+async def test_csv_import_reports_bad_rows_and_lands_good_ones(
+    client: httpx.AsyncClient, session: AsyncSession
+) -> None:
+    account = await merchant(client)
+    response = await _import(client, account, CSV)
+    assert response.status_code == 200, response.text
+    report = response.json()
+    assert (report["created"], report["updated"], report["unchanged"]) == (3, 0, 0)
+    errors = {error["row"]: error["error"] for error in report["errors"]}
+    assert sorted(errors) == [5, 6, 7, 8, 9, 10, 11]
+    assert "price" in errors[5] and "negative" in errors[5]
+    assert "product_url" in errors[6]
+    assert "category" in errors[7]
+    assert "external_id" in errors[8]
+    assert "decimals" in errors[9]
+    assert "row 2" in errors[10]
+    assert "in_stock" in errors[11]
+
+    listed = (await client.get("/api/v1/products", params={"limit": 10},
+                               headers=account.headers)).json()["items"]
+    by_id = {item["external_id"]: item for item in listed}
+    assert set(by_id) == {"SER-1", "MSK-1", "EYE-1"}
+    assert by_id["SER-1"]["price"] == "29.99" and by_id["SER-1"]["description"] == "Bright, even"
+    assert by_id["MSK-1"]["category"] == "mask" and by_id["MSK-1"]["in_stock"] is False
+    assert by_id["EYE-1"]["name"] == 'Eye Cream "Night"'
+    assert by_id["EYE-1"]["description"] == "Two\nlines" and by_id["EYE-1"]["price"] == "42.00"
+    assert by_id["EYE-1"]["category"] == "eye_cream"
+
+    entry = await session.scalar(select(AuditLog).where(AuditLog.action == "product.import")
+                                 .order_by(AuditLog.created_at.desc()))
+    assert entry is not None and entry.changes["created"] == 3 and entry.changes["errors"] == 7
+
+
+async def test_reimport_changes_nothing_and_edits_update(client: httpx.AsyncClient,
+                                                         session: AsyncSession) -> None:
+    account = await merchant(client)
+    await _import(client, account, CSV)
+    stamps = dict((await session.execute(
+        select(Product.external_id, Product.updated_at).where(
+            Product.external_id.in_(["SER-1", "MSK-1", "EYE-1"])))).all())
+    again = (await _import(client, account, CSV)).json()
+    assert (again["created"], again["updated"], again["unchanged"]) == (0, 0, 3)
+    assert len(again["errors"]) == 7
+
+    edited = CSV.replace(b"Clay Mask,9.99", b"Clay Mask,11.50")
+    third = (await _import(client, account, edited)).json()
+    assert (third["created"], third["updated"], third["unchanged"]) == (0, 1, 2)
+    after = dict((await session.execute(
+        select(Product.external_id, Product.updated_at).where(
+            Product.external_id.in_(["SER-1", "EYE-1"])))).all())
+    assert after == {key: stamps[key] for key in after}  # untouched rows were not rewritten
+
+
+async def test_import_is_per_merchant(client: httpx.AsyncClient) -> None:
+    first, second = await merchant(client), await merchant(client)
+    await _import(client, first, CSV)
+    report = (await _import(client, second, CSV)).json()
+    assert report["created"] == 3  # same external ids, another merchant's catalog
+
+
+async def test_program_column_must_name_an_own_program(client: httpx.AsyncClient) -> None:
+    account, other = await merchant(client), await merchant(client)
+    mine, theirs = await program(client, account), await program(client, other)
+    body = (
+        "external_id,name,price,product_url,program_id\n"
+        f"A,Serum,10,https://glowlabs.example.com/a,{mine['id']}\n"
+        f"B,Serum,10,https://glowlabs.example.com/b,{theirs['id']}\n"
+        "C,Serum,10,https://glowlabs.example.com/c,not-a-uuid\n"
+    ).encode()
+    report = (await _import(client, account, body)).json()
+    assert report["created"] == 1
+    assert [error["row"] for error in report["errors"]] == [3, 4]
+
+
+@pytest.mark.parametrize(("body", "message"), [
+    (b"", "empty"),
+    (b"name,price\nSerum,10\n", "external_id"),
+    (b'{"products": [', "JSON"),
+])
+async def test_unreadable_files_are_422(client: httpx.AsyncClient, body: bytes,
+                                        message: str) -> None:
+    account = await merchant(client)
+    kind = "application/json" if body.startswith(b"{") else "text/csv"
+    response = await _import(client, account, body, kind)
+    assert response.status_code == 422
+    assert message in response.json()["detail"]
+
+
+SHOPIFY = {"products": [
+    {"id": 632910392, "title": "Hydra Glow Serum", "handle": "hydra-glow-serum",
+     "body_html": "<p>Hyaluronic acid &amp; niacinamide.</p>", "product_type": "Serum",
+     "variants": [{"id": 1, "price": "34.00", "sku": "HG-30", "inventory_quantity": 0,
+                   "inventory_management": "shopify"},
+                  {"id": 2, "price": "19.50", "sku": "HG-15", "inventory_quantity": 3,
+                   "inventory_management": "shopify"}],
+     "images": [{"src": "https://cdn.shopify.com/s/files/hg.jpg"}]},
+    {"id": 632910393, "title": "Gift Card", "handle": "gift-card", "product_type": "Gift",
+     "variants": [{"id": 3, "price": "25.00", "inventory_management": None}]},
+    {"id": 632910394, "title": "", "handle": "nameless", "variants": []},
+]}
+
+
+async def test_shopify_products_json(client: httpx.AsyncClient) -> None:
+    account = await merchant(client)
+    response = await _import(client, account, json.dumps(SHOPIFY).encode(), "application/json")
+    report = response.json()
+    assert (report["created"], [error["row"] for error in report["errors"]]) == (2, [3])
+    items = (await client.get("/api/v1/products", headers=account.headers)).json()["items"]
+    serum = next(item for item in items if item["external_id"] == "632910392")
+    assert serum["price"] == "19.50" and serum["in_stock"] is True
+    assert serum["product_url"] == "https://glowlabs.example.com/shop/products/hydra-glow-serum"
+    assert serum["category"] == "serum"
+    assert serum["description"] == "Hyaluronic acid & niacinamide."
+    assert serum["image_url"] == "https://cdn.shopify.com/s/files/hg.jpg"
+    gift = next(item for item in items if item["external_id"] == "632910393")
+    assert gift["category"] is None and gift["in_stock"] is True
+    again = (await _import(client, account, json.dumps(SHOPIFY).encode(),
+                           "application/json")).json()
+    assert (again["created"], again["updated"], again["unchanged"]) == (0, 0, 2)
+
+
+async def test_multipart_upload(client: httpx.AsyncClient) -> None:
+    account = await merchant(client)
+    response = await client.post("/api/v1/products/import", headers=account.headers,
+                                 files={"file": ("catalog.csv", CSV, "text/csv")})
+    assert response.status_code == 200, response.text
+    assert response.json()["created"] == 3
+    missing = await client.post("/api/v1/products/import", headers=account.headers,
+                                files={"other": ("catalog.csv", CSV, "text/csv")})
+    assert missing.status_code == 422
+
+
+async def test_import_permissions(client: httpx.AsyncClient, admin) -> None:
+    creator, _ = await influencer(client)
+    assert (await _import(client, creator, CSV)).status_code == 403
+    assert (await _import(client, admin, CSV)).status_code == 403
+    assert (await client.post("/api/v1/products/import", content=CSV)).status_code == 401
+
+
+def test_cli_import(database_url: str, tmp_path: Path) -> None:
+    email = f"cli-merchant-{uuid.uuid4().hex[:8]}@example.com"
+    with psycopg.connect(libpq_url(database_url), autocommit=True) as conn:
+        user_id = conn.execute(
+            "INSERT INTO users (email, password_hash, role) VALUES (%s, 'x', 'merchant') "
+            "RETURNING id", (email,)).fetchone()[0]
+        conn.execute("INSERT INTO merchants (user_id, business_name, website_url, "
+                     "allowed_domains) VALUES (%s, 'CLI Labs', "
+                     "'https://glowlabs.example.com', '{shop.glowlabs.example.com}')",
+                     (user_id,))
+    catalog = tmp_path / "catalog.csv"
+    catalog.write_bytes(CSV)
+    env = {**os.environ, "DATABASE_URL": database_url}
+
+    def run() -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "skinstack", "products", "import", str(catalog),
+             "--merchant", email.upper()], env=env, capture_output=True, text=True, timeout=120)
+
+    first = run()
+    assert first.returncode == 3, first.stderr  # good rows landed, bad rows listed
+    assert "created 3, updated 0, unchanged 0, errors 7" in first.stderr
+    assert "row 5:" in first.stderr
+    second = run()
+    assert "created 0, updated 0, unchanged 3, errors 7" in second.stderr
+    with psycopg.connect(libpq_url(database_url)) as conn:
+        count = conn.execute("SELECT count(*) FROM products p JOIN merchants m ON "
+                             "m.id = p.merchant_id WHERE m.user_id = %s", (user_id,)).fetchone()
+    assert count == (3,)
+    unknown = subprocess.run(
+        [sys.executable, "-m", "skinstack", "products", "import", str(catalog), "--merchant",
+         "nobody@example.com"], env=env, capture_output=True, text=True, timeout=120)
+    assert unknown.returncode == 2 and "no merchant profile" in unknown.stderr
+
+
