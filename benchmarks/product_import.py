@@ -1,0 +1,87 @@
+"""Benchmark: bulk product import, 100,000 CSV rows through `skinstack products import`.
+
+Runs the real command (parse, validate, upsert in batches, audit) in a child process on a
+scratch database and prints rows/s and the child's peak memory, for a first import and for
+re-importing the same file (every row unchanged). Beside it, the reference: PostgreSQL's own
+COPY of the same file into a bare table, the floor any importer pays.
+
+    .venv/bin/python benchmarks/product_import.py [--rows 100000]
+
+Targets (issue 3): at least 5,000 rows/s, peak memory under 300 MB.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import psycopg
+from _catalog_data import write_csv
+from _scratch import drop, fresh, merchant
+
+from skinstack.db import libpq_url
+
+DATABASE = "skinstack_bench_import"
+
+
+def run_import(url: str, path: Path) -> tuple[float, float, str]:
+    """(seconds, peak MB of the child, its summary line)."""
+    env = {**os.environ, "DATABASE_URL": url, "LOG_LEVEL": "WARNING",
+           "SKINSTACK_DATA_DIR": tempfile.mkdtemp(prefix="skinstack-bench-")}
+    code = ("import resource, sys; from skinstack.cli import main; sys.argv = ['skinstack', "
+            f"'products', 'import', {str(path)!r}, '--merchant', 'bench-merchant@example.com'];"
+            "\ntry:\n    main()\nfinally:\n    print('maxrss', resource.getrusage("
+            "resource.RUSAGE_SELF).ru_maxrss, file=sys.stderr)")
+    started = time.perf_counter()
+    result = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
+                            text=True, check=False)
+    elapsed = time.perf_counter() - started
+    lines = result.stderr.splitlines()
+    summary = next((line for line in lines if line.startswith("created")), result.stderr[-500:])
+    peak_kb = next(int(line.split()[1]) for line in lines if line.startswith("maxrss"))
+    return elapsed, peak_kb / 1024, summary
+
+
+def copy_reference(url: str, path: Path) -> float:
+    with psycopg.connect(libpq_url(url), autocommit=True) as conn:
+        conn.execute("CREATE TABLE copy_reference (external_id text, name text, price numeric, "
+                     "product_url text, category text, description text, image_url text, "
+                     "in_stock boolean)")
+        started = time.perf_counter()
+        with conn.cursor().copy("COPY copy_reference FROM STDIN (FORMAT csv, HEADER)") as copy, \
+                path.open("rb") as handle:
+            while chunk := handle.read(1 << 16):
+                copy.write(chunk)
+        return time.perf_counter() - started
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rows", type=int, default=100_000)
+    args = parser.parse_args()
+    url = fresh(DATABASE)
+    try:
+        merchant(url)
+        with tempfile.TemporaryDirectory() as folder:
+            path = write_csv(Path(folder) / "catalog.csv", args.rows)
+            size_mb = path.stat().st_size / 1e6
+            print(f"{args.rows:,} rows, {size_mb:.1f} MB CSV, {os.cpu_count()} cores")
+            for label in ("first import", "re-import (unchanged)"):
+                seconds, peak, summary = run_import(url, path)
+                print(f"{label:<24} {args.rows / seconds:>9,.0f} rows/s   {seconds:6.2f} s   "
+                      f"peak {peak:6.1f} MB   [{summary}]")
+            seconds = copy_reference(url, path)
+            print(f"{'reference: bare COPY':<24} {args.rows / seconds:>9,.0f} rows/s   "
+                  f"{seconds:6.2f} s")
+    finally:
+        drop(DATABASE)
+
+
+
+if __name__ == "__main__":
+    main()
