@@ -156,3 +156,16 @@ async def test_networks_are_seeded(client: httpx.AsyncClient) -> None:
     assert networks["impact"]["sub_id_parameter"] == "subId1"
     assert networks["amazon"]["sub_id_parameter"] == "ascsubtag"
     assert networks["shopify_refersion"]["sub_id_parameter"] == "aff_sub"
+
+
+async def test_catalog_mutations_are_audited(client: httpx.AsyncClient,
+                                             session: AsyncSession) -> None:
+    account = await merchant(client)
+    created = await program(client, account)
+    await client.patch(f"/api/v1/programs/{created['id']}", json={"commission_percent": "16"},
+                       headers=account.headers)
+    rows = (await session.execute(text(
+        "SELECT action, changes FROM audit_logs WHERE resource_id = :id ORDER BY created_at"),
+        {"id": created["id"]})).all()
+    assert [row.action for row in rows] == ["program.create", "program.update"]
+    assert rows[1].changes == {"commission_percent": ["15", "16"]}

@@ -64,7 +64,9 @@ def set_request(session: Session, request: RequestInfo) -> None:
 def _jsonable(value: Any) -> Any:
     if value is None or isinstance(value, bool | int | float | str):
         return value
-    if isinstance(value, uuid.UUID | Decimal):
+    if isinstance(value, Decimal):
+        return format(value.normalize(), "f")  # 15.0000 and 15 are the same percent
+    if isinstance(value, uuid.UUID):
         return str(value)
     if isinstance(value, datetime | date):
         return value.isoformat()
