@@ -9,7 +9,8 @@ this process, which then shares the machine's cores with the service and reads l
 
     .venv/bin/python benchmarks/authenticated_request.py [--seconds 10] [--concurrency 32]
 
-Uses DATABASE_URL's server when set, else the PostgreSQL on 127.0.0.1:5432, else an embedded one.
+Uses DATABASE_URL's server when set, else the PostgreSQL on 127.0.0.1:5432, else an embedded
+one, with a scratch database dropped afterwards.
 """
 
 from __future__ import annotations
@@ -19,37 +20,15 @@ import asyncio
 import os
 import re
 import shutil
-import socket
 import statistics
 import subprocess
-import sys
-import tempfile
 import time
-from pathlib import Path
 
 import httpx
-import psycopg
-from sqlalchemy import make_url
+from _scratch import drop, fresh
+from _service import bearer, running_service
 
-from skinstack.db import embedded_database_url, ensure_database, libpq_url
-
-PASSWORD = "benchmark password 123"
-
-
-def server_url() -> str:
-    if os.environ.get("DATABASE_URL"):
-        return os.environ["DATABASE_URL"]
-    try:
-        with psycopg.connect("postgresql://postgres@127.0.0.1:5432/postgres", connect_timeout=2):
-            return "postgresql://postgres@127.0.0.1:5432/postgres"
-    except psycopg.Error:
-        return embedded_database_url(Path(tempfile.gettempdir()) / "skinstack-bench-pg")
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+DATABASE = "skinstack_bench_auth"
 
 
 async def load(client: httpx.AsyncClient, path: str, headers: dict[str, str], total: int,
@@ -99,34 +78,12 @@ async def main() -> None:
     parser.add_argument("--concurrency", type=int, default=32)
     args = parser.parse_args()
 
-    server = server_url()
-    name = "skinstack_bench_auth"
-    with psycopg.connect(libpq_url(server), autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    ensure_database(server, name)
-    url = make_url(server).set(database=name).render_as_string(hide_password=False)
-    port = free_port()
-    env = {**os.environ, "DATABASE_URL": url, "LOG_LEVEL": "WARNING",
-           "SKINSTACK_DATA_DIR": tempfile.mkdtemp(prefix="skinstack-bench-")}
-    service = subprocess.Popen(
-        [sys.executable, "-m", "skinstack", "serve", "--no-worker", "--port", str(port)],
-        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    base = f"http://127.0.0.1:{port}"
+    url = fresh(DATABASE)
     try:
-        limits = httpx.Limits(max_connections=args.concurrency)
-        async with httpx.AsyncClient(base_url=base, limits=limits, timeout=30) as client:
-            for _ in range(100):
-                try:
-                    if (await client.get("/health")).status_code == 200:
-                        break
-                except httpx.TransportError:
-                    pass
-                await asyncio.sleep(0.2)
-            await client.post("/api/v1/auth/register", json={
-                "email": "bench@example.com", "password": PASSWORD, "role": "merchant"})
-            token = (await client.post("/api/v1/auth/token", data={
-                "username": "bench@example.com", "password": PASSWORD})).json()["access_token"]
-            auth = {"Authorization": f"Bearer {token}"}
+        async with running_service(url) as base, httpx.AsyncClient(
+                base_url=base, limits=httpx.Limits(max_connections=args.concurrency),
+                timeout=30) as client:
+            auth = await bearer(client, "bench@example.com", "merchant")
             await load(client, "/api/v1/me", auth, 200, args.concurrency)  # warm-up
             if shutil.which("wrk"):
                 print(f"wrk, {args.seconds} s each, {args.concurrency} connections, one service"
@@ -143,10 +100,7 @@ async def main() -> None:
             report("GET /health (reference)", *await load(client, "/health", {},
                                                            args.requests, args.concurrency))
     finally:
-        service.terminate()
-        service.wait(timeout=30)
-        with psycopg.connect(libpq_url(server), autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        drop(DATABASE)
 
 
 if __name__ == "__main__":

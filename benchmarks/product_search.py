@@ -14,12 +14,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import random
-import socket
 import statistics
-import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -28,6 +24,7 @@ import httpx
 import psycopg
 from _catalog_data import ACTIVES, ADJECTIVES, TYPES, write_csv
 from _scratch import drop, fresh, merchant
+from _service import bearer, running_service
 from sqlalchemy import select
 
 from skinstack.catalog.importer import import_products
@@ -35,7 +32,6 @@ from skinstack.db import create_engine, create_sessionmaker, libpq_url
 from skinstack.models import Merchant
 
 DATABASE = "skinstack_bench_search"
-PASSWORD = "benchmark password 123"
 REFERENCE_SQL = """
 SELECT p.*, round(ts_rank_cd(p.search_vector, websearch_to_tsquery('english', %(q)s))::numeric,
                   6) AS rank
@@ -74,52 +70,24 @@ def percentiles(latencies: list[float]) -> str:
             f"p99 {cuts[98] * 1000:6.2f} ms")
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 async def over_http(url: str, plan: list[dict[str, str]]) -> tuple[list[float], list[float]]:
-    port = free_port()
-    env = {**os.environ, "DATABASE_URL": url, "LOG_LEVEL": "WARNING",
-           "SKINSTACK_DATA_DIR": tempfile.mkdtemp(prefix="skinstack-bench-")}
-    service = subprocess.Popen(
-        [sys.executable, "-m", "skinstack", "serve", "--no-worker", "--port", str(port)],
-        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=30) as client:
-            for _ in range(150):
-                try:
-                    if (await client.get("/health")).status_code == 200:
-                        break
-                except httpx.TransportError:
-                    pass
-                await asyncio.sleep(0.2)
-            await client.post("/api/v1/auth/register", json={
-                "email": "bench-creator@example.com", "password": PASSWORD,
-                "role": "influencer"})
-            token = (await client.post("/api/v1/auth/token", data={
-                "username": "bench-creator@example.com",
-                "password": PASSWORD})).json()["access_token"]
-            headers = {"Authorization": f"Bearer {token}"}
+    async with running_service(url) as base, httpx.AsyncClient(base_url=base,
+                                                               timeout=30) as client:
+        headers = await bearer(client, "bench-creator@example.com", "influencer")
 
-            async def timed(params: dict[str, str]) -> float:
-                started = time.perf_counter()
-                response = await client.get("/api/v1/products", params=params, headers=headers)
-                elapsed = time.perf_counter() - started
-                if response.status_code != 200 or not response.json()["items"]:
-                    raise SystemExit(f"unexpected answer for {params}: {response.text[:200]}")
-                return elapsed
+        async def timed(params: dict[str, str]) -> float:
+            started = time.perf_counter()
+            response = await client.get("/api/v1/products", params=params, headers=headers)
+            elapsed = time.perf_counter() - started
+            if response.status_code != 200 or not response.json()["items"]:
+                raise SystemExit(f"unexpected answer for {params}: {response.text[:200]}")
+            return elapsed
 
-            for params in plan[:20]:  # warm-up
-                await timed(params)
-            combined = [await timed(params) for params in plan]
-            q_only = [await timed({"q": params["q"]}) for params in plan]
-            return combined, q_only
-    finally:
-        service.terminate()
-        service.wait(timeout=30)
+        for params in plan[:20]:  # warm-up
+            await timed(params)
+        combined = [await timed(params) for params in plan]
+        q_only = [await timed({"q": params["q"]}) for params in plan]
+        return combined, q_only
 
 
 def direct(url: str, plan: list[dict[str, str]]) -> list[float]:

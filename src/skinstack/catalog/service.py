@@ -54,6 +54,15 @@ def minor(value: Any, currency: str, *, field: str) -> int:
         raise InvalidInput(str(exc), field=field) from None
 
 
+def changes_without_nulls(patch: Any, *, nullable: set[str]) -> dict[str, Any]:
+    """The fields a PATCH sets; null is refused (422) for fields that cannot be empty."""
+    changes = patch.model_dump(exclude_unset=True)
+    for key, value in changes.items():
+        if value is None and key not in nullable:
+            raise InvalidInput("this field cannot be null", field=key)
+    return changes
+
+
 # Programs ------------------------------------------------------------------------------------
 
 def check_program_terms(terms: dict[str, Any]) -> dict[str, Any]:
@@ -145,12 +154,8 @@ async def update_program(*, session: AsyncSession, merchant: Merchant, program_i
                                                merchant_id=merchant.id)
     if program is None:
         raise NotFound("No such program.")
-    changes = data.model_dump(exclude_unset=True)
-    if any(key in changes and changes[key] is None for key in
-           ("name", "commission_type", "cookie_window_days", "platform_fee_percent", "tiers",
-            "excluded_skus", "attribution_model", "approval_delay_days", "is_active")):
-        raise InvalidInput("this field cannot be null",
-                           field=next(k for k, v in changes.items() if v is None))
+    changes = changes_without_nulls(data, nullable={"description", "commission_percent",
+                                                    "fixed_amount"})
     terms: dict[str, Any] = {
         "currency": program.currency,
         "commission_type": program.commission_type,
@@ -247,10 +252,8 @@ async def update_product(*, session: AsyncSession, merchant: Merchant, product_i
                                            visibility=Visibility(merchant_id=merchant.id))
     if product is None:
         raise NotFound("No such product.")
-    changes = data.model_dump(exclude_unset=True)
-    for key in ("name", "price", "currency", "product_url", "in_stock"):
-        if key in changes and changes[key] is None:
-            raise InvalidInput("this field cannot be null", field=key)
+    changes = changes_without_nulls(data, nullable={"program_id", "category", "description",
+                                                    "image_url"})
     current = {"name": product.name, "currency": product.currency,
                "price": Decimal(format_minor(product.price, product.currency)),
                "product_url": product.product_url, "program_id": product.program_id,
@@ -333,11 +336,7 @@ async def update_campaign(*, session: AsyncSession, merchant: Merchant, campaign
                                                  merchant_id=merchant.id)
     if campaign is None:
         raise NotFound("No such campaign.")
-    changes = data.model_dump(exclude_unset=True)
-    for key in ("name", "commission_boost_percent", "start_date", "eligible_product_ids",
-                "eligible_influencer_ids", "is_active"):
-        if key in changes and changes[key] is None:
-            raise InvalidInput("this field cannot be null", field=key)
+    changes = changes_without_nulls(data, nullable={"end_date", "budget"})
     program = await repository.get_own_program(session=session, program_id=campaign.program_id,
                                                merchant_id=merchant.id)
     assert program is not None  # the foreign key holds it
