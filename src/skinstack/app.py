@@ -19,8 +19,13 @@ from skinstack.compliance.router import router as compliance_router
 from skinstack.config import Settings, get_settings
 from skinstack.db import create_engine, create_sessionmaker, resolve_database_url
 from skinstack.errors import install_error_handlers
+from skinstack.fraud.counters import MemoryClickCounters, RedisClickCounters
+from skinstack.links.router import router as links_router
 from skinstack.middleware import BodyLimitMiddleware, RequestContextMiddleware
 from skinstack.ops.router import router as ops_router
+from skinstack.redirect.cache import LinkCache
+from skinstack.redirect.endpoint import RedirectEndpoint
+from skinstack.redirect.sink import ClickSink
 from skinstack.worker.queue import connected, job_pool, run_worker
 
 log = structlog.get_logger(__name__)
@@ -47,6 +52,17 @@ def create_app(settings: Settings | None = None, *, run_worker_in_process: bool 
             stack.push_async_callback(engine.dispose)
             if app.state.redis is not None:
                 stack.push_async_callback(app.state.redis.aclose)
+            # The redirect: link cache (invalidated through Redis), fraud counters, click sink.
+            app.state.link_cache = LinkCache(engine, app.state.redis)
+            await app.state.link_cache.start()
+            stack.push_async_callback(app.state.link_cache.stop)
+            sink = ClickSink(url, settings.data_dir / "spool")
+            await sink.start()
+            stack.push_async_callback(sink.close)  # flushes what is buffered
+            app.state.click_sink = sink
+            redirect.cache, redirect.sink = app.state.link_cache, sink
+            redirect.counters = (RedisClickCounters(app.state.redis) if app.state.redis
+                                 else MemoryClickCounters())
             # Open in every web process: endpoints enqueue jobs even where no worker runs.
             app.state.jobs = connected(url)
             pool = job_pool(url)
@@ -72,7 +88,12 @@ def create_app(settings: Settings | None = None, *, run_worker_in_process: bool 
     app.include_router(ops_router)
     app.include_router(accounts_router)
     app.include_router(catalog_router)
+    app.include_router(links_router)
     app.include_router(compliance_router)
+    redirect = RedirectEndpoint(
+        country_header=settings.trusted_country_header,
+        secure_cookie=settings.short_domain.startswith("https://"))
+    app.add_route("/l/{slug}", redirect, methods=["GET", "HEAD"], include_in_schema=False)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes,
                        path_limits={IMPORT_PATH: settings.import_max_bytes})
     app.add_middleware(RequestContextMiddleware)

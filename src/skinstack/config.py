@@ -78,6 +78,9 @@ class Settings(BaseSettings):
     import_max_bytes: int = Field(
         default=256 * 1024 * 1024, ge=1024, validation_alias=_env("IMPORT_MAX_BYTES"))
     """Largest product import upload (streamed to a temporary file, never held in memory)."""
+    trusted_country_header: str | None = Field(
+        default=None, validation_alias=_env("TRUSTED_COUNTRY_HEADER"))
+    """A CDN's country header to believe (e.g. CF-IPCountry); unset: looked up offline."""
     log_level: str = Field(default="INFO", validation_alias=_env("LOG_LEVEL"))
     db_pool_size: int = Field(default=10, ge=1, validation_alias=_env("DB_POOL_SIZE"))
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 from alembic import command
@@ -9,13 +10,18 @@ from alembic.config import Config
 
 HERE = Path(__file__).parent
 
-# Tables that other libraries own and migrate themselves (the job queue).
+# Tables that other libraries own and migrate themselves (the job queue), and the monthly
+# partitions of clicks, which the worker makes at run time.
 FOREIGN_TABLE_PREFIXES = ("procrastinate_",)
+PARTITION = re.compile(r"^clicks_(\d{4}_\d{2}|default)$")
 
 
 def include_object(obj, name, type_, reflected, compare_to) -> bool:
-    """Leaves the job queue's own tables out of autogenerate comparisons."""
-    return not (type_ == "table" and name and name.startswith(FOREIGN_TABLE_PREFIXES))
+    """Leaves the job queue's tables and the click partitions out of autogenerate."""
+    if type_ == "table" and name:
+        return not (name.startswith(FOREIGN_TABLE_PREFIXES) or PARTITION.match(name))
+    table = getattr(obj, "table", None)
+    return not (type_ == "index" and table is not None and PARTITION.match(table.name))
 
 
 def alembic_config(database_url: str) -> Config:

@@ -3,12 +3,14 @@
 from skinstack.models.audit_log import AuditLog
 from skinstack.models.base import Base
 from skinstack.models.campaign import Campaign
+from skinstack.models.click import Click
 from skinstack.models.influencer import Influencer
 from skinstack.models.merchant import Merchant
 from skinstack.models.merchant_integration import IntegrationType, MerchantIntegration
 from skinstack.models.network import Network
 from skinstack.models.product import CATEGORIES, Product
 from skinstack.models.program import ATTRIBUTION_MODELS, Program
+from skinstack.models.tracking_link import TrackingLink
 from skinstack.models.user import Role, User
 
 __all__ = [
@@ -17,6 +19,7 @@ __all__ = [
     "AuditLog",
     "Base",
     "Campaign",
+    "Click",
     "Influencer",
     "IntegrationType",
     "Merchant",
@@ -25,5 +28,6 @@ __all__ = [
     "Product",
     "Program",
     "Role",
+    "TrackingLink",
     "User",
 ]

@@ -71,6 +71,17 @@ def job_pool(database_url: str) -> AsyncConnectionPool:
                                check=AsyncConnectionPool.check_connection)
 
 
+CLICK_PARTITIONS_AHEAD_MONTHS = 3
+
+
+@job(name="ensure_click_partitions", queue="maintenance", cron="7 * * * *", pass_context=True)
+async def ensure_click_partitions(context: JobContext, timestamp: int) -> None:
+    """Keeps monthly click partitions made three months ahead (hourly, so a missed run or a
+    new database catches up long before a month turns)."""
+    await context.app.connector.execute_query_async(
+        f"SELECT ensure_click_partitions({CLICK_PARTITIONS_AHEAD_MONTHS})")
+
+
 async def run_worker(app: procrastinate.App, *, wait: bool = True) -> None:
     """Runs the worker until cancelled (or, with wait=False, until the queues are empty)."""
     try:

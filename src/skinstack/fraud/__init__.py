@@ -1,0 +1,1 @@
+"""Fraud rules: click flags and scores (pure), and the counters they need."""

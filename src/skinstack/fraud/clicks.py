@@ -1,0 +1,67 @@
+"""Click fraud rules (pure): what a click's request says about who sent it.
+
+Flags and their scores (0 = a person, 100 = certainly not one); a flagged click is stored but
+not counted, and never gets attribution:
+- head_request (100): HEAD is a probe, not a visit.
+- crawler (100): the user agent matches crawler-user-agents' list.
+- link_preview (100): a chat or social app fetching a preview of the link.
+- headless (90): a headless or automated browser.
+- empty_user_agent (80): no user agent at all.
+- velocity (70): more than VELOCITY_LIMIT clicks from one IP on one link within a minute.
+- duplicate (40): the same IP and user agent clicked the same link within the last hour.
+The click's score is the highest score among its flags.
+"""
+
+from __future__ import annotations
+
+import re
+from functools import lru_cache
+
+import crawleruseragents
+
+SCORES = {"head_request": 100, "crawler": 100, "link_preview": 100, "headless": 90,
+          "empty_user_agent": 80, "velocity": 70, "duplicate": 40}
+VELOCITY_LIMIT = 10
+VELOCITY_WINDOW_SECONDS = 60
+DUPLICATE_WINDOW_SECONDS = 3600
+
+_PREVIEW = re.compile(
+    r"facebookexternalhit|facebookcatalog|meta-externalagent|twitterbot|slackbot|"
+    r"slack-imgproxy|whatsapp|telegrambot|discordbot|linkedinbot|pinterest|skypeuripreview|"
+    r"redditbot|vkshare|embedly|iframely|snapchat|applebot|google-pagerenderer|"
+    r"bitlybot|tumblr|viber|line-poker|kakaotalk-scrap|outbrain|quora link preview",
+    re.IGNORECASE)
+_HEADLESS = re.compile(r"headlesschrome|phantomjs|puppeteer|playwright|selenium|webdriver|"
+                       r"electron/|slimerjs|splash|htmlunit", re.IGNORECASE)
+
+
+@lru_cache(maxsize=20_000)
+def user_agent_flags(user_agent: str) -> frozenset[str]:
+    """Flags that follow from the user agent alone (cached per string)."""
+    if not user_agent.strip():
+        return frozenset({"empty_user_agent"})
+    flags = set()
+    if _PREVIEW.search(user_agent):
+        flags.add("link_preview")
+    if _HEADLESS.search(user_agent):
+        flags.add("headless")
+    if crawleruseragents.is_crawler(user_agent):
+        flags.add("crawler")
+    return frozenset(flags)
+
+
+def click_flags(*, method: str, user_agent: str, clicks_this_minute: int,
+                seen_within_hour: bool) -> frozenset[str]:
+    """Every flag of one click. `clicks_this_minute` counts this click too."""
+    flags = set(user_agent_flags(user_agent))
+    if method == "HEAD":
+        flags.add("head_request")
+    if clicks_this_minute > VELOCITY_LIMIT:
+        flags.add("velocity")
+    if seen_within_hour:
+        flags.add("duplicate")
+    return frozenset(flags)
+
+
+def score(flags: frozenset[str]) -> int:
+    return max((SCORES[flag] for flag in flags), default=0)

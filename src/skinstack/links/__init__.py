@@ -1,0 +1,1 @@
+"""Tracking links: creation, slugs, destinations per network, QR codes."""

@@ -1,0 +1,85 @@
+"""Destination URLs: built once per link (UTMs, network parameters), completed per click.
+
+Pure functions. The host of a redirect is always the stored destination's host: per-click values
+are percent-encoded into the query, so nothing in a request can change where it goes.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
+
+UTM_SOURCE = "skinstack"
+UTM_MEDIUM = "affiliate"
+PASSED_ON = ("gclid", "fbclid", "ttclid")
+GENERIC_SUB_ID_PARAMETER = "click_id"
+
+
+def campaign_tag(name: str) -> str:
+    """A utm_campaign value from a program or campaign name ("Summer Glow!" → summer-glow)."""
+    tag = re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")
+    return tag[:100] or "skinstack"
+
+
+def build_destination(url: str, *, utm_campaign: str,
+                      extra: dict[str, str] | None = None) -> str:
+    """`url` with our UTM parameters (and `extra`, e.g. Amazon's `tag`) set.
+
+    Existing parameters and the fragment are kept; ours replace same-named ones.
+    """
+    parts = urlsplit(url)
+    ours = {"utm_source": UTM_SOURCE, "utm_medium": UTM_MEDIUM, "utm_campaign": utm_campaign,
+            **(extra or {})}
+    kept = [(key, value) for key, value in parse_qsl(parts.query, keep_blank_values=True)
+            if key not in ours]
+    query = urlencode([*kept, *ours.items()], quote_via=quote)
+    path = quote(parts.path, safe="/%:@!$&'()*+,;=-._~")  # unicode paths, percent-encoded once
+    return urlunsplit((parts.scheme, parts.netloc, path or "/", query, parts.fragment))
+
+
+OUR_UTMS = ("utm_source", "utm_medium", "utm_campaign")
+
+
+def _pair(key: str, value: str) -> str:
+    return f"{quote(key, safe='')}={quote(value, safe='')}"
+
+
+@dataclass(frozen=True, slots=True)
+class Destination:
+    """A stored destination split once, so a click only joins prepared strings."""
+
+    head: str  # scheme://host/path
+    kept: str  # the destination's own query parameters, encoded ("" when none)
+    utms: tuple[tuple[str, str], ...]  # ours, which a request's own utm_* replace
+    fragment: str  # "#..." or ""
+
+    @classmethod
+    def parse(cls, url: str) -> Destination:
+        parts = urlsplit(url)
+        params = parse_qsl(parts.query, keep_blank_values=True)
+        head = urlunsplit((parts.scheme, parts.netloc, parts.path, "", ""))
+        kept = "&".join(_pair(key, value) for key, value in params if key not in OUR_UTMS)
+        utms = tuple((key, value) for key, value in params if key in OUR_UTMS)
+        return cls(head=head, kept=kept, utms=utms,
+                   fragment=f"#{parts.fragment}" if parts.fragment else "")
+
+    def for_click(self, sub_id_parameter: str, click_id: str,
+                  passed_on: list[tuple[str, str]]) -> str:
+        """The Location of one click: the destination's parameters, the sub id, our UTMs
+        (unless the request brought its own), then the request's ad-click ids and UTMs."""
+        theirs = {key for key, _ in passed_on}
+        pairs = [_pair(sub_id_parameter, click_id),
+                 *(_pair(key, value) for key, value in self.utms if key not in theirs),
+                 *(_pair(key, value) for key, value in passed_on)]
+        query = "&".join([self.kept, *pairs] if self.kept else pairs)
+        return f"{self.head}?{query}{self.fragment}"
+
+
+def passed_on(query_params: list[tuple[str, str]]) -> list[tuple[str, str]]:
+    """The request's gclid, fbclid, ttclid and utm_* parameters (bounded), to record and pass on."""
+    kept = []
+    for key, value in query_params[:50]:
+        if key in PASSED_ON or (key.startswith("utm_") and len(key) <= 40):
+            kept.append((key, value[:255]))
+    return kept

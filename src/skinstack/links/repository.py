@@ -1,0 +1,80 @@
+"""Every links query (the redirect's own lookup lives in redirect/cache.py)."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from skinstack.catalog.repository import Visibility
+from skinstack.kit.pagination import PageParams, newest_first, paginate
+from skinstack.models import (
+    Campaign,
+    Influencer,
+    Merchant,
+    MerchantIntegration,
+    Network,
+    Product,
+    Program,
+    TrackingLink,
+)
+
+
+async def get_influencer_for_user(*, session: AsyncSession,
+                                  user_id: uuid.UUID) -> Influencer | None:
+    return await session.scalar(select(Influencer).where(Influencer.user_id == user_id))
+
+
+async def get_active_program(*, session: AsyncSession, program_id: uuid.UUID
+                             ) -> tuple[Program, Merchant, Network] | None:
+    """The program with its merchant and network, when both program and merchant are active."""
+    row = (await session.execute(
+        select(Program, Merchant, Network)
+        .join(Merchant, Merchant.id == Program.merchant_id)
+        .join(Network, Network.id == Program.network_id)
+        .where(Program.id == program_id, Program.is_active, Merchant.is_active))).first()
+    return (row[0], row[1], row[2]) if row else None
+
+
+async def get_merchant_product(*, session: AsyncSession, product_id: uuid.UUID,
+                               merchant_id: uuid.UUID) -> Product | None:
+    return await session.scalar(select(Product).where(Product.id == product_id,
+                                                      Product.merchant_id == merchant_id))
+
+
+async def get_program_campaign(*, session: AsyncSession, campaign_id: uuid.UUID,
+                               program_id: uuid.UUID) -> Campaign | None:
+    return await session.scalar(select(Campaign).where(Campaign.id == campaign_id,
+                                                       Campaign.program_id == program_id))
+
+
+async def amazon_associate_tag(*, session: AsyncSession, merchant_id: uuid.UUID) -> str | None:
+    return await session.scalar(select(MerchantIntegration.account_id).where(
+        MerchantIntegration.merchant_id == merchant_id, MerchantIntegration.type == "amazon",
+        MerchantIntegration.is_active))
+
+
+def _visible(statement, visibility: Visibility, influencer_id: uuid.UUID | None):
+    if influencer_id is not None:
+        statement = statement.where(TrackingLink.influencer_id == influencer_id)
+    if visibility.merchant_id is not None:
+        statement = statement.where(TrackingLink.merchant_id == visibility.merchant_id)
+    return statement
+
+
+async def get_link(*, session: AsyncSession, link_id: uuid.UUID, visibility: Visibility,
+                   influencer_id: uuid.UUID | None) -> TrackingLink | None:
+    statement = _visible(select(TrackingLink).where(TrackingLink.id == link_id), visibility,
+                         influencer_id)
+    return await session.scalar(statement)
+
+
+async def list_links(*, session: AsyncSession, visibility: Visibility,
+                     influencer_id: uuid.UUID | None, page: PageParams,
+                     program_id: uuid.UUID | None = None) -> Sequence[TrackingLink]:
+    statement = _visible(select(TrackingLink), visibility, influencer_id)
+    if program_id:
+        statement = statement.where(TrackingLink.program_id == program_id)
+    return (await session.scalars(paginate(statement, page, newest_first(TrackingLink)))).all()

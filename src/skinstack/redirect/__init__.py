@@ -1,0 +1,1 @@
+"""The redirect hot path: slug to destination, click id, cookie, click sink."""

@@ -1,0 +1,182 @@
+"""The click sink: clicks are buffered in memory and written with COPY in batches.
+
+A batch goes out every FLUSH_SECONDS or as soon as MAX_BATCH clicks wait; nothing on the
+request path waits for the database. If PostgreSQL cannot take a batch, it is appended to a
+local spool file (JSON lines, fsynced) and replayed once the database answers again; replay
+merges with ON CONFLICT DO NOTHING, so a batch that did land before the error is not doubled.
+A graceful shutdown flushes what is buffered (to the database, else to the spool).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import uuid
+from collections.abc import Sequence
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import structlog
+from prometheus_client import Counter
+from psycopg.types.json import Jsonb
+
+from skinstack.db import libpq_url
+
+log = structlog.get_logger(__name__)
+
+COLUMNS = ("id", "clicked_at", "link_id", "influencer_id", "program_id", "merchant_id",
+           "campaign_id", "device_id", "ip_hash", "user_agent", "platform", "os", "browser",
+           "referrer", "country", "gclid", "fbclid", "ttclid", "utm", "fraud_score",
+           "fraud_flags", "counted")
+_COPY = f"COPY clicks ({', '.join(COLUMNS)}) FROM STDIN"
+_UUIDS = {"id", "link_id", "influencer_id", "program_id", "merchant_id", "campaign_id"}
+FLUSH_SECONDS = 0.1
+MAX_BATCH = 1000
+REPLAY_RETRY_SECONDS = 5.0
+
+CLICKS_WRITTEN = Counter("skinstack_clicks_written_total", "Clicks written to PostgreSQL")
+CLICKS_SPOOLED = Counter("skinstack_clicks_spooled_total", "Clicks spooled to disk")
+
+
+class ClickSink:
+    def __init__(self, database_url: str, spool_dir: Path) -> None:
+        self.conninfo = libpq_url(database_url)
+        self.spool_dir = spool_dir
+        self.spool_dir.mkdir(parents=True, exist_ok=True)
+        self.spool_path = spool_dir / "clicks.jsonl"
+        self._buffer: list[dict[str, Any]] = []
+        self._wake = asyncio.Event()
+        self._conn: psycopg.AsyncConnection | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._lock = asyncio.Lock()
+        self._next_replay = 0.0
+
+    def add(self, click: dict[str, Any]) -> None:
+        """Queues one click (never blocks)."""
+        self._buffer.append(click)
+        if len(self._buffer) >= MAX_BATCH:
+            self._wake.set()
+
+    @property
+    def pending(self) -> int:
+        return len(self._buffer)
+
+    async def start(self) -> None:
+        self._task = asyncio.create_task(self._run())
+
+    async def close(self) -> None:
+        """Stops the loop and writes everything still buffered."""
+        if self._task is not None:
+            self._task.cancel()
+            try:
+                await self._task
+            except asyncio.CancelledError:
+                pass
+        await self.flush()
+        if self._conn is not None:
+            await self._conn.close()
+
+    async def _run(self) -> None:
+        while True:
+            try:
+                await asyncio.wait_for(self._wake.wait(), timeout=FLUSH_SECONDS)
+            except TimeoutError:
+                pass
+            self._wake.clear()
+            await self.flush()
+            loop_time = asyncio.get_running_loop().time()
+            if not self._buffer and loop_time >= self._next_replay and (
+                    self.spool_path.exists() or self.spool_path.with_suffix(".replaying").exists()):
+                if not await self.replay():
+                    self._next_replay = loop_time + REPLAY_RETRY_SECONDS
+
+    async def flush(self) -> None:
+        """Writes the buffered clicks now: COPY, or the spool file if that fails."""
+        async with self._lock:
+            batch, self._buffer = self._buffer, []
+            if not batch:
+                return
+            try:
+                await self._copy(batch)
+                CLICKS_WRITTEN.inc(len(batch))
+            except (psycopg.Error, OSError) as exc:
+                log.warning("click_batch_spooled", clicks=len(batch),
+                            error_type=type(exc).__name__)
+                await self._drop_connection()
+                self._spool(batch)
+
+    async def _connection(self) -> psycopg.AsyncConnection:
+        if self._conn is None or self._conn.closed:
+            self._conn = await psycopg.AsyncConnection.connect(self.conninfo, autocommit=True,
+                                                               connect_timeout=2)
+        return self._conn
+
+    async def _drop_connection(self) -> None:
+        if self._conn is not None:
+            try:
+                await self._conn.close()
+            except psycopg.Error:
+                pass
+        self._conn = None
+
+    async def _copy(self, batch: Sequence[dict[str, Any]]) -> None:
+        conn = await self._connection()
+        async with conn.cursor() as cursor, cursor.copy(_COPY) as copy:
+            for click in batch:
+                await copy.write_row(_row(click))
+
+    def _spool(self, batch: Sequence[dict[str, Any]]) -> None:
+        with self.spool_path.open("a", encoding="utf-8") as handle:
+            for click in batch:
+                handle.write(json.dumps(click, default=str, separators=(",", ":")) + "\n")
+            handle.flush()
+            os.fsync(handle.fileno())
+        CLICKS_SPOOLED.inc(len(batch))
+
+    async def replay(self) -> int:
+        """Moves the spooled clicks into the database; returns how many were replayed."""
+        async with self._lock:
+            replaying = self.spool_path.with_suffix(".replaying")
+            if not replaying.exists():
+                if not self.spool_path.exists():
+                    return 0
+                self.spool_path.rename(replaying)
+            try:
+                conn = await self._connection()
+                count = 0
+                async with conn.transaction():
+                    await conn.execute("CREATE TEMP TABLE IF NOT EXISTS click_replay "
+                                       "(LIKE clicks INCLUDING DEFAULTS) ON COMMIT DROP")
+                    async with conn.cursor() as cursor, cursor.copy(
+                            f"COPY click_replay ({', '.join(COLUMNS)}) FROM STDIN") as copy:
+                        with replaying.open(encoding="utf-8") as handle:
+                            for line in handle:
+                                if line.strip():
+                                    await copy.write_row(_row(_revive(json.loads(line))))
+                                    count += 1
+                    await conn.execute(
+                        f"INSERT INTO clicks ({', '.join(COLUMNS)}) SELECT "  # noqa: S608
+                        f"{', '.join(COLUMNS)} FROM click_replay ON CONFLICT DO NOTHING")
+            except (psycopg.Error, OSError) as exc:
+                log.warning("click_replay_failed", error_type=type(exc).__name__)
+                await self._drop_connection()
+                return 0
+            replaying.unlink()
+            log.info("clicks_replayed", clicks=count)
+            return count
+
+
+def _row(click: dict[str, Any]) -> list[Any]:
+    return [Jsonb(click[column]) if column == "utm" else click[column] for column in COLUMNS]
+
+
+def _revive(click: dict[str, Any]) -> dict[str, Any]:
+    """A spooled click back in Python types."""
+    for column in _UUIDS:
+        if click.get(column):
+            click[column] = uuid.UUID(click[column])
+    click["clicked_at"] = datetime.fromisoformat(click["clicked_at"])
+    return click
