@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import tempfile
 from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 # Settings are read once per process: point them at a throwaway data directory first.
@@ -143,3 +144,21 @@ async def admin(client: httpx.AsyncClient, session: AsyncSession):
     await session.commit()
     token = (await login(client, email)).json()["access_token"]
     return Account(id=str(user.id), email=email, role="admin", token=token)
+
+
+@asynccontextmanager
+async def live_app(database_url: str, **settings_update):
+    """The app as it runs in production: every request commits for real (no test transaction),
+    and the redirect's cache and click sink use their own connections."""
+    settings = get_settings().model_copy(update=settings_update)
+    app = create_app(settings, database_url=database_url)
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app, client=("203.0.113.7", 50000))
+        async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+            yield app, client
+
+
+@pytest.fixture
+async def live(database_url: str):
+    async with live_app(database_url) as pair:
+        yield pair

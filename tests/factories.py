@@ -98,3 +98,21 @@ async def product(client: httpx.AsyncClient, account: Account, **fields: Any) ->
     response = await client.post("/api/v1/products", json=body, headers=account.headers)
     assert response.status_code == 201, response.text
     return response.json()
+
+
+async def link(client: httpx.AsyncClient, account: Account, **fields: Any) -> dict[str, Any]:
+    response = await client.post("/api/v1/links", json=fields, headers=account.headers)
+    assert response.status_code == 201, response.text
+    return response.json()
+
+
+async def linked_world(client: httpx.AsyncClient, **program_fields: Any) -> dict[str, Any]:
+    """A merchant with a program and a product, an influencer, and the influencer's link."""
+    shop = await merchant(client)
+    owned = await program(client, shop, **program_fields)
+    serum = await product(client, shop, program_id=owned["id"],
+                          product_url="https://glowlabs.example.com/products/vit-c?size=30ml#how")
+    creator, creator_id = await influencer(client)
+    made = await link(client, creator, program_id=owned["id"], product_id=serum["id"])
+    return {"merchant": shop, "program": owned, "product": serum, "influencer": creator,
+            "influencer_id": creator_id, "link": made}

@@ -93,7 +93,7 @@ def create_app(settings: Settings | None = None, *, run_worker_in_process: bool 
     redirect = RedirectEndpoint(
         country_header=settings.trusted_country_header,
         secure_cookie=settings.short_domain.startswith("https://"))
-    app.add_route("/l/{slug}", redirect, methods=["GET", "HEAD"], include_in_schema=False)
+    app.add_route("/l/{slug}", redirect.handle, methods=["GET", "HEAD"], include_in_schema=False)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes,
                        path_limits={IMPORT_PATH: settings.import_max_bytes})
     app.add_middleware(RequestContextMiddleware)

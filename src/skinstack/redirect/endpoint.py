@@ -85,7 +85,7 @@ class RedirectEndpoint:
         self.country_header = country_header.lower() if country_header else None
         self.secure_cookie = secure_cookie
 
-    async def __call__(self, request: Request) -> Response:
+    async def handle(self, request: Request) -> Response:
         slug = request.path_params["slug"]
         now = datetime.now(UTC)
         target = await self.cache.get(slug) if len(slug) <= 50 else None

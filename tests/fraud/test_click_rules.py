@@ -1,0 +1,64 @@
+"""Click fraud rules as properties, and the in-process counters."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from skinstack.fraud import counters as counters_module
+from skinstack.fraud.clicks import SCORES, VELOCITY_LIMIT, click_flags, score
+from skinstack.fraud.counters import MemoryClickCounters
+
+agents = st.one_of(st.text(max_size=200), st.sampled_from([
+    "", "Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)",
+    "facebookexternalhit/1.1", "Slackbot-LinkExpanding 1.0", "HeadlessChrome/120.0",
+    "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) "
+    "Chrome/120.0 Safari/537.36"]))
+
+
+@given(st.sampled_from(["GET", "HEAD"]), agents, st.integers(min_value=1, max_value=100),
+       st.booleans())
+def test_score_is_the_strongest_flag(method: str, agent: str, per_minute: int,
+                                     seen: bool) -> None:
+    flags = click_flags(method=method, user_agent=agent, clicks_this_minute=per_minute,
+                        seen_within_hour=seen)
+    assert 0 <= score(flags) <= 100
+    assert (score(flags) == 0) == (not flags)
+    assert score(flags) == max((SCORES[flag] for flag in flags), default=0)
+    assert ("head_request" in flags) == (method == "HEAD")
+    assert ("velocity" in flags) == (per_minute > VELOCITY_LIMIT)
+    assert ("duplicate" in flags) == seen
+    assert ("empty_user_agent" in flags) == (not agent.strip())
+
+
+@given(agents, st.integers(min_value=1, max_value=100), st.booleans())
+def test_more_evidence_never_lowers_the_score(agent: str, per_minute: int, seen: bool) -> None:
+    base = click_flags(method="GET", user_agent=agent, clicks_this_minute=per_minute,
+                       seen_within_hour=seen)
+    more = click_flags(method="HEAD", user_agent=agent, clicks_this_minute=per_minute + 50,
+                       seen_within_hour=True)
+    assert base <= more and score(base) <= score(more)
+
+
+def test_a_real_browser_is_clean() -> None:
+    flags = click_flags(method="GET", user_agent="Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like "
+                        "Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.0 "
+                        "Mobile/15E148 Safari/604.1", clicks_this_minute=1,
+                        seen_within_hour=False)
+    assert flags == frozenset()
+
+
+async def test_memory_counters(monkeypatch: pytest.MonkeyPatch) -> None:
+    now = [1000.0]
+    monkeypatch.setattr(counters_module.time, "monotonic", lambda: now[0])
+    counters = MemoryClickCounters()
+    seen = [await counters.observe(ip_hash="ip", user_agent="ua", link_id="L")
+            for _ in range(3)]
+    assert seen == [(1, False), (2, True), (3, True)]
+    assert await counters.observe(ip_hash="ip", user_agent="other", link_id="L") == (4, False)
+    assert await counters.observe(ip_hash="ip2", user_agent="ua", link_id="L") == (1, False)
+    now[0] += 61  # a new minute
+    assert (await counters.observe(ip_hash="ip", user_agent="ua", link_id="L"))[0] == 1
+    now[0] += 3600  # over an hour since the last
+    assert await counters.observe(ip_hash="ip", user_agent="ua", link_id="L") == (1, False)

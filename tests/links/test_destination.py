@@ -1,0 +1,96 @@
+"""Destination building (pure) and the open-redirect property."""
+
+from __future__ import annotations
+
+from urllib.parse import parse_qsl, urlsplit
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from skinstack.kit import ids
+from skinstack.links.destination import (
+    Destination,
+    build_destination,
+    campaign_tag,
+    passed_on,
+)
+
+
+def test_existing_query_and_fragment_are_kept() -> None:
+    url = build_destination("https://glow.example.com/p/serum?size=30ml&utm_source=old#reviews",
+                            utm_campaign="summer")
+    parts = urlsplit(url)
+    assert parts.fragment == "reviews"
+    assert parse_qsl(parts.query) == [("size", "30ml"), ("utm_source", "skinstack"),
+                                      ("utm_medium", "affiliate"), ("utm_campaign", "summer")]
+
+
+def test_unicode_paths_are_encoded_once() -> None:
+    url = build_destination("https://glow.example.com/produits/crème-visage", utm_campaign="x")
+    assert urlsplit(url).path == "/produits/cr%C3%A8me-visage"
+    again = build_destination(url, utm_campaign="x")
+    assert urlsplit(again).path == "/produits/cr%C3%A8me-visage"
+
+
+def test_campaign_tag() -> None:
+    assert campaign_tag("Summer Glow! 2026") == "summer-glow-2026"
+    assert campaign_tag("!!!") == "skinstack"
+
+
+def test_every_network_parameter_is_placed_before_the_fragment() -> None:
+    for parameter in ("aff_sub", "subId1", "ascsubtag", "click_id", "afftrack", "sid",
+                      "clickref", "u1"):
+        destination = Destination.parse(build_destination(
+            "https://glow.example.com/p?a=1#top", utm_campaign="c", extra={"tag": "glow-20"}))
+        location = destination.for_click(parameter, "0123456789abcdefABCDEF", [])
+        parts = urlsplit(location)
+        query = dict(parse_qsl(parts.query))
+        assert parts.fragment == "top"
+        assert query[parameter] == "0123456789abcdefABCDEF"
+        assert query["tag"] == "glow-20" and query["a"] == "1"
+        assert query["utm_source"] == "skinstack"
+
+
+def test_request_utms_replace_ours_and_ad_ids_pass_on() -> None:
+    destination = Destination.parse(
+        build_destination("https://glow.example.com/", utm_campaign="c"))
+    extra = passed_on([("utm_source", "instagram"), ("gclid", "G-1"), ("evil", "x"),
+                       ("fbclid", "F-1")])
+    query = parse_qsl(urlsplit(destination.for_click("aff_sub", "ID", extra)).query)
+    assert [key for key, _ in query].count("utm_source") == 1
+    assert dict(query)["utm_source"] == "instagram" and dict(query)["utm_medium"] == "affiliate"
+    assert dict(query)["gclid"] == "G-1" and "evil" not in dict(query)
+
+
+hostile = st.one_of(
+    st.sampled_from(["//evil.example", "@evil.example", "%2F%2Fevil.example",
+                     "javascript:alert(1)", "\\\\evil.example", "https://evil.example/",
+                     "#@evil.example", "?x=//evil", "\r\nLocation: https://evil.example",
+                     "..%2f..%2f", "%00",
+                     "\uff0f\uff0fevil.example"]),  # fullwidth solidus
+    st.text(max_size=80),
+)
+
+
+@given(st.lists(st.tuples(st.sampled_from(["gclid", "fbclid", "ttclid", "utm_source",
+                                           "utm_campaign", "utm_x"]), hostile), max_size=6),
+       hostile)
+def test_no_request_value_changes_the_host(params: list[tuple[str, str]], click_id: str) -> None:
+    destination = Destination.parse(build_destination(
+        "https://shop.glow.example.com/p/serum?x=1#frag", utm_campaign="c"))
+    location = destination.for_click("aff_sub", click_id, passed_on(params))
+    parts = urlsplit(location)
+    assert (parts.scheme, parts.netloc, parts.path) == ("https", "shop.glow.example.com",
+                                                        "/p/serum")
+    assert parts.fragment == "frag"
+    assert "\r" not in location and "\n" not in location and " " not in location
+
+
+@given(st.integers(min_value=0, max_value=(1 << 48) - 1))
+def test_click_ids_round_trip_and_sort_by_time(ms: int) -> None:
+    first, second = ids.uuid7(ms), ids.uuid7(min(ms + 1, (1 << 48) - 1))
+    assert ids.decode(ids.encode(first)) == first
+    assert len(ids.encode(first)) == 22
+    if ms + 1 < (1 << 48):
+        assert ids.encode(first) < ids.encode(second)
+    assert first.version == 7
