@@ -62,7 +62,8 @@ class _StderrHandler(logging.StreamHandler):
 def configure_logging(level: str = "INFO", stream: TextIO | None = None) -> None:
     """Routes structlog and the standard library (uvicorn, alembic) through one JSON format."""
     structlog.configure(
-        processors=[*_shared_processors(),
+        # Below the level nothing runs: filter first, then the shared steps.
+        processors=[structlog.stdlib.filter_by_level, *_shared_processors(),
                     structlog.stdlib.ProcessorFormatter.wrap_for_formatter],
         logger_factory=structlog.stdlib.LoggerFactory(),
         wrapper_class=structlog.stdlib.BoundLogger,

@@ -21,8 +21,6 @@ LATENCY = Histogram(
     "skinstack_http_request_duration_seconds", "HTTP request latency", ["method", "route"],
     buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
 )
-# Routes too hot for a log line per request: counted in the metrics only.
-QUIET_ROUTES = frozenset({"/l/{slug}"})
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{8,64}$")
 
 
@@ -62,9 +60,8 @@ class RequestContextMiddleware:
             route = getattr(scope.get("route"), "path", "<unmatched>")
             REQUESTS.labels(scope["method"], route, str(status)).inc()
             LATENCY.labels(scope["method"], route).observe(elapsed)
-            if route not in QUIET_ROUTES:
-                log.info("request", method=scope["method"], route=route, status=status,
-                         duration_ms=round(elapsed * 1000, 2))
+            log.info("request", method=scope["method"], route=route, status=status,
+                     duration_ms=round(elapsed * 1000, 2))
             structlog.contextvars.unbind_contextvars("request_id")
 
 

@@ -12,7 +12,6 @@ import asyncio
 import time
 import uuid
 from dataclasses import dataclass
-from datetime import datetime
 
 import structlog
 from redis.asyncio import Redis
@@ -41,9 +40,10 @@ class LinkTarget:
     destination: Destination
     sub_id_parameter: str
     is_active: bool
-    expires_at: datetime | None
+    expires_at: float | None  # Unix time
+    link_key: str  # str(link_id), made once for the fraud counters
 
-    def live(self, now: datetime) -> bool:
+    def live_at(self, now: float) -> bool:
         return self.is_active and (self.expires_at is None or self.expires_at > now)
 
 
@@ -85,7 +85,9 @@ class LinkCache:
         return LinkTarget(link_id=row[0], influencer_id=row[1], program_id=row[2],
                           merchant_id=row[3], campaign_id=row[4],
                           destination=Destination.parse(row[5]), sub_id_parameter=row[6],
-                          is_active=row[7], expires_at=row[8])
+                          is_active=row[7],
+                          expires_at=row[8].timestamp() if row[8] is not None else None,
+                          link_key=str(row[0]))
 
     def forget(self, slug: str) -> None:
         self._entries.pop(slug.lower(), None)

@@ -1,39 +1,48 @@
-"""GET/HEAD /l/{slug}: a plain Starlette endpoint (no dependency injection, no ORM session).
+"""GET/HEAD /l/{slug}: the hot path, a plain ASGI handler in front of the FastAPI stack.
 
-Looks the slug up in the link cache, makes the click id in the process, answers 302 to the
-destination with the click id in the network's sub-id parameter, and hands the click to the
-sink. Unknown, inactive and expired slugs all get the same 404 page.
+No routing table, no dependency injection, no ORM session, no per-request log line: the slug
+comes from the link cache, the click id is made in the process, the answer is a 302 to the
+destination with the click id in the network's sub-id parameter, and the click goes to the
+sink's buffer. Unknown, inactive and expired slugs all get the same 404 page.
 """
 
 from __future__ import annotations
 
 import re
 import secrets
-from datetime import UTC, datetime
+import time
 from functools import lru_cache
+from http.cookies import SimpleCookie
+from urllib.parse import parse_qsl
 
 import iptocc
 import ua_parser
-from starlette.requests import Request
-from starlette.responses import HTMLResponse, Response
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from skinstack.fraud.clicks import click_flags, score
 from skinstack.fraud.counters import ClickCounters
 from skinstack.kit import crypto
 from skinstack.kit.ids import new_click_id
 from skinstack.links.destination import passed_on
+from skinstack.middleware import LATENCY, REQUESTS
 from skinstack.redirect.cache import LinkCache
 from skinstack.redirect.sink import ClickSink
 
+PREFIX = "/l/"
+ROUTE = "/l/{slug}"
 COOKIE = "device_id"
 COOKIE_MAX_AGE = 365 * 24 * 3600
 _DEVICE_ID = re.compile(r"^[A-Za-z0-9_-]{16,64}$")
+_SLUG = re.compile(r"^[A-Za-z0-9_-]{1,50}$")
 NOT_FOUND_PAGE = (
-    "<!doctype html><html lang=en><meta charset=utf-8><title>Link not found</title>"
-    "<body style='font-family:sans-serif;margin:4em auto;max-width:32em'>"
-    "<h1>This link does not exist or is no longer active</h1>"
-    "<p>Check the link you were given, or ask the person who shared it.</p></body></html>"
+    b"<!doctype html><html lang=en><meta charset=utf-8><title>Link not found</title>"
+    b"<body style='font-family:sans-serif;margin:4em auto;max-width:32em'>"
+    b"<h1>This link does not exist or is no longer active</h1>"
+    b"<p>Check the link you were given, or ask the person who shared it.</p></body></html>"
 )
+_NOT_FOUND_HEADERS = [(b"content-type", b"text/html; charset=utf-8"),
+                      (b"content-length", str(len(NOT_FOUND_PAGE)).encode()),
+                      (b"cache-control", b"no-store")]
 
 
 @lru_cache(maxsize=10_000)
@@ -61,70 +70,109 @@ def describe_user_agent(user_agent: str) -> tuple[str | None, str | None, str | 
     return platform, (os_family or None) and os_family[:50], (browser or None) and browser[:50]
 
 
-def country_of(request: Request, client_ip: str | None, trusted_header: str | None) -> str | None:
-    if trusted_header:
-        value = request.headers.get(trusted_header, "").strip().upper()
-        if len(value) == 2 and value.isalpha():
-            return value
-    if client_ip:
-        try:
-            return iptocc.country_code(client_ip)
-        except ValueError:
-            return None
-    return None
+@lru_cache(maxsize=100_000)
+def ip_facts(ip: str) -> tuple[str, str | None]:
+    """(keyed hash, country) of a client IP; cached, since the same IPs come back."""
+    try:
+        country = iptocc.country_code(ip)
+    except ValueError:
+        country = None
+    return crypto.keyed_hash(f"ip:{ip}"), country
+
+
+def device_cookie(header: str) -> str:
+    """The valid device id in a Cookie header, or ""."""
+    if COOKIE not in header:
+        return ""
+    try:
+        morsel = SimpleCookie(header).get(COOKIE)
+    except Exception:
+        return ""
+    value = morsel.value if morsel else ""
+    return value if _DEVICE_ID.match(value) else ""
 
 
 class RedirectEndpoint:
-    """The route's endpoint; the app's lifespan hands it the cache, sink and counters."""
+    """The handler; the app's lifespan hands it the cache, sink and counters."""
 
     cache: LinkCache
     sink: ClickSink
     counters: ClickCounters
 
     def __init__(self, *, country_header: str | None, secure_cookie: bool) -> None:
-        self.country_header = country_header.lower() if country_header else None
+        self.country_header = country_header.lower().encode() if country_header else None
         self.secure_cookie = secure_cookie
+        self._served = REQUESTS.labels("GET", ROUTE, "302")
+        self._missed = REQUESTS.labels("GET", ROUTE, "404")
+        self._latency = LATENCY.labels("GET", ROUTE)
 
-    async def handle(self, request: Request) -> Response:
-        slug = request.path_params["slug"]
-        now = datetime.now(UTC)
-        target = await self.cache.get(slug) if len(slug) <= 50 else None
-        if target is None or not target.live(now):
-            return HTMLResponse(NOT_FOUND_PAGE, status_code=404,
-                                headers={"Cache-Control": "no-store"})
+    async def handle(self, scope: Scope, send: Send) -> None:
+        started = time.perf_counter()
+        slug = scope["path"][len(PREFIX):]
+        target = await self.cache.get(slug) if _SLUG.match(slug) else None
+        now = time.time()
+        if target is None or not target.live_at(now):
+            await send({"type": "http.response.start", "status": 404,
+                        "headers": _NOT_FOUND_HEADERS})
+            await send({"type": "http.response.body", "body": NOT_FOUND_PAGE})
+            self._missed.inc()
+            return
 
-        click_uuid, click_id = new_click_id()
-        cookie = request.cookies.get(COOKIE, "")
-        device_id = cookie if _DEVICE_ID.match(cookie) else secrets.token_urlsafe(16)
-        client_ip = request.client.host if request.client else None
-        ip_hash = crypto.keyed_hash(f"ip:{client_ip}") if client_ip else None
-        user_agent = request.headers.get("user-agent", "")[:512]
+        user_agent = referrer = cookie = country_header = ""
+        for name, value in scope["headers"]:
+            if name == b"user-agent":
+                user_agent = value.decode("latin-1")[:512]
+            elif name == b"referer":
+                referrer = value.decode("latin-1")[:1000]
+            elif name == b"cookie":
+                cookie = value.decode("latin-1")
+            elif name == self.country_header:
+                country_header = value.decode("latin-1").strip().upper()
+        known_device = device_cookie(cookie)
+        device_id = known_device or secrets.token_urlsafe(16)
+        client = scope.get("client")
+        ip_hash, country = ip_facts(client[0]) if client else (None, None)
+        if len(country_header) == 2 and country_header.isalpha():
+            country = country_header
         per_minute, seen = await self.counters.observe(
-            ip_hash=ip_hash or "", user_agent=user_agent, link_id=str(target.link_id))
-        flags = click_flags(method=request.method, user_agent=user_agent,
+            ip_hash=ip_hash or "", user_agent=user_agent, link_id=target.link_key)
+        flags = click_flags(method=scope["method"], user_agent=user_agent,
                             clicks_this_minute=per_minute, seen_within_hour=seen)
-        extra = passed_on(list(request.query_params.multi_items()))
+        raw_query = scope.get("query_string", b"")
+        extra = passed_on(parse_qsl(raw_query.decode("latin-1"))) if raw_query else []
         platform, os_family, browser = describe_user_agent(user_agent)
-        ids = dict(extra)
-        self.sink.add({
-            "id": click_uuid, "clicked_at": now, "link_id": target.link_id,
-            "influencer_id": target.influencer_id, "program_id": target.program_id,
-            "merchant_id": target.merchant_id, "campaign_id": target.campaign_id,
-            "device_id": device_id, "ip_hash": ip_hash, "user_agent": user_agent or None,
-            "platform": platform, "os": os_family, "browser": browser,
-            "referrer": request.headers.get("referer", "")[:1000] or None,
-            "country": country_of(request, client_ip, self.country_header),
-            "gclid": ids.get("gclid"), "fbclid": ids.get("fbclid"), "ttclid": ids.get("ttclid"),
-            "utm": {key: value for key, value in extra if key.startswith("utm_")},
-            "fraud_score": score(flags), "fraud_flags": sorted(flags), "counted": not flags,
-        })
-        response = Response(status_code=302, headers={
-            "Location": target.destination.for_click(target.sub_id_parameter, click_id, extra),
-            "Cache-Control": "no-store",
-            "Referrer-Policy": "no-referrer-when-downgrade",
-        })
-        if device_id != cookie:
-            response.set_cookie(COOKIE, device_id, max_age=COOKIE_MAX_AGE, httponly=True,
-                                samesite="lax",
-                                secure=self.secure_cookie or request.url.scheme == "https")
-        return response
+        click_uuid, click_id = new_click_id()
+        self.sink.add((
+            click_uuid, now, target.link_id, target.influencer_id, target.program_id,
+            target.merchant_id, target.campaign_id, device_id, ip_hash, user_agent or None,
+            platform, os_family, browser, referrer or None, country, extra, score(flags),
+            sorted(flags), not flags,
+        ))
+        location = target.destination.for_click(target.sub_id_parameter, click_id, extra)
+        headers = [(b"location", location.encode()), (b"cache-control", b"no-store"),
+                   (b"referrer-policy", b"no-referrer-when-downgrade"),
+                   (b"content-length", b"0")]
+        if not known_device:
+            secure = "; Secure" if self.secure_cookie or scope.get("scheme") == "https" else ""
+            headers.append((b"set-cookie", (
+                f"{COOKIE}={device_id}; Max-Age={COOKIE_MAX_AGE}; Path=/; HttpOnly; "
+                f"SameSite=lax{secure}").encode()))
+        await send({"type": "http.response.start", "status": 302, "headers": headers})
+        await send({"type": "http.response.body", "body": b""})
+        self._served.inc()
+        self._latency.observe(time.perf_counter() - started)
+
+
+class RedirectMiddleware:
+    """Sends GET and HEAD /l/… straight to the redirect handler; everything else on."""
+
+    def __init__(self, app: ASGIApp, endpoint: RedirectEndpoint) -> None:
+        self.app = app
+        self.endpoint = endpoint
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if (scope["type"] == "http" and scope["path"].startswith(PREFIX)
+                and scope["method"] in ("GET", "HEAD")):
+            await self.endpoint.handle(scope, send)
+            return
+        await self.app(scope, receive, send)
