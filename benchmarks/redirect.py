@@ -24,14 +24,13 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import time
 import uuid
 from pathlib import Path
 
 import httpx
 import psycopg
 from _scratch import drop, fresh, merchant
-from _service import running_service
+from _service import free_port, running_service
 
 from skinstack.db import libpq_url
 
@@ -130,14 +129,6 @@ def wrk(base: str, script: Path, seconds: int, connections: int) -> dict[str, fl
             if socket_errors else ""}
 
 
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def line(name: str, figures: dict[str, float]) -> str:
     extra = f"   socket errors: {figures['socket_errors']}" if figures["socket_errors"] else ""
     return (f"{name:<34} {figures['rps']:>9,.0f} req/s   p50 {figures['p50']:7.2f} ms   "
@@ -174,7 +165,7 @@ async def main() -> None:
             conf.write_text(NGINX_CONF % {"dir": folder, "port": port})
             nginx = subprocess.Popen([shutil.which("nginx") or "/usr/sbin/nginx", "-c",
                                       str(conf)], stderr=subprocess.DEVNULL)
-            time.sleep(0.5)
+            await asyncio.sleep(0.5)
             try:
                 reference = wrk(f"http://127.0.0.1:{port}", script, args.seconds,
                                 args.connections)

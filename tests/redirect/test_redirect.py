@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 
 from skinstack.db import libpq_url
 from skinstack.kit import ids
+from skinstack.redirect.endpoint import ip_facts
 from tests.factories import linked_world
 
 BROWSER = ("Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) AppleWebKit/605.1.15 "
@@ -195,3 +196,19 @@ async def test_redirect_is_fast_enough_to_not_await_the_database(live) -> None:
     assert app.state.click_sink.pending == 1  # queued, not written inside the request
     await asyncio.sleep(0.3)
     assert app.state.click_sink.pending == 0  # the sink's loop wrote it
+
+
+async def test_trusted_country_header(database_url: str) -> None:
+    from tests.conftest import live_app
+
+    async with live_app(database_url, trusted_country_header="CF-IPCountry") as (app, client):
+        world = await linked_world(client)
+        await client.get(f"/l/{world['link']['slug']}",
+                         headers={"user-agent": BROWSER, "cf-ipcountry": "fr"})
+        await client.get(f"/l/{world['link']['slug']}",
+                         headers={"user-agent": BROWSER + " 2", "cf-ipcountry": "not-a-code"})
+        await app.state.click_sink.flush()
+    countries = [row["country"] for row in clicks(database_url, world["link"]["id"])]
+    assert countries[0] == "FR"
+    # A malformed header is ignored: the offline lookup of the client's IP answers instead.
+    assert countries[1] == ip_facts("203.0.113.7")[1]
