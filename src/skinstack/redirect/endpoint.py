@@ -102,8 +102,8 @@ class RedirectEndpoint:
     def __init__(self, *, country_header: str | None, secure_cookie: bool) -> None:
         self.country_header = country_header.lower().encode() if country_header else None
         self.secure_cookie = secure_cookie
-        self._served = REQUESTS.labels("GET", ROUTE, "302")
-        self._missed = REQUESTS.labels("GET", ROUTE, "404")
+        self._counters = {(method, status): REQUESTS.labels(method, ROUTE, status)
+                          for method in ("GET", "HEAD") for status in ("302", "404")}
         self._latency = LATENCY.labels("GET", ROUTE)
 
     async def handle(self, scope: Scope, send: Send) -> None:
@@ -115,7 +115,7 @@ class RedirectEndpoint:
             await send({"type": "http.response.start", "status": 404,
                         "headers": _NOT_FOUND_HEADERS})
             await send({"type": "http.response.body", "body": NOT_FOUND_PAGE})
-            self._missed.inc()
+            self._counters[scope["method"], "404"].inc()
             return
 
         user_agent = referrer = cookie = country_header = ""
@@ -159,7 +159,7 @@ class RedirectEndpoint:
                 f"SameSite=lax{secure}").encode()))
         await send({"type": "http.response.start", "status": 302, "headers": headers})
         await send({"type": "http.response.body", "body": b""})
-        self._served.inc()
+        self._counters[scope["method"], "302"].inc()
         self._latency.observe(time.perf_counter() - started)
 
 
