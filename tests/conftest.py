@@ -162,3 +162,18 @@ async def live_app(database_url: str, **settings_update):
 async def live(database_url: str):
     async with live_app(database_url) as pair:
         yield pair
+
+
+@pytest.fixture
+async def redis_available() -> None:
+    """Skips the test when no Redis answers at REDIS_URL (tests that concern Redis use it)."""
+    from redis.asyncio import Redis
+    from redis.exceptions import RedisError
+
+    client = Redis.from_url(REDIS_URL)
+    try:
+        await client.ping()
+    except (RedisError, OSError):
+        pytest.skip(f"no Redis at {REDIS_URL}")
+    finally:
+        await client.aclose()

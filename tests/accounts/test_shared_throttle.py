@@ -6,9 +6,6 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 import httpx
-import pytest
-from redis.asyncio import Redis
-from redis.exceptions import RedisError
 
 from skinstack.accounts.throttle import RedisLoginThrottle
 from skinstack.app import create_app
@@ -29,15 +26,8 @@ async def service_process(database_url: str, sessionmaker) -> AsyncIterator[http
             yield client, app
 
 
-async def test_failures_in_two_processes_add_up(database_url: str, sessionmaker) -> None:
-    probe = Redis.from_url(REDIS_URL)
-    try:
-        await probe.ping()
-    except (RedisError, OSError):
-        pytest.skip(f"no Redis at {REDIS_URL}")
-    finally:
-        await probe.aclose()
-
+async def test_failures_in_two_processes_add_up(database_url: str, sessionmaker,
+                                                redis_available: None) -> None:
     async with service_process(database_url, sessionmaker) as (first, first_app), \
             service_process(database_url, sessionmaker) as (second, _):
         assert isinstance(first_app.state.login_throttle, RedisLoginThrottle)

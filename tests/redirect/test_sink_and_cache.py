@@ -9,9 +9,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import psycopg
-import pytest
-from redis.asyncio import Redis
-from redis.exceptions import RedisError
 
 from skinstack.db import libpq_url
 from skinstack.kit.ids import uuid7
@@ -87,17 +84,6 @@ async def test_the_sink_loop_replays_by_itself(database_url: str, tmp_path: Path
         await asyncio.sleep(0.1)
     await sink.close()
     assert len(stored(database_url, link_id)) == 1
-
-
-@pytest.fixture
-async def redis_available() -> None:
-    client = Redis.from_url(REDIS_URL)
-    try:
-        await client.ping()
-    except (RedisError, OSError):
-        pytest.skip(f"no Redis at {REDIS_URL}")
-    finally:
-        await client.aclose()
 
 
 async def test_deactivation_reaches_every_process_within_a_second(

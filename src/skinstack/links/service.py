@@ -9,6 +9,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from skinstack.accounts.service import ProfileRequired
 from skinstack.catalog.service import merchant_hosts
 from skinstack.db import add_unique
 from skinstack.errors import Conflict, InvalidInput, NotFound
@@ -35,10 +36,6 @@ class SlugTaken(Conflict):
 
 class ProgramNotReady(Conflict):
     code = "program_not_ready"
-
-
-class ProfileRequired(Conflict):
-    code = "profile_required"
 
 
 def random_slug() -> str:
