@@ -53,7 +53,10 @@ def user_agent_flags(user_agent: str) -> frozenset[str]:
 def click_flags(*, method: str, user_agent: str, clicks_this_minute: int,
                 seen_within_hour: bool) -> frozenset[str]:
     """Every flag of one click. `clicks_this_minute` counts this click too."""
-    flags = set(user_agent_flags(user_agent))
+    from_agent = user_agent_flags(user_agent)
+    if method != "HEAD" and clicks_this_minute <= VELOCITY_LIMIT and not seen_within_hour:
+        return from_agent
+    flags = set(from_agent)
     if method == "HEAD":
         flags.add("head_request")
     if clicks_this_minute > VELOCITY_LIMIT:
@@ -64,4 +67,4 @@ def click_flags(*, method: str, user_agent: str, clicks_this_minute: int,
 
 
 def score(flags: frozenset[str]) -> int:
-    return max((SCORES[flag] for flag in flags), default=0)
+    return max((SCORES[flag] for flag in flags), default=0) if flags else 0

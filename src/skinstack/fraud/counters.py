@@ -31,17 +31,18 @@ class ClickCounters(Protocol):
 
 class MemoryClickCounters:
     def __init__(self) -> None:
-        self._minute: dict[str, tuple[int, int]] = {}  # key -> (minute, count)
-        self._seen: dict[str, float] = {}  # key -> last seen (monotonic)
+        # Keys are hash() of the parts: cheap, per process, and nothing to reverse.
+        self._minute: dict[int, tuple[int, int]] = {}  # key -> (minute, count)
+        self._seen: dict[int, float] = {}  # key -> last seen (monotonic)
 
     async def observe(self, *, ip_hash: str, user_agent: str, link_id: str) -> tuple[int, bool]:
         now = time.monotonic()
         minute = int(now // VELOCITY_WINDOW_SECONDS)
-        velocity_key = _digest(ip_hash, link_id)
+        velocity_key = hash((ip_hash, link_id))
         current, count = self._minute.get(velocity_key, (minute, 0))
         count = count + 1 if current == minute else 1
         self._minute[velocity_key] = (minute, count)
-        seen_key = _digest(ip_hash, user_agent, link_id)
+        seen_key = hash((ip_hash, user_agent, link_id))
         last = self._seen.get(seen_key)
         self._seen[seen_key] = now
         if len(self._minute) > MAX_KEYS or len(self._seen) > MAX_KEYS:

@@ -49,31 +49,32 @@ def _pair(key: str, value: str) -> str:
 class Destination:
     """A stored destination split once, so a click only joins prepared strings."""
 
-    head: str  # scheme://host/path
-    kept: str  # the destination's own query parameters, encoded ("" when none)
-    utms: tuple[tuple[str, str], ...]  # ours, which a request's own utm_* replace
+    head: str  # scheme://host/path?  plus the destination's own parameters and "&" if any
+    utms: tuple[tuple[str, str], ...]  # ours, encoded as "key=value", which a request's own
+    # utm_* replace
     fragment: str  # "#..." or ""
 
     @classmethod
     def parse(cls, url: str) -> Destination:
         parts = urlsplit(url)
         params = parse_qsl(parts.query, keep_blank_values=True)
-        head = urlunsplit((parts.scheme, parts.netloc, parts.path, "", ""))
+        head = urlunsplit((parts.scheme, parts.netloc, parts.path, "", "")) + "?"
         kept = "&".join(_pair(key, value) for key, value in params if key not in OUR_UTMS)
-        utms = tuple((key, value) for key, value in params if key in OUR_UTMS)
-        return cls(head=head, kept=kept, utms=utms,
+        utms = tuple((key, _pair(key, value)) for key, value in params if key in OUR_UTMS)
+        return cls(head=head + (kept + "&" if kept else ""), utms=utms,
                    fragment=f"#{parts.fragment}" if parts.fragment else "")
 
     def for_click(self, sub_id_parameter: str, click_id: str,
                   passed_on: list[tuple[str, str]]) -> str:
         """The Location of one click: the destination's parameters, the sub id, our UTMs
         (unless the request brought its own), then the request's ad-click ids and UTMs."""
+        sub_id = f"{sub_id_parameter}={quote(click_id, safe='')}"
+        if not passed_on:
+            return "&".join((self.head + sub_id, *(pair for _, pair in self.utms))) + self.fragment
         theirs = {key for key, _ in passed_on}
-        pairs = [_pair(sub_id_parameter, click_id),
-                 *(_pair(key, value) for key, value in self.utms if key not in theirs),
+        pairs = [self.head + sub_id, *(pair for key, pair in self.utms if key not in theirs),
                  *(_pair(key, value) for key, value in passed_on)]
-        query = "&".join([self.kept, *pairs] if self.kept else pairs)
-        return f"{self.head}?{query}{self.fragment}"
+        return "&".join(pairs) + self.fragment
 
 
 def passed_on(query_params: list[tuple[str, str]]) -> list[tuple[str, str]]:

@@ -146,7 +146,7 @@ class RedirectEndpoint:
             click_uuid, now, target.link_id, target.influencer_id, target.program_id,
             target.merchant_id, target.campaign_id, device_id, ip_hash, user_agent or None,
             platform, os_family, browser, referrer or None, country, extra, score(flags),
-            sorted(flags), not flags,
+            sorted(flags) if flags else [], not flags,
         ))
         location = target.destination.for_click(target.sub_id_parameter, click_id, extra)
         headers = [(b"location", location.encode()), (b"cache-control", b"no-store"),

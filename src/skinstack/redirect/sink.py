@@ -224,13 +224,17 @@ def copy_line(click: Click | dict[str, Any]) -> str:
         fraud_score, fraud_flags, counted = (row["fraud_score"], row["fraud_flags"],
                                              row["counted"])
         clicked_at = row["clicked_at"].isoformat()
+    # Ids, hashes, the device id ([A-Za-z0-9_-]) and flags cannot hold a tab, newline or
+    # backslash; free text (user agent, referrer, parser output, request values) is escaped.
     return "\t".join((
         str(click_id), clicked_at, str(link_id), str(influencer_id), str(program_id),
-        str(merchant_id), str(campaign_id) if campaign_id else "\\N", _text(device_id),
-        _text(ip_hash), _text(user_agent), _text(platform), _text(os_family), _text(browser),
-        _text(referrer), _text(country), _text(ids.get("gclid")), _text(ids.get("fbclid")),
-        _text(ids.get("ttclid")), _text(json.dumps(utm, separators=(",", ":"))),
-        str(fraud_score), "{" + ",".join(fraud_flags) + "}", "t" if counted else "f",
+        str(merchant_id), str(campaign_id) if campaign_id else "\\N", device_id or "\\N",
+        ip_hash or "\\N", _text(user_agent), _text(platform), _text(os_family),
+        _text(browser), _text(referrer), country or "\\N", _text(ids.get("gclid")),
+        _text(ids.get("fbclid")), _text(ids.get("ttclid")),
+        _text(json.dumps(utm, separators=(",", ":"))) if utm else "{}",
+        str(fraud_score), "{" + ",".join(fraud_flags) + "}" if fraud_flags else "{}",
+        "t" if counted else "f",
     )) + "\n"
 
 
