@@ -28,7 +28,7 @@ from sqlalchemy.ext.asyncio import (  # noqa: E402
 
 from skinstack import migrations  # noqa: E402
 from skinstack.accounts.throttle import MemoryLoginThrottle  # noqa: E402
-from skinstack.app import create_app  # noqa: E402
+from skinstack.app import asgi, create_app  # noqa: E402
 from skinstack.config import get_settings  # noqa: E402
 from skinstack.db import create_engine, embedded_database_url, ensure_database, libpq_url  # noqa: E402
 from skinstack.logs import configure_logging  # noqa: E402
@@ -126,7 +126,7 @@ async def client(app, sessionmaker) -> AsyncIterator[httpx.AsyncClient]:
     app.state.sessionmaker = sessionmaker
     app.state.login_throttle = MemoryLoginThrottle(
         max_failures=settings.login_max_failures, window_seconds=settings.login_window_seconds)
-    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+    transport = httpx.ASGITransport(app=asgi(app), raise_app_exceptions=False)
     async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
         yield client
 
@@ -153,7 +153,7 @@ async def live_app(database_url: str, **settings_update):
     settings = get_settings().model_copy(update=settings_update)
     app = create_app(settings, database_url=database_url)
     async with app.router.lifespan_context(app):
-        transport = httpx.ASGITransport(app=app, client=("203.0.113.7", 50000))
+        transport = httpx.ASGITransport(app=asgi(app), client=("203.0.113.7", 50000))
         async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
             yield app, client
 

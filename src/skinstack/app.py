@@ -101,8 +101,17 @@ def create_app(settings: Settings | None = None, *, run_worker_in_process: bool 
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes,
                        path_limits={IMPORT_PATH: settings.import_max_bytes})
     app.add_middleware(RequestContextMiddleware)
-    app.add_middleware(RedirectMiddleware, endpoint=redirect)  # outermost: the hot path
+    app.state.redirect = redirect
     return app
+
+
+def asgi(app: FastAPI) -> RedirectMiddleware:
+    """What the server runs: the redirect hot path in front of the FastAPI app.
+
+    `/l/…` never passes through FastAPI's layers (routing, middleware, exception wrappers);
+    everything else, lifespan included, goes to `app`.
+    """
+    return RedirectMiddleware(app, app.state.redirect)
 
 
 async def _stop(task: asyncio.Task[None]) -> None:

@@ -43,13 +43,13 @@ def serve(
     """Applies migrations, then runs the HTTP service (and the worker, unless --no-worker)."""
     import uvicorn
 
-    from skinstack.app import create_app
+    from skinstack.app import asgi, create_app
 
     url = _database_url()
     migrations.upgrade(url)
     app = create_app(run_worker_in_process=not no_worker, database_url=url)
     console.print(f"SkinStack on http://{host}:{port}  (API docs: /docs, /openapi.json)")
-    uvicorn.run(app, host=host, port=port, loop="uvloop", http="httptools", log_config=None,
+    uvicorn.run(asgi(app), host=host, port=port, loop="uvloop", http="httptools", log_config=None,
                 access_log=False, server_header=False, proxy_headers=False)
 
 

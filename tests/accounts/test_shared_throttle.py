@@ -8,7 +8,7 @@ from contextlib import asynccontextmanager
 import httpx
 
 from skinstack.accounts.throttle import RedisLoginThrottle
-from skinstack.app import create_app
+from skinstack.app import asgi, create_app
 from skinstack.config import get_settings
 from tests.conftest import REDIS_URL
 from tests.factories import login, register
@@ -21,7 +21,7 @@ async def service_process(database_url: str, sessionmaker) -> AsyncIterator[http
     app = create_app(settings, database_url=database_url)
     async with app.router.lifespan_context(app):
         app.state.sessionmaker = sessionmaker
-        transport = httpx.ASGITransport(app=app)
+        transport = httpx.ASGITransport(app=asgi(app))
         async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
             yield client, app
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import httpx
 
-from skinstack.app import create_app
+from skinstack.app import asgi, create_app
 from skinstack.config import get_settings
 
 
@@ -19,7 +19,7 @@ async def test_health_is_503_when_the_database_is_down() -> None:
     # Nothing listens on port 1: the database is "down" for this app.
     app = create_app(get_settings(), database_url="postgresql://nobody@127.0.0.1:1/none")
     async with app.router.lifespan_context(app):
-        transport = httpx.ASGITransport(app=app)
+        transport = httpx.ASGITransport(app=asgi(app))
         async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
             response = await client.get("/health")
     assert response.status_code == 503

@@ -67,7 +67,15 @@ def describe_user_agent(user_agent: str) -> tuple[str | None, str | None, str | 
         platform = "desktop"
     else:
         platform = "other"
-    return platform, (os_family or None) and os_family[:50], (browser or None) and browser[:50]
+    return platform, _plain(os_family, 50), _plain(browser, 50)
+
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f\\]")
+
+
+def _plain(value: str | None, limit: int) -> str | None:
+    """Parser output without control characters or backslashes (it stores without escaping)."""
+    return _CONTROL.sub(" ", value)[:limit] if value else None
 
 
 @lru_cache(maxsize=100_000)

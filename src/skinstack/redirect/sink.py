@@ -218,19 +218,22 @@ def copy_line(click: Click | dict[str, Any]) -> str:
         program_id, merchant_id, campaign_id = (row["program_id"], row["merchant_id"],
                                                 row["campaign_id"])
         device_id, ip_hash, user_agent = row["device_id"], row["ip_hash"], row["user_agent"]
-        platform, os_family, browser = row["platform"], row["os"], row["browser"]
+        # A dict comes from elsewhere than the redirect: escape its parser fields too.
+        platform, os_family, browser = (_text(row["platform"]), _text(row["os"]),
+                                        _text(row["browser"]))
         referrer, country, utm = row["referrer"], row["country"], row["utm"]
         ids = {key: row[key] for key in ("gclid", "fbclid", "ttclid")}
         fraud_score, fraud_flags, counted = (row["fraud_score"], row["fraud_flags"],
                                              row["counted"])
         clicked_at = row["clicked_at"].isoformat()
-    # Ids, hashes, the device id ([A-Za-z0-9_-]) and flags cannot hold a tab, newline or
-    # backslash; free text (user agent, referrer, parser output, request values) is escaped.
+    # Ids, hashes, the device id ([A-Za-z0-9_-]), flags and the user-agent parser's output
+    # (cleaned when parsed) cannot hold a tab, newline or backslash; free text from the
+    # request (user agent, referrer, passed-on values) is escaped.
     return "\t".join((
         str(click_id), clicked_at, str(link_id), str(influencer_id), str(program_id),
         str(merchant_id), str(campaign_id) if campaign_id else "\\N", device_id or "\\N",
-        ip_hash or "\\N", _text(user_agent), _text(platform), _text(os_family),
-        _text(browser), _text(referrer), country or "\\N", _text(ids.get("gclid")),
+        ip_hash or "\\N", _text(user_agent), platform or "\\N", os_family or "\\N",
+        browser or "\\N", _text(referrer), country or "\\N", _text(ids.get("gclid")),
         _text(ids.get("fbclid")), _text(ids.get("ttclid")),
         _text(json.dumps(utm, separators=(",", ":"))) if utm else "{}",
         str(fraud_score), "{" + ",".join(fraud_flags) + "}" if fraud_flags else "{}",
