@@ -44,7 +44,7 @@ async def scope(user: User, session: DBSession) -> tuple[Visibility, uuid.UUID |
     return visibility_for(user, merchant), None
 
 
-async def _get(request: Request, link_id: uuid.UUID, user: User,
+async def _get(link_id: uuid.UUID, user: User,
                session: DBSession) -> TrackingLink:
     visibility, influencer_id = await scope(user, session)
     link = await repository.get_link(session=session, link_id=link_id, visibility=visibility,
@@ -80,7 +80,7 @@ async def list_links(request: Request, user: CurrentUser, session: DBSession, pa
             responses={404: {"description": "No such link"}})
 async def get_link(request: Request, link_id: uuid.UUID, user: CurrentUser,
                    session: DBSession) -> LinkOut:
-    return link_out(request, await _get(request, link_id, user, session))
+    return link_out(request, await _get(link_id, user, session))
 
 
 @router.patch("/links/{link_id}", response_model=LinkOut,
@@ -91,7 +91,7 @@ async def patch_link(request: Request, link_id: uuid.UUID, data: LinkPatch, user
     if user.role == Role.merchant:
         raise Forbidden("Links are changed by their influencer or an admin.")
     link = await service.update_link(session=session,
-                                     link=await _get(request, link_id, user, session), data=data)
+                                     link=await _get(link_id, user, session), data=data)
     # Runs after the commit: every process stops redirecting within the pub/sub delay.
     background.add_task(request.app.state.link_cache.invalidate, link.slug)
     return link_out(request, link)
@@ -101,7 +101,7 @@ async def patch_link(request: Request, link_id: uuid.UUID, data: LinkPatch, user
             responses={200: {"content": {"image/png": {}, "image/svg+xml": {}}}})
 async def link_qr(request: Request, link_id: uuid.UUID, kind: Literal["png", "svg"],
                   user: CurrentUser, session: DBSession) -> Response:
-    link = await _get(request, link_id, user, session)
+    link = await _get(link_id, user, session)
     code = segno.make(short_url(request, link.slug), error="m")
     buffer = io.BytesIO()
     if kind == "png":

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import secrets
 import uuid
-from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from skinstack.accounts.service import ProfileRequired
 from skinstack.catalog.service import merchant_hosts
+from skinstack.catalog.service import today as catalog_today
 from skinstack.db import add_unique
 from skinstack.errors import Conflict, InvalidInput, NotFound
 from skinstack.kit.ids import ALPHABET
@@ -74,7 +74,7 @@ async def create_link(*, session: AsyncSession, influencer: Influencer,
     if data.campaign_id is not None:
         campaign = await repository.get_program_campaign(
             session=session, campaign_id=data.campaign_id, program_id=program.id)
-        today = datetime.now(UTC).date()
+        today = catalog_today()
         if (campaign is None or not campaign.is_active or campaign.start_date > today
                 or (campaign.end_date is not None and campaign.end_date < today)
                 or (campaign.eligible_influencer_ids

@@ -21,7 +21,6 @@ from typing import Any
 import psycopg
 import structlog
 from prometheus_client import Counter
-from psycopg.types.json import Jsonb
 
 from skinstack.db import libpq_url
 
@@ -165,7 +164,7 @@ class ClickSink:
                         with replaying.open(encoding="utf-8") as handle:
                             for line in handle:
                                 if line.strip():
-                                    await copy.write_row(_row(_revive(json.loads(line))))
+                                    await copy.write(copy_line(_revive(json.loads(line))))
                                     count += 1
                     await conn.execute(
                         f"INSERT INTO clicks ({', '.join(COLUMNS)}) SELECT "  # noqa: S608
@@ -239,10 +238,6 @@ def copy_line(click: Click | dict[str, Any]) -> str:
         str(fraud_score), "{" + ",".join(fraud_flags) + "}" if fraud_flags else "{}",
         "t" if counted else "f",
     )) + "\n"
-
-
-def _row(click: dict[str, Any]) -> list[Any]:
-    return [Jsonb(click[column]) if column == "utm" else click[column] for column in COLUMNS]
 
 
 def _revive(click: dict[str, Any]) -> dict[str, Any]:
