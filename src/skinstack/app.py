@@ -18,6 +18,7 @@ from skinstack.catalog.router import IMPORT_PATH
 from skinstack.catalog.router import router as catalog_router
 from skinstack.compliance.router import router as compliance_router
 from skinstack.config import Settings, get_settings
+from skinstack.conversions.router import router as conversions_router
 from skinstack.db import create_engine, create_sessionmaker, resolve_database_url
 from skinstack.errors import install_error_handlers
 from skinstack.fraud.counters import MemoryClickCounters, RedisClickCounters
@@ -27,6 +28,8 @@ from skinstack.ops.router import router as ops_router
 from skinstack.redirect.cache import LinkCache
 from skinstack.redirect.endpoint import RedirectEndpoint, RedirectMiddleware
 from skinstack.redirect.sink import ClickSink
+from skinstack.webhooks.router import AMAZON_IMPORT_PATH, AMAZON_REPORT_MAX_BYTES
+from skinstack.webhooks.router import router as webhooks_router
 from skinstack.worker.queue import connected, job_pool, run_worker
 
 log = structlog.get_logger(__name__)
@@ -71,7 +74,8 @@ def create_app(settings: Settings | None = None, *, run_worker_in_process: bool 
             stack.push_async_callback(pool.close)
             await stack.enter_async_context(app.state.jobs.open_async(pool))
             if run_worker_in_process:
-                worker = asyncio.create_task(run_worker(app.state.jobs))
+                worker = asyncio.create_task(
+                    run_worker(app.state.jobs, sessionmaker=app.state.sessionmaker))
                 stack.push_async_callback(_stop, worker)
             # Startup's objects never become garbage: keep the collector from rescanning them,
             # which shows up as latency spikes on the redirect.
@@ -95,11 +99,14 @@ def create_app(settings: Settings | None = None, *, run_worker_in_process: bool 
     app.include_router(catalog_router)
     app.include_router(links_router)
     app.include_router(compliance_router)
+    app.include_router(webhooks_router)
+    app.include_router(conversions_router)
     redirect = RedirectEndpoint(
         country_header=settings.trusted_country_header,
         secure_cookie=settings.short_domain.startswith("https://"))
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes,
-                       path_limits={IMPORT_PATH: settings.import_max_bytes})
+                       path_limits={IMPORT_PATH: settings.import_max_bytes,
+                                    AMAZON_IMPORT_PATH: AMAZON_REPORT_MAX_BYTES})
     app.add_middleware(RequestContextMiddleware)
     app.state.redirect = redirect
     return app

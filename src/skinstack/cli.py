@@ -62,8 +62,12 @@ def worker() -> None:
 
     async def main() -> None:
         job_app = connected(url)
-        async with job_app.open_async():
-            await run_worker(job_app)
+        engine = create_engine(url)
+        try:
+            async with job_app.open_async():
+                await run_worker(job_app, sessionmaker=create_sessionmaker(engine))
+        finally:
+            await engine.dispose()
 
     try:
         asyncio.run(main())

@@ -64,3 +64,4 @@ async def current_merchant(user: MerchantUser, session: DBSession) -> Merchant:
 
 
 CurrentMerchant = Annotated[Merchant, Depends(current_merchant)]
+MerchantOrAdminUser = Annotated[User, Depends(require_role(Role.merchant, Role.admin))]

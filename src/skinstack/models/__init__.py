@@ -1,9 +1,12 @@
 """ORM models, one module per table; importing this package registers them all."""
 
+from skinstack.models.amazon_tracking_id import AmazonTrackingId
 from skinstack.models.audit_log import AuditLog
 from skinstack.models.base import Base
 from skinstack.models.campaign import Campaign
 from skinstack.models.click import Click
+from skinstack.models.conversion import Conversion
+from skinstack.models.conversion_adjustment import ConversionAdjustment
 from skinstack.models.influencer import Influencer
 from skinstack.models.merchant import Merchant
 from skinstack.models.merchant_integration import IntegrationType, MerchantIntegration
@@ -12,14 +15,20 @@ from skinstack.models.product import CATEGORIES, Product
 from skinstack.models.program import ATTRIBUTION_MODELS, Program
 from skinstack.models.tracking_link import TrackingLink
 from skinstack.models.user import Role, User
+from skinstack.models.webhook_event import EVENT_STATUSES, SOURCES, WebhookEvent
 
 __all__ = [
     "ATTRIBUTION_MODELS",
     "CATEGORIES",
+    "EVENT_STATUSES",
+    "SOURCES",
+    "AmazonTrackingId",
     "AuditLog",
     "Base",
     "Campaign",
     "Click",
+    "Conversion",
+    "ConversionAdjustment",
     "Influencer",
     "IntegrationType",
     "Merchant",
@@ -30,4 +39,5 @@ __all__ = [
     "Role",
     "TrackingLink",
     "User",
+    "WebhookEvent",
 ]

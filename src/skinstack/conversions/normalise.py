@@ -1,0 +1,560 @@
+"""Store and network payloads → normalised orders and adjustments. Pure: no I/O.
+
+Every amount is parsed from its text as Decimal (JSON is decoded with `parse_float=Decimal`,
+so a float never exists) and kept as integer minor units of the order's currency; an amount
+with more decimals than its currency has is refused rather than rounded. Anything that cannot
+be normalised raises `Unprocessable` with a reason a person can act on; the event is then
+marked failed with that reason.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import json
+import re
+from collections import Counter
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+from skinstack.kit.money import MoneyError, normalise_currency, to_decimal, to_minor
+
+
+class Unprocessable(ValueError):
+    """The payload can never be normalised as it is (retrying will not help)."""
+
+
+@dataclass(frozen=True)
+class LineItem:
+    line_id: str | None
+    sku: str | None
+    quantity: int
+    unit_price: int
+    discount: int
+    """Discounts allocated to this line (all units), minor units."""
+
+    def as_json(self) -> dict[str, Any]:
+        return {"line_id": self.line_id, "sku": self.sku, "quantity": self.quantity,
+                "unit_price": self.unit_price, "discount": self.discount}
+
+
+@dataclass(frozen=True)
+class Order:
+    order_id: str
+    occurred_at: datetime
+    currency: str
+    subtotal: int
+    """Line items at price x quantity, before any discount (minor units)."""
+    discounts: int
+    """Every discount on the order, line-level ones included."""
+    tax: int
+    shipping: int
+    total: int
+    order_name: str | None = None
+    line_items: tuple[LineItem, ...] = ()
+    discount_codes: tuple[str, ...] = ()
+    click_ref: str | None = None
+    device_id: str | None = None
+    customer_email: str | None = None
+    financial_status: str | None = None
+    cancelled: bool = False
+    is_test: bool = False
+    tracking_id: str | None = None
+    """Amazon's tracking id, which names an influencer through amazon_tracking_ids."""
+    match_keys: tuple[str, ...] = ()
+    """Other order ids that waiting adjustments may carry (Amazon: tracking id:ASIN)."""
+
+
+@dataclass(frozen=True)
+class Adjustment:
+    external_id: str
+    order_id: str
+    kind: str  # refund | cancellation | reversal | adjustment
+    occurred_at: datetime
+    amount: int | None = None
+    """Goods amount taken back in minor units; None takes back all of it."""
+    currency: str | None = None
+    line_items: tuple[dict[str, Any], ...] = ()
+    reported_amount: int | None = None
+    """For `adjustment`: the order's new amount as reported (the reduction is worked out
+    against the stored conversion)."""
+
+
+@dataclass(frozen=True)
+class Normalised:
+    orders: tuple[Order, ...] = ()
+    adjustments: tuple[Adjustment, ...] = ()
+    notes: tuple[str, ...] = field(default=())
+
+
+# --- shared helpers -------------------------------------------------------------------------
+
+def load_json(body: bytes) -> Any:
+    """JSON with every number kept exact (floats as Decimal, integers as int)."""
+    try:
+        return json.loads(body, parse_float=Decimal)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise Unprocessable(f"the body is not valid JSON: {exc}") from None
+
+
+def _object(payload: Any, what: str) -> Mapping[str, Any]:
+    if not isinstance(payload, dict):
+        raise Unprocessable(f"{what} must be a JSON object")
+    return payload
+
+
+def _money(value: Any, currency: str, what: str, *, default: int | None = None) -> int:
+    if value is None or value == "":
+        if default is None:
+            raise Unprocessable(f"{what} is missing")
+        return default
+    if isinstance(value, float):  # never produced by load_json; refuse rather than guess
+        raise Unprocessable(f"{what} must be a decimal string")
+    try:
+        return to_minor(value, currency)
+    except MoneyError as exc:
+        raise Unprocessable(f"{what}: {exc}") from None
+
+
+def _currency(value: Any, what: str = "currency") -> str:
+    try:
+        return normalise_currency(value)
+    except MoneyError as exc:
+        raise Unprocessable(f"{what}: {exc}") from None
+
+
+def _when(value: Any, what: str) -> datetime:
+    """An RFC 3339 / ISO 8601 time (a date alone is midnight UTC) or Unix seconds."""
+    if isinstance(value, int | Decimal) and not isinstance(value, bool):
+        try:
+            return datetime.fromtimestamp(int(value), tz=UTC)
+        except (OverflowError, OSError, ValueError):
+            raise Unprocessable(f"{what} is not a valid time") from None
+    if not isinstance(value, str) or not value.strip():
+        raise Unprocessable(f"{what} is missing")
+    text = value.strip()
+    if text.isdigit():
+        return _when(int(text), what)
+    try:
+        parsed = datetime.fromisoformat(text.replace(" ", "T", 1) if len(text) > 10 else text)
+    except ValueError:
+        try:
+            parsed = datetime.combine(datetime.strptime(text, "%m/%d/%Y").date(),
+                                      datetime.min.time())
+        except ValueError:
+            raise Unprocessable(f"{what} {text[:40]!r} is not an ISO 8601 time") from None
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=UTC)
+    return parsed.astimezone(UTC)
+
+
+def _text(value: Any, limit: int) -> str | None:
+    if value is None:
+        return None
+    text = str(value).strip()
+    return text[:limit] or None
+
+
+def _quantity(value: Any, what: str) -> int:
+    try:
+        quantity = int(str(value).strip())
+    except ValueError:
+        raise Unprocessable(f"{what} must be a whole number") from None
+    if quantity < 0:
+        raise Unprocessable(f"{what} must not be negative")
+    return quantity
+
+
+CLICK_PARAMETERS = ("aff_sub", "click_id", "skinstack_click_id", "subid1", "sub_id")
+DEVICE_PARAMETERS = ("skinstack_device_id", "device_id")
+
+
+def click_ref_from_landing_site(landing_site: str | None) -> str | None:
+    """`aff_sub` from a landing site: a full URL, a bare path with a query, or a bare query."""
+    if not landing_site:
+        return None
+    query = urlsplit(landing_site).query if "?" in landing_site else landing_site
+    values = parse_qs(query, keep_blank_values=False).get("aff_sub")
+    return _text(values[0], 100) if values else None
+
+
+def _named(attributes: Any, names: Iterable[str]) -> str | None:
+    """The first of `names` among Shopify note_attributes ([{name, value}])."""
+    if not isinstance(attributes, list):
+        return None
+    found = {str(item.get("name", "")).strip().lower(): item.get("value")
+             for item in attributes if isinstance(item, dict)}
+    for name in names:
+        if found.get(name):
+            return _text(found[name], 100)
+    return None
+
+
+# --- Shopify --------------------------------------------------------------------------------
+
+ORDER_TOPICS = {"orders/create", "orders/paid", "orders/cancelled"}
+REFUND_TOPICS = {"refunds/create"}
+SHOPIFY_TOPICS = ORDER_TOPICS | REFUND_TOPICS
+
+
+def _shop_amount(resource: Mapping[str, Any], name: str) -> Any:
+    """`name` in shop money when the `_set` form is there (Shopify's presentment currency can
+    differ from the shop's), else the plain field."""
+    money_set = resource.get(f"{name}_set")
+    if isinstance(money_set, dict) and isinstance(money_set.get("shop_money"), dict):
+        return money_set["shop_money"].get("amount")
+    return resource.get(name)
+
+
+def shopify(topic: str, payload: Any) -> Normalised:
+    payload = _object(payload, "a Shopify webhook body")
+    if topic in REFUND_TOPICS:
+        return Normalised(adjustments=(shopify_refund(payload),))
+    if topic not in ORDER_TOPICS:
+        raise Unprocessable(f"Shopify topic {topic!r} is not one SkinStack handles")
+    order = shopify_order(payload)
+    if not order.cancelled:
+        return Normalised(orders=(order,))
+    cancellation = Adjustment(external_id=f"cancel:{order.order_id}", order_id=order.order_id,
+                              kind="cancellation",
+                              occurred_at=_when(payload.get("cancelled_at"), "cancelled_at"),
+                              currency=order.currency)
+    return Normalised(orders=(order,), adjustments=(cancellation,))
+
+
+def shopify_order(payload: Mapping[str, Any]) -> Order:
+    if payload.get("id") in (None, ""):
+        raise Unprocessable("the order has no id")
+    currency = _currency(payload.get("currency"))
+    lines = []
+    for index, item in enumerate(payload.get("line_items") or []):
+        if not isinstance(item, dict):
+            raise Unprocessable(f"line_items[{index}] must be an object")
+        quantity = _quantity(item.get("quantity", 0), f"line_items[{index}].quantity")
+        allocations = item.get("discount_allocations")
+        if isinstance(allocations, list) and allocations:
+            discount = sum(_money(_shop_amount(a, "amount"), currency,
+                                  f"line_items[{index}].discount_allocations")
+                           for a in allocations if isinstance(a, dict))
+        else:
+            discount = _money(_shop_amount(item, "total_discount"), currency,
+                              f"line_items[{index}].total_discount", default=0)
+        lines.append(LineItem(
+            line_id=_text(item.get("id"), 64), sku=_text(item.get("sku"), 100),
+            quantity=quantity,
+            unit_price=_money(_shop_amount(item, "price"), currency, f"line_items[{index}].price"),
+            discount=discount))
+    line_total = sum(line.unit_price * line.quantity for line in lines)
+    subtotal = _money(_shop_amount(payload, "total_line_items_price"), currency,
+                      "total_line_items_price", default=line_total)
+    shipping_set = _shop_amount(payload, "total_shipping_price")
+    if shipping_set is not None:
+        shipping = _money(shipping_set, currency, "total_shipping_price_set")
+    else:
+        shipping = sum(_money(line.get("price"), currency, "shipping_lines.price", default=0)
+                       for line in payload.get("shipping_lines") or [] if isinstance(line, dict))
+    attributes = payload.get("note_attributes")
+    customer = payload.get("customer") if isinstance(payload.get("customer"), dict) else {}
+    codes = tuple(dict.fromkeys(
+        text for code in payload.get("discount_codes") or []
+        if isinstance(code, dict) and (text := _text(code.get("code"), 100))))
+    return Order(
+        order_id=str(payload["id"]),
+        order_name=_text(payload.get("name"), 100),
+        occurred_at=_when(payload.get("processed_at") or payload.get("created_at"), "created_at"),
+        currency=currency,
+        subtotal=subtotal,
+        discounts=_money(_shop_amount(payload, "total_discounts"), currency, "total_discounts",
+                         default=0),
+        tax=_money(_shop_amount(payload, "total_tax"), currency, "total_tax", default=0),
+        shipping=shipping,
+        total=_money(_shop_amount(payload, "total_price"), currency, "total_price"),
+        line_items=tuple(lines),
+        discount_codes=codes,
+        click_ref=(click_ref_from_landing_site(payload.get("landing_site"))
+                   or _named(attributes, CLICK_PARAMETERS)),
+        device_id=_named(attributes, DEVICE_PARAMETERS),
+        customer_email=_text(payload.get("email") or payload.get("contact_email")
+                             or customer.get("email"), 320),
+        financial_status=_text(payload.get("financial_status"), 30),
+        cancelled=bool(payload.get("cancelled_at")),
+        is_test=payload.get("test") is True,
+    )
+
+
+def shopify_refund(payload: Mapping[str, Any]) -> Adjustment:
+    if payload.get("id") in (None, "") or payload.get("order_id") in (None, ""):
+        raise Unprocessable("the refund has no id or order_id")
+    currency = None
+    items = []
+    amount = 0
+    for index, item in enumerate(payload.get("refund_line_items") or []):
+        if not isinstance(item, dict):
+            raise Unprocessable(f"refund_line_items[{index}] must be an object")
+        subtotal_set = item.get("subtotal_set")
+        if isinstance(subtotal_set, dict) and isinstance(subtotal_set.get("shop_money"), dict):
+            currency = currency or _text(subtotal_set["shop_money"].get("currency_code"), 3)
+        line = item.get("line_item") if isinstance(item.get("line_item"), dict) else {}
+        # The refund's currency is the order's; it is checked against the conversion later.
+        line_amount = _money(_shop_amount(item, "subtotal"), currency or "USD",
+                             f"refund_line_items[{index}].subtotal")
+        amount += line_amount
+        items.append({"line_id": _text(item.get("line_item_id") or line.get("id"), 64),
+                      "sku": _text(line.get("sku"), 100),
+                      "quantity": _quantity(item.get("quantity", 0),
+                                            f"refund_line_items[{index}].quantity"),
+                      "amount": line_amount})
+    return Adjustment(
+        external_id=f"refund:{payload['id']}", order_id=str(payload["order_id"]), kind="refund",
+        occurred_at=_when(payload.get("processed_at") or payload.get("created_at"), "created_at"),
+        amount=amount, currency=_currency(currency) if currency else None,
+        line_items=tuple(items))
+
+
+# --- Impact ---------------------------------------------------------------------------------
+
+IMPACT_REVERSED_STATES = {"REVERSED", "REJECTED"}
+
+
+def _lowered(payload: Mapping[str, Any]) -> dict[str, Any]:
+    return {str(key).lower(): value for key, value in payload.items()}
+
+
+def impact_external_id(account_id: str, payload: Mapping[str, Any]) -> str:
+    """ActionId and State identify an Impact event; the amount is part of it too, so that a
+    reduced amount reported in the same state is a new event, not a duplicate."""
+    fields = _lowered(payload)
+    action = _text(fields.get("actionid"), 100)
+    if not action:
+        raise Unprocessable("ActionId is missing")
+    state = (_text(fields.get("state"), 30) or "PENDING").upper()
+    return f"{account_id}:{action}:{state}:{_text(fields.get('amount'), 40) or ''}"
+
+
+def impact(payload: Any, *, default_currency: str) -> Normalised:
+    fields = _lowered(_object(payload, "an Impact postback"))
+    action = _text(fields.get("actionid"), 100)
+    if not action:
+        raise Unprocessable("ActionId is missing")
+    order_id = _text(fields.get("orderid"), 255) or action
+    state = (_text(fields.get("state"), 30) or "PENDING").upper()
+    occurred_at = _when(fields.get("eventdate") or fields.get("creationdate"), "EventDate")
+    currency = _currency(fields.get("currency") or default_currency)
+    if state in IMPACT_REVERSED_STATES:
+        return Normalised(adjustments=(Adjustment(
+            external_id=f"impact:{action}:{state}", order_id=order_id, kind="reversal",
+            occurred_at=occurred_at, currency=currency),))
+    amount = _money(fields.get("amount"), currency, "Amount")
+    if amount < 0:
+        raise Unprocessable("Amount must not be negative")
+    order = Order(order_id=order_id, occurred_at=occurred_at, currency=currency,
+                  subtotal=amount, discounts=0, tax=0, shipping=0, total=amount,
+                  discount_codes=tuple(c for c in [_text(fields.get("promocode"), 100)] if c),
+                  click_ref=_text(fields.get("subid1"), 100),
+                  device_id=_text(fields.get("subid2"), 64) if fields.get("subid2") else None,
+                  customer_email=_text(fields.get("customeremail"), 320),
+                  financial_status=state.lower())
+    reduction = Adjustment(external_id=f"impact:{action}:{state}:{amount}", order_id=order_id,
+                           kind="adjustment", occurred_at=occurred_at, currency=currency,
+                           reported_amount=amount)
+    return Normalised(orders=(order,), adjustments=(reduction,))
+
+
+# --- Refersion ------------------------------------------------------------------------------
+
+REFERSION_REVERSED = {"DENIED", "REJECTED", "REVERSED", "CANCELLED", "CANCELED"}
+
+
+def refersion_external_id(public_key: str, payload: Mapping[str, Any]) -> str:
+    fields = _lowered(payload)
+    conversion = _text(fields.get("id") or fields.get("conversion_id"), 100)
+    if not conversion:
+        raise Unprocessable("the Refersion conversion has no id")
+    status = (_text(fields.get("status"), 30) or "").upper()
+    return f"{public_key}:{conversion}:{status}"
+
+
+def refersion(payload: Any, *, default_currency: str) -> Normalised:
+    fields = _lowered(_object(payload, "a Refersion webhook body"))
+    conversion = _text(fields.get("id") or fields.get("conversion_id"), 100)
+    order_id = _text(fields.get("order_id"), 255)
+    if not conversion or not order_id:
+        raise Unprocessable("the Refersion conversion has no id or order_id")
+    status = (_text(fields.get("status"), 30) or "PENDING").upper()
+    currency = _currency(fields.get("currency") or default_currency)
+    occurred_at = _when(fields.get("created") or fields.get("created_at"), "created")
+    if status in REFERSION_REVERSED:
+        return Normalised(adjustments=(Adjustment(
+            external_id=f"refersion:{conversion}:{status}", order_id=order_id, kind="reversal",
+            occurred_at=occurred_at, currency=currency),))
+    lines = []
+    for index, item in enumerate(fields.get("items") or []):
+        if not isinstance(item, dict):
+            raise Unprocessable(f"items[{index}] must be an object")
+        lines.append(LineItem(
+            line_id=_text(item.get("id"), 64), sku=_text(item.get("sku"), 100),
+            quantity=_quantity(item.get("quantity", 1), f"items[{index}].quantity"),
+            unit_price=_money(item.get("price"), currency, f"items[{index}].price"),
+            discount=_money(item.get("discount"), currency, f"items[{index}].discount",
+                            default=0)))
+    line_total = sum(line.unit_price * line.quantity for line in lines)
+    total = _money(fields.get("total") or fields.get("sale_total"), currency, "total")
+    customer = fields.get("customer") if isinstance(fields.get("customer"), dict) else {}
+    return Normalised(orders=(Order(
+        order_id=order_id, occurred_at=occurred_at, currency=currency,
+        subtotal=_money(fields.get("subtotal"), currency, "subtotal",
+                        default=line_total or total),
+        discounts=_money(fields.get("discount_total"), currency, "discount_total", default=0),
+        tax=_money(fields.get("tax"), currency, "tax", default=0),
+        shipping=_money(fields.get("shipping"), currency, "shipping", default=0),
+        total=total, line_items=tuple(lines),
+        discount_codes=tuple(c for c in [_text(fields.get("coupon_code"), 100)] if c),
+        click_ref=_text(fields.get("sub_id") or fields.get("aff_sub"), 100),
+        customer_email=_text(fields.get("email") or customer.get("email"), 320),
+        financial_status=status.lower()),))
+
+
+# --- the generic postback -------------------------------------------------------------------
+
+POSTBACK_EVENTS = {"conversion", "refund", "reversal"}
+
+
+def postback_external_id(integration_id: str, params: Mapping[str, str]) -> str:
+    event = params.get("event", "conversion")
+    given = params.get("event_id")
+    if given:
+        return f"{integration_id}:{given[:200]}"
+    return f"{integration_id}:{event}:{params.get('order_id', '')[:200]}:{params.get('amount', '')}"
+
+
+def postback(params: Mapping[str, str], *, default_currency: str) -> Normalised:
+    event = params.get("event", "conversion")
+    if event not in POSTBACK_EVENTS:
+        raise Unprocessable(f"event must be one of {', '.join(sorted(POSTBACK_EVENTS))}")
+    order_id = _text(params.get("order_id"), 255)
+    if not order_id:
+        raise Unprocessable("order_id is missing")
+    currency = _currency(params.get("currency") or default_currency)
+    occurred_at = _when(params.get("occurred_at") or params.get("timestamp"), "occurred_at")
+    external = params.get("event_id") or f"{event}:{order_id}:{params.get('amount', '')}"
+    if event == "reversal":
+        return Normalised(adjustments=(Adjustment(
+            external_id=f"postback:{external}", order_id=order_id, kind="reversal",
+            occurred_at=occurred_at, currency=currency),))
+    amount = _money(params.get("amount"), currency, "amount")
+    if amount < 0:
+        raise Unprocessable("amount must not be negative")
+    if event == "refund":
+        return Normalised(adjustments=(Adjustment(
+            external_id=f"postback:{external}", order_id=order_id, kind="refund",
+            occurred_at=occurred_at, amount=amount, currency=currency),))
+    return Normalised(orders=(Order(
+        order_id=order_id, occurred_at=occurred_at, currency=currency, subtotal=amount,
+        discounts=0, tax=0, shipping=0, total=amount,
+        discount_codes=tuple(c for c in [_text(params.get("coupon"), 100)] if c),
+        click_ref=_text(params.get("click_id"), 100),
+        device_id=_text(params.get("device_id"), 64),
+        customer_email=_text(params.get("email"), 320)),))
+
+
+# --- Amazon Associates earnings report ------------------------------------------------------
+
+_SYMBOLS = {"$": "USD", "£": "GBP", "€": "EUR", "¥": "JPY", "₹": "INR"}
+_HEADER = re.compile(r"[^a-z0-9]+")
+
+
+def _column(name: str) -> str:
+    return _HEADER.sub(" ", name.lower()).strip()
+
+
+AMAZON_COLUMNS = {
+    "tracking id": "tracking_id", "asin": "asin", "date shipped": "date_shipped",
+    "price": "price", "items shipped": "items_shipped", "returns": "returns",
+    "revenue": "revenue", "ad fees": "ad_fees", "name": "name", "product title": "name",
+    "sub tag": "sub_tag", "subtag": "sub_tag", "ascsubtag": "sub_tag",
+}
+
+
+def amazon_report(text: str, *, default_currency: str = "USD") -> Normalised:
+    """An Associates earnings report (comma- or tab-separated; title rows above the header are
+    skipped). A row with items shipped is an order; a row with returns or negative revenue is a
+    return of that tracking id's ASIN. Each row's order id is a digest of the row and of how
+    many identical rows came before it, so the same report (or an overlapping one) imported
+    again makes nothing new."""
+    lines = text.lstrip("\ufeff").splitlines()
+    start = next((index for index, line in enumerate(lines)
+                  if "tracking id" in line.lower() and "asin" in line.lower()), None)
+    if start is None:
+        raise Unprocessable("no header row with 'Tracking ID' and 'ASIN' columns")
+    dialect = "excel-tab" if "\t" in lines[start] else "excel"
+    reader = csv.reader(io.StringIO("\n".join(lines[start:])), dialect=dialect)
+    header = next(reader)
+    currency = default_currency
+    names = []
+    for raw in header:
+        symbol = next((s for s in _SYMBOLS if s in raw), None)
+        if symbol:
+            currency = _SYMBOLS[symbol]
+        names.append(AMAZON_COLUMNS.get(_column(raw.split("(")[0])))
+    for needed in ("tracking_id", "asin", "date_shipped", "revenue"):
+        if needed not in names:
+            raise Unprocessable(f"the report has no {needed.replace('_', ' ')} column")
+    seen: Counter[tuple[str, ...]] = Counter()
+    orders: list[Order] = []
+    returns: list[Adjustment] = []
+    for number, row in enumerate(reader, start=start + 2):
+        if not any(cell.strip() for cell in row):
+            continue
+        values = {name: cell.strip() for name, cell in zip(names, row, strict=False) if name}
+        if not values.get("tracking_id") or not values.get("asin"):
+            continue  # totals and footer rows
+        key = tuple(row)
+        seen[key] += 1
+        digest = hashlib.sha256(
+            json.dumps([list(key), seen[key]]).encode()).hexdigest()[:24]
+        where = f"row {number}"
+        tracking, asin = values["tracking_id"][:128], values["asin"][:20]
+        shipped_on = _when(values["date_shipped"], f"{where}: date shipped")
+        revenue = _money(_amazon_number(values.get("revenue")), currency, f"{where}: revenue")
+        shipped = _quantity(values.get("items_shipped") or "0", f"{where}: items shipped")
+        returned = _quantity(values.get("returns") or "0", f"{where}: returns")
+        order_id = f"{tracking}:{asin}:{shipped_on.date().isoformat()}:{digest}"
+        if revenue < 0 or (returned and not shipped):
+            returns.append(Adjustment(
+                external_id=f"amazon:{digest}", order_id=f"{tracking}:{asin}", kind="refund",
+                occurred_at=shipped_on, amount=abs(revenue), currency=currency,
+                line_items=({"sku": asin, "quantity": returned or 1, "amount": abs(revenue)},)))
+            continue
+        price = _money(_amazon_number(values.get("price")), currency, f"{where}: price",
+                       default=revenue // max(shipped, 1))
+        orders.append(Order(
+            order_id=order_id, order_name=(values.get("name") or asin)[:100],
+            occurred_at=shipped_on, currency=currency, subtotal=revenue, discounts=0, tax=0,
+            shipping=0, total=revenue,
+            line_items=(LineItem(line_id=None, sku=asin, quantity=shipped, unit_price=price,
+                                 discount=max(price * shipped - revenue, 0)),),
+            click_ref=_text(values.get("sub_tag"), 100), tracking_id=tracking,
+            match_keys=(f"{tracking}:{asin}",)))
+    return Normalised(orders=tuple(orders), adjustments=tuple(returns))
+
+
+def _amazon_number(value: str | None) -> str | None:
+    """Amazon writes "1,234.56" and "(12.00)" for negatives."""
+    if value is None:
+        return None
+    text = value.replace(",", "").strip()
+    for symbol in _SYMBOLS:
+        text = text.replace(symbol, "")
+    if text.startswith("(") and text.endswith(")"):
+        text = "-" + text[1:-1]
+    try:
+        to_decimal(text)
+    except MoneyError:
+        raise Unprocessable(f"{value!r} is not an amount") from None
+    return text
+

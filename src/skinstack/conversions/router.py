@@ -1,0 +1,84 @@
+"""GET /api/v1/conversions: merchants see their own, admins all."""
+
+from __future__ import annotations
+
+import uuid
+from collections import defaultdict
+from datetime import datetime
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Depends, Query
+from sqlalchemy import select
+
+from skinstack.accounts.deps import MerchantOrAdminUser
+from skinstack.accounts.service import require_merchant
+from skinstack.conversions.schemas import AdjustmentOut, ConversionOut
+from skinstack.db import DBSession
+from skinstack.kit import ids
+from skinstack.kit.money import format_minor
+from skinstack.kit.pagination import Page, PageParams, page_of, page_params, paginate
+from skinstack.models import Conversion, ConversionAdjustment
+
+router = APIRouter(prefix="/api/v1", tags=["conversions"])
+
+
+def conversion_view(conversion: Conversion, adjustments: list[ConversionAdjustment]
+                    ) -> ConversionOut:
+    money = {name: format_minor(getattr(conversion, name), conversion.currency)
+             for name in ("subtotal", "discounts", "tax", "shipping", "total")}
+    lines = [line | {"unit_price": format_minor(line["unit_price"], conversion.currency),
+                     "discount": format_minor(line["discount"], conversion.currency)}
+             for line in conversion.line_items]
+    return ConversionOut(
+        id=conversion.id, merchant_id=conversion.merchant_id, program_id=conversion.program_id,
+        source=conversion.source, order_id=conversion.order_id,
+        order_name=conversion.order_name, occurred_at=conversion.occurred_at,
+        currency=conversion.currency, **money, status=conversion.status,
+        financial_status=conversion.financial_status, is_test=conversion.is_test,
+        discount_codes=conversion.discount_codes,
+        click_id=ids.encode(conversion.click_id) if conversion.click_id else None,
+        line_items=lines,
+        adjustments=[AdjustmentOut(
+            kind=adjustment.kind, occurred_at=adjustment.occurred_at,
+            amount=(None if adjustment.amount is None
+                    else format_minor(adjustment.amount, conversion.currency)))
+            for adjustment in adjustments],
+        attributions=[], created_at=conversion.created_at, updated_at=conversion.updated_at)
+
+
+@router.get("/conversions", response_model=Page[ConversionOut])
+async def list_conversions(
+    user: MerchantOrAdminUser, session: DBSession,
+    page: Annotated[PageParams, Depends(page_params)],
+    source: Literal["shopify", "impact", "refersion", "postback", "amazon"] | None = None,
+    status: Literal["open", "cancelled"] | None = None,
+    merchant_id: Annotated[uuid.UUID | None, Query(description="Admins only.")] = None,
+    from_date: datetime | None = None, to_date: datetime | None = None,
+) -> Page[ConversionOut]:
+    """Newest first by when the order happened."""
+    statement = select(Conversion)
+    if user.role == "merchant":
+        merchant = await require_merchant(session=session, user=user)
+        statement = statement.where(Conversion.merchant_id == merchant.id)
+    elif merchant_id is not None:
+        statement = statement.where(Conversion.merchant_id == merchant_id)
+    if source:
+        statement = statement.where(Conversion.source == source)
+    if status:
+        statement = statement.where(Conversion.status == status)
+    if from_date:
+        statement = statement.where(Conversion.occurred_at >= from_date)
+    if to_date:
+        statement = statement.where(Conversion.occurred_at < to_date)
+    keys = (Conversion.occurred_at, Conversion.id)
+    rows = (await session.scalars(paginate(statement, page, keys))).all()
+    items, next_cursor = page_of(rows, page, lambda row: (row.occurred_at, row.id))
+    adjustments: dict[uuid.UUID, list[ConversionAdjustment]] = defaultdict(list)
+    if items:
+        for adjustment in await session.scalars(
+                select(ConversionAdjustment)
+                .where(ConversionAdjustment.conversion_id.in_([item.id for item in items]))
+                .order_by(ConversionAdjustment.occurred_at, ConversionAdjustment.id)):
+            adjustments[adjustment.conversion_id].append(adjustment)
+    return Page(items=[conversion_view(item, adjustments[item.id]) for item in items],
+                next_cursor=next_cursor)

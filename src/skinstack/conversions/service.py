@@ -1,0 +1,253 @@
+"""Normalised orders and adjustments → `conversions` and `conversion_adjustments`. Never commits.
+
+Exactly once: a conversion is unique per (merchant, source, order id) and an adjustment per
+(merchant, source, external id); both are written with INSERT … ON CONFLICT, so applying the
+same event twice, or two events of one order at once, leaves one row each. Everything that
+touches one order runs under a transaction-scoped advisory lock on that order, so an order
+and its refund processed by two workers at the same moment still find each other.
+
+A conversion keeps the amounts of the report that created it. Later reports of the same order
+fill in what was missing (click id, device, coupon codes, program) and move its status; money
+taken back is never an edit of the conversion but an adjustment row beside it (a refund, a
+cancellation, a network reversal, or an Impact amount reported lower than before), which the
+commission side turns into reversals.
+
+Hand-off to attribution: a conversion whose `attributed_at` is NULL has not been attributed;
+`apply()` returns the ids of the conversions it created or changed so the caller can pass them on.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+from sqlalchemy import func, select, text, update
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from skinstack.conversions.normalise import Adjustment, Normalised, Order, Unprocessable
+from skinstack.kit import crypto, ids
+from skinstack.models import (
+    AmazonTrackingId,
+    Click,
+    Conversion,
+    ConversionAdjustment,
+    Network,
+    Program,
+)
+
+NETWORK_OF_SOURCE = {"shopify": "shopify_refersion", "refersion": "shopify_refersion",
+                     "impact": "impact", "amazon": "amazon"}
+"""The network whose program a conversion falls under when no click names one (postbacks
+name none: their program comes from the click)."""
+
+FULL = ("cancellation", "reversal")
+
+
+@dataclass
+class Applied:
+    conversions: list[uuid.UUID] = field(default_factory=list)
+    created: int = 0
+    adjustments: int = 0
+    waiting: int = 0
+    """Adjustments stored before their order arrived."""
+
+
+def customer_hash(email: str | None) -> str | None:
+    return crypto.keyed_hash(f"email:{email.strip().lower()}") if email else None
+
+
+async def apply(session: AsyncSession, *, merchant_id: uuid.UUID, source: str,
+                normalised: Normalised, event_id: uuid.UUID | None) -> Applied:
+    applied = Applied()
+    for order in normalised.orders:
+        await _lock(session, merchant_id, source, (order.order_id, *order.match_keys))
+        conversion_id, created = await _upsert(session, merchant_id=merchant_id, source=source,
+                                               order=order, event_id=event_id)
+        applied.conversions.append(conversion_id)
+        applied.created += created
+    for adjustment in normalised.adjustments:
+        await _lock(session, merchant_id, source, (adjustment.order_id,))
+        stored = await _adjust(session, merchant_id=merchant_id, source=source,
+                               adjustment=adjustment, event_id=event_id)
+        if stored is not None:
+            applied.adjustments += 1
+            if stored == "waiting":
+                applied.waiting += 1
+            elif stored not in applied.conversions:
+                applied.conversions.append(stored)
+    return applied
+
+
+async def _lock(session: AsyncSession, merchant_id: uuid.UUID, source: str,
+                keys: tuple[str, ...]) -> None:
+    """Serialises everything done to one order (sorted, so two key sets never deadlock)."""
+    for key in sorted(set(keys)):
+        await session.execute(text("SELECT pg_advisory_xact_lock(hashtextextended(:key, 0))"),
+                              {"key": f"order:{merchant_id}:{source}:{key}"})
+
+
+async def _click(session: AsyncSession, merchant_id: uuid.UUID, click_ref: str | None
+                 ) -> tuple[uuid.UUID | None, uuid.UUID | None]:
+    """(click id, program id) when `click_ref` is one of our click ids on this merchant's links.
+    The id's own timestamp narrows the search to its month's partition."""
+    if not click_ref:
+        return None, None
+    try:
+        click_id = ids.decode(click_ref)
+        made = ids.timestamp(click_id)
+    except (ValueError, OverflowError, OSError):
+        return None, None
+    row = (await session.execute(
+        select(Click.program_id).where(
+            Click.id == click_id, Click.merchant_id == merchant_id,
+            Click.clicked_at.between(made - timedelta(minutes=5), made + timedelta(minutes=5)))
+    )).first()
+    # A well-formed id with no click yet (the click sink writes within a second) still
+    # goes to attribution, which looks it up again.
+    return click_id, (row[0] if row else None)
+
+
+async def _program_of_network(session: AsyncSession, merchant_id: uuid.UUID, source: str
+                              ) -> uuid.UUID | None:
+    """The merchant's program on the source's network, when it has exactly one active one."""
+    network = NETWORK_OF_SOURCE.get(source)
+    if network is None:
+        return None
+    programs = (await session.scalars(
+        select(Program.id).join(Network, Network.id == Program.network_id).where(
+            Program.merchant_id == merchant_id, Program.is_active, Network.code == network
+        ).limit(2))).all()
+    return programs[0] if len(programs) == 1 else None
+
+
+async def _influencer_of_tracking_id(session: AsyncSession, merchant_id: uuid.UUID,
+                                     tracking_id: str | None) -> uuid.UUID | None:
+    if not tracking_id:
+        return None
+    return await session.scalar(select(AmazonTrackingId.influencer_id).where(
+        AmazonTrackingId.merchant_id == merchant_id,
+        func.lower(AmazonTrackingId.tracking_id) == tracking_id.lower()))
+
+
+async def _upsert(session: AsyncSession, *, merchant_id: uuid.UUID, source: str, order: Order,
+                  event_id: uuid.UUID | None) -> tuple[uuid.UUID, bool]:
+    click_id, program_id = await _click(session, merchant_id, order.click_ref)
+    program_id = program_id or await _program_of_network(session, merchant_id, source)
+    values = {
+        "merchant_id": merchant_id, "program_id": program_id, "source": source,
+        "order_id": order.order_id, "order_name": order.order_name,
+        "occurred_at": order.occurred_at, "currency": order.currency,
+        "subtotal": order.subtotal, "discounts": order.discounts, "tax": order.tax,
+        "shipping": order.shipping, "total": order.total,
+        "line_items": [line.as_json() for line in order.line_items],
+        "discount_codes": list(order.discount_codes), "click_ref": order.click_ref,
+        "click_id": click_id, "device_id": order.device_id,
+        "customer_hash": customer_hash(order.customer_email),
+        "influencer_id": await _influencer_of_tracking_id(session, merchant_id,
+                                                          order.tracking_id),
+        "status": "cancelled" if order.cancelled else "open",
+        "financial_status": order.financial_status, "is_test": order.is_test,
+        "last_event_id": event_id,
+    }
+    statement = insert(Conversion).values(values)
+    current, new = Conversion.__table__.c, statement.excluded
+    statement = statement.on_conflict_do_update(
+        constraint="uq_conversions_merchant_id_source_order_id",
+        set_={
+            # Later reports fill gaps and move the status forward; amounts stay as first reported.
+            "program_id": func.coalesce(current.program_id, new.program_id),
+            "click_ref": func.coalesce(current.click_ref, new.click_ref),
+            "click_id": func.coalesce(current.click_id, new.click_id),
+            "device_id": func.coalesce(current.device_id, new.device_id),
+            "customer_hash": func.coalesce(current.customer_hash, new.customer_hash),
+            "influencer_id": func.coalesce(current.influencer_id, new.influencer_id),
+            "discount_codes": text("CASE WHEN cardinality(conversions.discount_codes) = 0 "
+                                   "THEN excluded.discount_codes "
+                                   "ELSE conversions.discount_codes END"),
+            "status": text("CASE WHEN excluded.status = 'cancelled' THEN 'cancelled' "
+                           "ELSE conversions.status END"),
+            "financial_status": func.coalesce(new.financial_status, current.financial_status),
+            "last_event_id": new.last_event_id,
+        },
+    ).returning(current.id, text("(xmax = 0) AS inserted"))
+    conversion_id, inserted = (await session.execute(statement)).one()
+    # Adjustments that arrived before this order now have their conversion.
+    linked = await session.execute(
+        update(ConversionAdjustment)
+        .where(ConversionAdjustment.merchant_id == merchant_id,
+               ConversionAdjustment.source == source,
+               ConversionAdjustment.conversion_id.is_(None),
+               ConversionAdjustment.order_id.in_((order.order_id, *order.match_keys)))
+        .values(conversion_id=conversion_id)
+        .returning(ConversionAdjustment.kind))
+    if any(kind in FULL for kind in linked.scalars()):
+        await session.execute(update(Conversion).where(Conversion.id == conversion_id)
+                              .values(status="cancelled"))
+    return conversion_id, bool(inserted)
+
+
+async def _conversion_for(session: AsyncSession, merchant_id: uuid.UUID, source: str,
+                          order_id: str) -> Conversion | None:
+    exact = await session.scalar(select(Conversion).where(
+        Conversion.merchant_id == merchant_id, Conversion.source == source,
+        Conversion.order_id == order_id))
+    if exact is not None or source != "amazon":
+        return exact
+    # An Amazon return names its tracking id and ASIN: it takes back the latest such order.
+    prefix = f"{order_id}:"
+    return await session.scalar(select(Conversion).where(
+        Conversion.merchant_id == merchant_id, Conversion.source == source,
+        func.left(Conversion.order_id, len(prefix)) == prefix,
+    ).order_by(Conversion.occurred_at.desc(), Conversion.id.desc()).limit(1))
+
+
+async def _taken_back(session: AsyncSession, conversion_id: uuid.UUID) -> tuple[int, bool]:
+    """(amount taken back so far, whether all of it was)."""
+    amount, full = (await session.execute(
+        select(func.coalesce(func.sum(ConversionAdjustment.amount), 0),
+               func.bool_or(ConversionAdjustment.amount.is_(None)))
+        .where(ConversionAdjustment.conversion_id == conversion_id))).one()
+    return int(amount), bool(full)
+
+
+async def _adjust(session: AsyncSession, *, merchant_id: uuid.UUID, source: str,
+                  adjustment: Adjustment, event_id: uuid.UUID | None
+                  ) -> uuid.UUID | str | None:
+    """Stores one adjustment; returns its conversion id, "waiting" when the order has not
+    arrived yet, or None when it changed nothing (a repeat, or no reduction)."""
+    conversion = await _conversion_for(session, merchant_id, source, adjustment.order_id)
+    amount = adjustment.amount
+    if conversion is not None and adjustment.currency and conversion.currency != (
+            adjustment.currency):
+        raise Unprocessable(f"the {adjustment.kind} is in {adjustment.currency} but the order "
+                            f"is in {conversion.currency}")
+    if adjustment.kind == "adjustment":
+        # A network reporting a lower amount for an order: the reduction is what is new.
+        if conversion is None:
+            return None
+        taken, full = await _taken_back(session, conversion.id)
+        remaining = conversion.total - taken
+        if full or adjustment.reported_amount is None or adjustment.reported_amount >= remaining:
+            return None
+        amount = remaining - adjustment.reported_amount
+    statement = insert(ConversionAdjustment).values(
+        merchant_id=merchant_id, source=source, external_id=adjustment.external_id,
+        order_id=conversion.order_id if conversion is not None else adjustment.order_id,
+        conversion_id=conversion.id if conversion is not None else None,
+        kind=adjustment.kind, amount=amount,
+        currency=adjustment.currency or (conversion.currency if conversion else None),
+        line_items=list(adjustment.line_items), occurred_at=adjustment.occurred_at,
+        event_id=event_id,
+    ).on_conflict_do_nothing(
+        constraint="uq_conversion_adjustments_merchant_id_source_external_id"
+    ).returning(ConversionAdjustment.id)
+    if (await session.execute(statement)).first() is None:
+        return None
+    if conversion is None:
+        return "waiting"
+    if adjustment.kind in FULL:
+        await session.execute(update(Conversion).where(Conversion.id == conversion.id)
+                              .values(status="cancelled"))
+    return conversion.id

@@ -1,0 +1,228 @@
+"""The inbox's front door: find the integration, verify on the raw body, store, enqueue.
+
+A delivery is accepted only when its signature verifies against the secret of the merchant's
+own integration (found by the shop domain, Impact account id, Refersion key or postback key;
+never "the first merchant"). Accepted deliveries are inserted with ON CONFLICT (source,
+external_id) DO NOTHING and their processing job is enqueued by the same statement, so the
+event exists if and only if its job does, and a repeat changes nothing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import parse_qsl
+
+from sqlalchemy import select, text
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from skinstack.conversions import normalise
+from skinstack.errors import AppError, InvalidInput
+from skinstack.kit import crypto, signatures
+from skinstack.models import MerchantIntegration
+
+PROCESS_TASK = "process_webhook_event"
+QUEUE = "webhooks"
+POSTBACK_MAX_SKEW_SECONDS = 300
+CREDENTIAL_HEADERS = frozenset({
+    "authorization", "proxy-authorization", "cookie", "x-shopify-hmac-sha256",
+    "refersion-signature", "x-signature",
+    # Client addresses are personal data; the inbox keeps none.
+    "x-forwarded-for", "x-real-ip", "forwarded", "cf-connecting-ip", "true-client-ip",
+})
+
+
+class BadSignature(AppError):
+    """One answer for an unknown account, a missing signature and a wrong one, so a caller
+    cannot tell which shops or keys exist."""
+    status, title, code = 401, "Unauthorized", "bad_signature"
+
+    def __init__(self) -> None:
+        super().__init__("The request's signature or credentials do not verify.")
+
+
+@dataclass(frozen=True)
+class Sender:
+    integration_id: uuid.UUID
+    merchant_id: uuid.UUID
+    account_id: str | None
+    secret: str
+
+
+@dataclass(frozen=True)
+class Accepted:
+    event_id: uuid.UUID | None
+    """None when the delivery was a repeat."""
+
+    @property
+    def duplicate(self) -> bool:
+        return self.event_id is None
+
+
+async def find_sender(session: AsyncSession, *, type: str, shop_domain: str | None = None,
+                      account_id: str | None = None) -> Sender:
+    """The active integration named by the delivery, or BadSignature."""
+    statement = select(MerchantIntegration.id, MerchantIntegration.merchant_id,
+                       MerchantIntegration.account_id, MerchantIntegration.secret_encrypted
+                       ).where(MerchantIntegration.type == type, MerchantIntegration.is_active)
+    if shop_domain is not None:
+        statement = statement.where(MerchantIntegration.shop_domain == shop_domain.lower())
+    elif account_id is not None:
+        statement = statement.where(MerchantIntegration.account_id == account_id)
+    else:
+        raise BadSignature()
+    row = (await session.execute(statement)).first()
+    if row is None:
+        raise BadSignature()
+    return Sender(integration_id=row.id, merchant_id=row.merchant_id, account_id=row.account_id,
+                  secret=crypto.decrypt(row.secret_encrypted))
+
+
+def kept_headers(headers: Mapping[str, str]) -> dict[str, str]:
+    return {name.lower(): value[:1000] for name, value in headers.items()
+            if name.lower() not in CREDENTIAL_HEADERS}
+
+
+_STORE = text("""
+    WITH stored AS (
+        INSERT INTO webhook_events (source, external_id, merchant_id, integration_id, topic,
+                                    headers, body)
+        VALUES (:source, :external_id, :merchant_id, :integration_id, :topic,
+                CAST(:headers AS jsonb), :body)
+        ON CONFLICT (source, external_id) DO NOTHING
+        RETURNING id
+    )
+    SELECT stored.id, procrastinate_defer_jobs_v1(ARRAY[ROW(:queue, :task, 0, NULL, NULL,
+               jsonb_build_object('event_id', stored.id::text), NULL
+           )::procrastinate_job_to_defer_v1])
+    FROM stored
+""")
+
+
+async def store(session: AsyncSession, *, source: str, external_id: str, sender: Sender,
+                topic: str, headers: Mapping[str, str], body: bytes) -> Accepted:
+    """Inserts the event and its job in one statement; a repeat inserts neither."""
+    row = (await session.execute(_STORE, {
+        "source": source, "external_id": external_id[:300], "merchant_id": sender.merchant_id,
+        "integration_id": sender.integration_id, "topic": topic[:100],
+        "headers": json.dumps(kept_headers(headers)), "body": body,
+        "queue": QUEUE, "task": PROCESS_TASK,
+    })).first()
+    return Accepted(event_id=row[0] if row else None)
+
+
+def body_digest(body: bytes) -> str:
+    return hashlib.sha256(body).hexdigest()
+
+
+# --- each source's verification and identity --------------------------------------------
+
+async def shopify(session: AsyncSession, headers: Mapping[str, str], body: bytes) -> Accepted:
+    shop = headers.get("x-shopify-shop-domain", "").strip()
+    if not shop:
+        raise BadSignature()
+    sender = await find_sender(session, type="shopify", shop_domain=shop)
+    if not signatures.base64_hmac_matches(sender.secret, body,
+                                          headers.get("x-shopify-hmac-sha256")):
+        raise BadSignature()
+    topic = headers.get("x-shopify-topic", "").strip()
+    if not topic:
+        raise InvalidInput("X-Shopify-Topic is required", field="X-Shopify-Topic")
+    event_id = (headers.get("x-shopify-event-id") or headers.get("x-shopify-webhook-id")
+                or "").strip()
+    if not event_id:
+        raise InvalidInput("X-Shopify-Webhook-Id is required", field="X-Shopify-Webhook-Id")
+    return await store(session, source="shopify", external_id=event_id, sender=sender,
+                       topic=topic, headers=headers, body=body)
+
+
+def form_or_json(content_type: str, body: bytes) -> dict[str, Any] | None:
+    """The fields of a form-encoded or JSON object body; None when it is neither."""
+    if "json" in content_type:
+        try:
+            payload = normalise.load_json(body)
+        except normalise.Unprocessable:
+            return None
+        return payload if isinstance(payload, dict) else None
+    try:
+        return dict(parse_qsl(body.decode("utf-8"), keep_blank_values=True,
+                              strict_parsing=bool(body)))
+    except (UnicodeDecodeError, ValueError):
+        return None
+
+
+async def impact(session: AsyncSession, headers: Mapping[str, str], body: bytes) -> Accepted:
+    credentials = signatures.basic_credentials(headers.get("authorization"))
+    if credentials is None:
+        raise BadSignature()
+    account, token = credentials
+    sender = await find_sender(session, type="impact", account_id=account)
+    if not signatures.secrets_match(sender.secret, token):
+        raise BadSignature()
+    fields = form_or_json(headers.get("content-type", ""), body)
+    try:
+        external_id = normalise.impact_external_id(account, fields or {})
+    except normalise.Unprocessable:
+        external_id = f"{account}:body:{body_digest(body)}"  # stored, then marked failed
+    return await store(session, source="impact", external_id=external_id, sender=sender,
+                       topic="action", headers=headers, body=body)
+
+
+async def refersion(session: AsyncSession, headers: Mapping[str, str], body: bytes) -> Accepted:
+    key = headers.get("refersion-public-key", "").strip()
+    if not key:
+        raise BadSignature()
+    sender = await find_sender(session, type="refersion", account_id=key)
+    if not signatures.base64_hmac_matches(sender.secret, body,
+                                          headers.get("refersion-signature")):
+        raise BadSignature()
+    try:
+        external_id = normalise.refersion_external_id(key, normalise.load_json(body))
+    except (normalise.Unprocessable, AttributeError):
+        external_id = f"{key}:body:{body_digest(body)}"
+    return await store(session, source="refersion", external_id=external_id, sender=sender,
+                       topic="conversion", headers=headers, body=body)
+
+
+def postback_parameters(content_type: str, body: bytes) -> dict[str, str]:
+    """A postback's parameters as the strings that were signed (JSON numbers keep their text)."""
+    if "json" in content_type:
+        try:
+            payload = json.loads(body, parse_float=str, parse_int=str)
+        except (UnicodeDecodeError, json.JSONDecodeError):
+            raise BadSignature() from None
+        if not isinstance(payload, dict) or not all(
+                isinstance(value, str) for value in payload.values()):
+            raise BadSignature()
+        return payload
+    fields = form_or_json(content_type, body)
+    if fields is None:
+        raise BadSignature()
+    return fields
+
+
+async def postback(session: AsyncSession, headers: Mapping[str, str], body: bytes,
+                   *, now: float | None = None) -> Accepted:
+    params = postback_parameters(headers.get("content-type", ""), body)
+    key = params.get("key", "")
+    if not key:
+        raise BadSignature()
+    sender = await find_sender(session, type="postback", account_id=key)
+    if not signatures.hex_hmac_matches(sender.secret,
+                                       signatures.canonical_parameters(params.items()),
+                                       params.get("signature")):
+        raise BadSignature()
+    try:
+        sent_at = int(params.get("timestamp", ""))
+    except ValueError:
+        raise BadSignature() from None
+    if abs((time.time() if now is None else now) - sent_at) > POSTBACK_MAX_SKEW_SECONDS:
+        raise BadSignature()
+    external_id = normalise.postback_external_id(str(sender.integration_id), params)
+    return await store(session, source="postback", external_id=external_id, sender=sender,
+                       topic=params.get("event", "conversion")[:100], headers=headers, body=body)

@@ -1,0 +1,122 @@
+"""Processing an inbox event: a worker job, retried with backoff, `dead` after the last attempt.
+
+`process_event()` does the work in the caller's transaction: it locks the event row, skips an
+event already handled, normalises the stored body and applies it (conversions/service). A
+payload that can never be normalised marks the event `failed` with its reason and is not
+retried; any other error is recorded on the event (attempts, last error) in a transaction of
+its own and raised, so procrastinate retries it, until MAX_ATTEMPTS makes the event `dead`.
+Failed and dead events can be replayed by an admin.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+
+import procrastinate
+import structlog
+from procrastinate import JobContext
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from skinstack.conversions import normalise
+from skinstack.conversions import service as conversions
+from skinstack.models import WebhookEvent
+from skinstack.webhooks import intake
+from skinstack.worker.queue import job
+
+log = structlog.get_logger(__name__)
+
+MAX_ATTEMPTS = 8
+"""Attempts before an event is dead: with 2**n s backoff, about four minutes in all."""
+DEFAULT_CURRENCY = "USD"
+
+
+def normalised(event: WebhookEvent) -> normalise.Normalised:
+    """The stored body, parsed the way its source sends it."""
+    content_type = event.headers.get("content-type", "")
+    match event.source:
+        case "shopify":
+            return normalise.shopify(event.topic, normalise.load_json(event.body))
+        case "impact":
+            fields = intake.form_or_json(content_type, event.body)
+            if fields is None:
+                raise normalise.Unprocessable("the body is neither a form nor a JSON object")
+            return normalise.impact(fields, default_currency=DEFAULT_CURRENCY)
+        case "refersion":
+            return normalise.refersion(normalise.load_json(event.body),
+                                       default_currency=DEFAULT_CURRENCY)
+        case "postback":
+            return normalise.postback(intake.postback_parameters(content_type, event.body),
+                                      default_currency=DEFAULT_CURRENCY)
+        case "amazon":
+            return normalise.amazon_report(decode_report(event.body))
+    raise normalise.Unprocessable(f"unknown source {event.source!r}")
+
+
+def decode_report(body: bytes) -> str:
+    try:
+        return body.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        return body.decode("cp1252", errors="replace")  # Excel's export on Windows
+
+
+async def process_event(session: AsyncSession, event_id: uuid.UUID
+                        ) -> conversions.Applied | None:
+    """Handles one event in `session`'s transaction; None when there was nothing to do."""
+    event = await session.scalar(select(WebhookEvent).where(WebhookEvent.id == event_id)
+                                 .with_for_update())
+    if event is None or event.status == "handled":
+        return None
+    applied = await conversions.apply(session, merchant_id=event.merchant_id,
+                                      source=event.source, normalised=normalised(event),
+                                      event_id=event.id)
+    await session.execute(update(WebhookEvent).where(WebhookEvent.id == event_id).values(
+        status="handled", attempts=WebhookEvent.attempts + 1, last_error=None,
+        handled_at=datetime.now(UTC)))
+    return applied
+
+
+async def _record(sessionmaker: async_sessionmaker[AsyncSession], event_id: uuid.UUID, *,
+                  error: str, permanent: bool) -> str:
+    async with sessionmaker() as session:
+        attempts = await session.scalar(
+            update(WebhookEvent).where(WebhookEvent.id == event_id)
+            .values(attempts=WebhookEvent.attempts + 1, last_error=error[:2000])
+            .returning(WebhookEvent.attempts))
+        status = ("failed" if permanent else
+                  "dead" if (attempts or 0) >= MAX_ATTEMPTS else "pending")
+        await session.execute(update(WebhookEvent).where(WebhookEvent.id == event_id)
+                              .values(status=status))
+        await session.commit()
+    return status
+
+
+async def run_event(sessionmaker: async_sessionmaker[AsyncSession], event_id: uuid.UUID) -> None:
+    """One attempt at an event, with its outcome recorded on the event."""
+    try:
+        async with sessionmaker() as session:
+            applied = await process_event(session, event_id)
+            await session.commit()
+    except normalise.Unprocessable as exc:
+        await _record(sessionmaker, event_id, error=str(exc), permanent=True)
+        log.warning("webhook_event_failed", event_id=str(event_id), reason=str(exc))
+        return
+    except Exception as exc:
+        status = await _record(sessionmaker, event_id,
+                               error=f"{type(exc).__name__}: {exc}", permanent=False)
+        log.warning("webhook_event_error", event_id=str(event_id), status=status,
+                    error=type(exc).__name__)
+        if status == "dead":
+            return  # kept for a person: replay puts it back in the queue
+        raise
+    if applied is not None:
+        log.info("webhook_event_handled", event_id=str(event_id),
+                 conversions=len(applied.conversions), created=applied.created,
+                 adjustments=applied.adjustments, waiting=applied.waiting)
+
+
+@job(name=intake.PROCESS_TASK, queue=intake.QUEUE, pass_context=True,
+     retry=procrastinate.RetryStrategy(max_attempts=MAX_ATTEMPTS, exponential_wait=2))
+async def process_webhook_event(context: JobContext, event_id: str) -> None:
+    await run_event(context.additional_context["sessionmaker"], uuid.UUID(event_id))
