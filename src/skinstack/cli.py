@@ -19,9 +19,11 @@ cli = typer.Typer(help="SkinStack: affiliate platform for influencer skincare ma
 db_cli = typer.Typer(help="Database migrations.", no_args_is_help=True)
 admin_cli = typer.Typer(help="Administrators.", no_args_is_help=True)
 products_cli = typer.Typer(help="Product catalog.", no_args_is_help=True)
+imports_cli = typer.Typer(help="Conversion reports from networks.", no_args_is_help=True)
 cli.add_typer(db_cli, name="db")
 cli.add_typer(admin_cli, name="admin")
 cli.add_typer(products_cli, name="products")
+cli.add_typer(imports_cli, name="imports")
 console = Console(stderr=True)
 
 
@@ -190,6 +192,61 @@ def products_import(
         console.print(f"  … and {len(report.errors) - 50} more")
     if report.errors:
         raise typer.Exit(3)
+
+
+@imports_cli.command("amazon")
+def imports_amazon(
+    file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, readable=True,
+                                         help="An Amazon Associates earnings report (CSV).")],
+    merchant: Annotated[str, typer.Option(help="The merchant account's email.")],
+) -> None:
+    """Imports an Amazon Associates earnings report for a merchant: stored in the inbox like
+    any webhook, then processed here. The same report again changes nothing."""
+    from skinstack.accounts import repository as accounts_repository
+    from skinstack.accounts.schemas import normalise_email
+    from skinstack.errors import AppError
+    from skinstack.webhooks.router import accept_amazon_report
+    from skinstack.webhooks.tasks import run_event
+
+    url = _database_url()
+    migrations.upgrade(url)
+
+    async def main() -> tuple[object, object, str]:
+        engine = create_engine(url, pool_size=1)
+        sessions = create_sessionmaker(engine)
+        try:
+            async with sessions() as session, session.begin():
+                user = await accounts_repository.get_user_by_email(
+                    session=session, email=normalise_email(merchant))
+                profile = user and await accounts_repository.get_merchant_for_user(
+                    session=session, user_id=user.id)
+                if not profile:
+                    raise typer.BadParameter(f"no merchant profile for {merchant}",
+                                             param_hint="--merchant")
+                accepted, parsed = await accept_amazon_report(
+                    session, merchant_id=profile.id, body=file.read_bytes(),
+                    filename=file.name)
+            outcome = "duplicate"
+            if accepted.event_id is not None:
+                outcome = await run_event(sessions, accepted.event_id)
+            return accepted, parsed, outcome
+        finally:
+            await engine.dispose()
+
+    try:
+        accepted, parsed, outcome = asyncio.run(main())
+    except AppError as exc:
+        console.print(f"[red]{exc.detail}[/red]")
+        raise typer.Exit(1) from None
+    if outcome == "duplicate":
+        console.print("This report was imported before; nothing changed.")
+        return
+    if outcome != "handled":
+        console.print(f"[red]The report was stored (event {accepted.event_id}) but could not "
+                      f"be processed ({outcome}); see GET /api/v1/admin/webhook-events.[/red]")
+        raise typer.Exit(1)
+    console.print(f"Imported {len(parsed.orders)} orders and {len(parsed.adjustments)} returns "
+                  f"(event {accepted.event_id}).")
 
 
 def main() -> None:

@@ -147,7 +147,7 @@ class IntegrationIn(Input):
             raise ValueError("shop_domain (your-store.myshopify.com) is required for shopify")
         if self.type != "shopify" and self.shop_domain:
             raise ValueError("shop_domain applies to shopify integrations only")
-        if self.type in {"impact", "refersion", "amazon"} and not self.account_id:
+        if self.type in {"impact", "refersion", "amazon", "postback"} and not self.account_id:
             raise ValueError(f"account_id is required for {self.type}")
         if not self.secret.strip():
             raise ValueError("secret must not be blank")

@@ -18,7 +18,7 @@ from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -178,7 +178,8 @@ def click_ref_from_landing_site(landing_site: str | None) -> str | None:
     """`aff_sub` from a landing site: a full URL, a bare path with a query, or a bare query."""
     if not landing_site:
         return None
-    query = urlsplit(landing_site).query if "?" in landing_site else landing_site
+    query = (urlsplit(landing_site).query if "?" in landing_site
+             else landing_site.split("#", 1)[0])
     values = parse_qs(query, keep_blank_values=False).get("aff_sub")
     return _text(values[0], 100) if values else None
 
@@ -301,19 +302,34 @@ def shopify_refund(payload: Mapping[str, Any]) -> Adjustment:
             currency = currency or _text(subtotal_set["shop_money"].get("currency_code"), 3)
         line = item.get("line_item") if isinstance(item.get("line_item"), dict) else {}
         # The refund's currency is the order's; it is checked against the conversion later.
-        line_amount = _money(_shop_amount(item, "subtotal"), currency or "USD",
-                             f"refund_line_items[{index}].subtotal")
+        quantity = _quantity(item.get("quantity", 0), f"refund_line_items[{index}].quantity")
+        where = f"refund_line_items[{index}]"
+        if _shop_amount(item, "subtotal") is not None:
+            line_amount = _money(_shop_amount(item, "subtotal"), currency or "USD",
+                                 f"{where}.subtotal")
+        else:  # older payloads: the line's price for the units refunded, less their discount
+            line_amount = _refunded_line(line, quantity, currency or "USD", where)
         amount += line_amount
         items.append({"line_id": _text(item.get("line_item_id") or line.get("id"), 64),
                       "sku": _text(line.get("sku"), 100),
-                      "quantity": _quantity(item.get("quantity", 0),
-                                            f"refund_line_items[{index}].quantity"),
-                      "amount": line_amount})
+                      "quantity": quantity, "amount": line_amount})
     return Adjustment(
         external_id=f"refund:{payload['id']}", order_id=str(payload["order_id"]), kind="refund",
         occurred_at=_when(payload.get("processed_at") or payload.get("created_at"), "created_at"),
         amount=amount, currency=_currency(currency) if currency else None,
         line_items=tuple(items))
+
+
+def _refunded_line(line: Mapping[str, Any], quantity: int, currency: str, where: str) -> int:
+    """price x units refunded, less the line's discount shared per unit; the discount share
+    is rounded half up to the minor unit (the only rounding in normalisation)."""
+    price = _money(_shop_amount(line, "price"), currency, f"{where}.line_item.price")
+    discount = _money(_shop_amount(line, "total_discount"), currency,
+                      f"{where}.line_item.total_discount", default=0)
+    ordered = _quantity(line.get("quantity") or quantity or 1, f"{where}.line_item.quantity")
+    share = (Decimal(discount) * quantity / max(ordered, 1)).quantize(
+        Decimal(1), rounding=ROUND_HALF_UP)
+    return price * quantity - int(share)
 
 
 # --- Impact ---------------------------------------------------------------------------------

@@ -92,8 +92,9 @@ async def _record(sessionmaker: async_sessionmaker[AsyncSession], event_id: uuid
     return status
 
 
-async def run_event(sessionmaker: async_sessionmaker[AsyncSession], event_id: uuid.UUID) -> None:
-    """One attempt at an event, with its outcome recorded on the event."""
+async def run_event(sessionmaker: async_sessionmaker[AsyncSession], event_id: uuid.UUID) -> str:
+    """One attempt at an event, with its outcome recorded on the event; returns the event's
+    status after it (an error that will be retried is raised instead)."""
     try:
         async with sessionmaker() as session:
             applied = await process_event(session, event_id)
@@ -101,19 +102,20 @@ async def run_event(sessionmaker: async_sessionmaker[AsyncSession], event_id: uu
     except normalise.Unprocessable as exc:
         await _record(sessionmaker, event_id, error=str(exc), permanent=True)
         log.warning("webhook_event_failed", event_id=str(event_id), reason=str(exc))
-        return
+        return "failed"
     except Exception as exc:
         status = await _record(sessionmaker, event_id,
                                error=f"{type(exc).__name__}: {exc}", permanent=False)
         log.warning("webhook_event_error", event_id=str(event_id), status=status,
                     error=type(exc).__name__)
         if status == "dead":
-            return  # kept for a person: replay puts it back in the queue
+            return status  # kept for a person: replay puts it back in the queue
         raise
     if applied is not None:
         log.info("webhook_event_handled", event_id=str(event_id),
                  conversions=len(applied.conversions), created=applied.created,
                  adjustments=applied.adjustments, waiting=applied.waiting)
+    return "handled"
 
 
 @job(name=intake.PROCESS_TASK, queue=intake.QUEUE, pass_context=True,
