@@ -9,14 +9,18 @@ import json
 import time
 import uuid
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import urlencode
 
 import httpx
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from skinstack.kit.signatures import canonical_parameters
+from skinstack.models import Merchant
 from tests.factories import Account, integration
 
+T = TypeVar("T")
 FIXTURES = Path(__file__).resolve().parents[2].parent / "shared" / "fixtures" / "shopify"
 
 
@@ -79,3 +83,15 @@ def postback_body(secret: str, **params: str) -> bytes:
 
 def basic(user: str, password: str) -> str:
     return "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
+
+
+async def merchant_id_of(session: AsyncSession, account: Account) -> uuid.UUID:
+    return await session.scalar(select(Merchant.id).where(
+        Merchant.user_id == uuid.UUID(account.id)))
+
+
+async def rows_of(session: AsyncSession, model: type[T], account: Account) -> list[T]:
+    """The merchant's rows of `model` (the test database also holds other tests' commits)."""
+    merchant_id = await merchant_id_of(session, account)
+    return list((await session.scalars(select(model).where(
+        model.merchant_id == merchant_id).order_by(*model.__table__.primary_key))).all())

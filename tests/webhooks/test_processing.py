@@ -8,7 +8,7 @@ import uuid
 
 import httpx
 import pytest
-from sqlalchemy import func, select, text
+from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from skinstack.conversions import service as conversions
@@ -17,7 +17,7 @@ from skinstack.webhooks import tasks
 from skinstack.worker.queue import connected, run_worker
 from tests import factories
 from tests.conftest import live_app
-from tests.webhooks.helpers import Shop, order, refund
+from tests.webhooks.helpers import Shop, order, refund, rows_of
 
 
 async def pending_event(session: AsyncSession) -> WebhookEvent:
@@ -51,7 +51,7 @@ async def test_a_job_that_fails_twice_then_succeeds_has_one_effect(
     await session.refresh(event)
     assert (event.status, event.attempts, event.last_error) == ("handled", 3, None)
     assert len(calls) == 3
-    assert await session.scalar(select(func.count()).select_from(Conversion)) == 1
+    assert len(await rows_of(session, Conversion, shop.account)) == 1
 
 
 async def test_the_last_attempt_makes_an_event_dead_and_an_admin_replays_it(
@@ -126,8 +126,9 @@ async def test_conversions_api_shows_merchants_their_own(client: httpx.AsyncClie
     await mine.send(client, "orders/create", placed)
     await mine.send(client, "refunds/create", refund(placed["id"]))
     await theirs.send(client, "orders/create", order())
-    for event in await session.scalars(select(WebhookEvent.id)):
-        await tasks.process_event(session, event)
+    for shop in (mine, theirs):
+        for event in await rows_of(session, WebhookEvent, shop.account):
+            await tasks.process_event(session, event.id)
 
     page = (await client.get("/api/v1/conversions", headers=mine.account.headers)).json()
     assert [item["order_id"] for item in page["items"]] == [str(placed["id"])]

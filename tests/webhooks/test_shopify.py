@@ -15,12 +15,11 @@ from skinstack.models import Conversion, ConversionAdjustment, MerchantIntegrati
 from skinstack.webhooks.tasks import process_event, run_event
 from tests import factories
 from tests.conftest import live_app
-from tests.webhooks.helpers import Shop, fixture, order, refund, shopify_signature
+from tests.webhooks.helpers import Shop, fixture, order, refund, rows_of, shopify_signature
 
 
-async def events(session: AsyncSession) -> list[WebhookEvent]:
-    return list((await session.scalars(select(WebhookEvent).order_by(
-        WebhookEvent.received_at))).all())
+async def events(session: AsyncSession, shop: Shop) -> list[WebhookEvent]:
+    return await rows_of(session, WebhookEvent, shop.account)
 
 
 async def handle_all(session: AsyncSession) -> None:
@@ -96,8 +95,8 @@ async def test_twenty_deliveries_in_sequence_make_one_event_and_one_conversion(
     assert answers == ["accepted"] + ["duplicate"] * 19
     await handle_all(session)
     await handle_all(session)
-    assert len(await events(session)) == 1
-    assert (await session.scalar(select(func.count()).select_from(Conversion))) == 1
+    assert len(await events(session, shop)) == 1
+    assert len(await rows_of(session, Conversion, shop.account)) == 1
 
 
 async def test_forgeries_get_401_and_leave_no_row(client: httpx.AsyncClient,
@@ -119,7 +118,7 @@ async def test_forgeries_get_401_and_leave_no_row(client: httpx.AsyncClient,
         response = await client.post("/webhooks/shopify", content=body, headers=headers)
         assert response.status_code == 401, response.text
         assert response.headers["content-type"] == "application/problem+json"
-    assert await events(session) == []
+    assert await events(session, shop) == []
 
 
 async def test_an_empty_secret_never_verifies(client: httpx.AsyncClient,
@@ -134,7 +133,7 @@ async def test_an_empty_secret_never_verifies(client: httpx.AsyncClient,
     response = await client.post("/webhooks/shopify", content=body,
                                  headers=shop.headers("orders/create", body))
     assert response.status_code == 401
-    assert await events(session) == []
+    assert await events(session, shop) == []
 
 
 async def test_refund_before_its_order_waits_then_applies(client: httpx.AsyncClient,
@@ -144,7 +143,7 @@ async def test_refund_before_its_order_waits_then_applies(client: httpx.AsyncCli
     money_back = refund(placed["id"])
     assert (await shop.send(client, "refunds/create", money_back)).status_code == 200
     await handle_all(session)
-    waiting = await session.scalar(select(ConversionAdjustment))
+    [waiting] = await rows_of(session, ConversionAdjustment, shop.account)
     assert waiting.conversion_id is None and waiting.amount == 39800 and waiting.kind == "refund"
 
     assert (await shop.send(client, "orders/create", placed)).status_code == 200
@@ -168,7 +167,7 @@ async def test_orders_paid_after_refunds_changes_no_amount(client: httpx.AsyncCl
     conversion = await conversion_of(session, placed["id"])
     assert conversion.total == 40994  # as first reported; money taken back is an adjustment
     assert conversion.financial_status == "paid" and conversion.status == "open"
-    adjustments = (await session.scalars(select(ConversionAdjustment))).all()
+    adjustments = await rows_of(session, ConversionAdjustment, shop.account)
     assert [(a.kind, a.amount, a.conversion_id) for a in adjustments] == [
         ("refund", 39800, conversion.id)]
 
@@ -182,7 +181,7 @@ async def test_cancellation_is_a_full_reversal(client: httpx.AsyncClient,
                     placed | {"cancelled_at": "2008-01-11T11:00:00-05:00"})
     await handle_all(session)
     conversion = await conversion_of(session, placed["id"])
-    adjustment = await session.scalar(select(ConversionAdjustment))
+    [adjustment] = await rows_of(session, ConversionAdjustment, shop.account)
     assert conversion.status == "cancelled"
     assert (adjustment.kind, adjustment.amount, adjustment.conversion_id) == (
         "cancellation", None, conversion.id)
@@ -196,17 +195,17 @@ async def test_oversize_and_malformed_bodies(
     response = await client.post("/webhooks/shopify", content=huge,
                                  headers=shop.headers("orders/create", huge))
     assert response.status_code == 413
-    assert await events(session) == []
+    assert await events(session, shop) == []
 
     broken = b'{"id": 12, "total_price": '
     response = await shop.send(client, "orders/create", broken)
     assert response.status_code == 200
-    event = (await events(session))[0]
+    event = (await events(session, shop))[0]
     assert event.body == broken
     await run_event(sessionmaker, event.id)
     await session.refresh(event)
     assert event.status == "failed" and "not valid JSON" in event.last_error
-    assert (await session.scalar(select(func.count()).select_from(Conversion))) == 0
+    assert await rows_of(session, Conversion, shop.account) == []
 
 
 async def test_concurrent_deliveries_make_one_event(database_url: str) -> None:

@@ -11,13 +11,13 @@ import uuid
 from urllib.parse import urlencode
 
 import httpx
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from skinstack.models import Conversion, ConversionAdjustment, WebhookEvent
 from skinstack.webhooks.tasks import process_event
 from tests import factories
-from tests.webhooks.helpers import basic, postback_body
+from tests.webhooks.helpers import basic, postback_body, rows_of
 
 
 async def handle_all(session: AsyncSession) -> None:
@@ -26,8 +26,8 @@ async def handle_all(session: AsyncSession) -> None:
         await process_event(session, event)
 
 
-async def count(session: AsyncSession, model: type) -> int:
-    return await session.scalar(select(func.count()).select_from(model))
+async def count(session: AsyncSession, model: type, account: factories.Account) -> int:
+    return len(await rows_of(session, model, account))
 
 
 async def test_impact_pending_reduced_then_reversed(client: httpx.AsyncClient,
@@ -56,13 +56,13 @@ async def test_impact_pending_reduced_then_reversed(client: httpx.AsyncClient,
     conversion = await session.scalar(select(Conversion).where(Conversion.order_id == "IMP-1"))
     assert conversion.total == 12000 and conversion.click_id is None
     assert conversion.click_ref == "not-a-click-id" and conversion.program_id is not None
-    reduced = await session.scalar(select(ConversionAdjustment))
+    [reduced] = await rows_of(session, ConversionAdjustment, shop)
     assert (reduced.kind, reduced.amount) == ("adjustment", 2000)
 
     assert (await send(action("REVERSED", "0"))).json()["status"] == "accepted"
     await handle_all(session)
     await session.refresh(conversion)
-    rows = await session.scalars(select(ConversionAdjustment))
+    rows = await rows_of(session, ConversionAdjustment, shop)
     kinds = sorted(((a.kind, a.amount) for a in rows), key=str)
     assert kinds == [("adjustment", 2000), ("reversal", None)]
     assert conversion.status == "cancelled"
@@ -109,7 +109,7 @@ async def test_postback_signature_and_timestamp_window(client: httpx.AsyncClient
         assert response.status_code == 401, offset
     tampered = body(0).replace(b"amount=42.50", b"amount=99.50")
     assert (await client.post("/postback", content=tampered, headers=form)).status_code == 401
-    assert await count(session, WebhookEvent) == 0
+    assert await count(session, WebhookEvent, shop) == 0
 
     assert (await client.post("/postback", content=body(-299, device_id="dev-123456789012"),
                               headers=form)).json()["status"] == "accepted"
@@ -119,7 +119,7 @@ async def test_postback_signature_and_timestamp_window(client: httpx.AsyncClient
     await handle_all(session)
     conversion = await session.scalar(select(Conversion).where(Conversion.order_id == "PB-1"))
     assert conversion.total == 4250 and conversion.device_id == "dev-123456789012"
-    refund = await session.scalar(select(ConversionAdjustment))
+    [refund] = await rows_of(session, ConversionAdjustment, shop)
     assert (refund.kind, refund.amount, refund.conversion_id) == ("refund", 1000, conversion.id)
 
 
@@ -157,13 +157,13 @@ async def test_amazon_report_with_title_row_returns_and_reimport(
     assert again.status_code == 200 and again.json()["status"] == "duplicate"
     await handle_all(session)
 
-    conversions = (await session.scalars(select(Conversion).order_by(Conversion.order_id))).all()
+    conversions = await rows_of(session, Conversion, shop)
     assert len(conversions) == 4  # the two identical mask rows are two orders
     serum = next(c for c in conversions if c.order_id.startswith("gabi-20:B000SERUM1"))
     assert serum.total == 5998 and str(serum.influencer_id) == creator_id
     toner = next(c for c in conversions if c.order_id.startswith("unknown-20"))
     assert toner.influencer_id is None
-    returned = await session.scalar(select(ConversionAdjustment))
+    [returned] = await rows_of(session, ConversionAdjustment, shop)
     assert (returned.kind, returned.amount, returned.conversion_id) == ("refund", 2999, serum.id)
 
     # An overlapping report (same rows plus a new one) adds only the new row.
@@ -173,8 +173,8 @@ async def test_amazon_report_with_title_row_returns_and_reimport(
                                  headers=upload)
     assert response.status_code == 202
     await handle_all(session)
-    assert await count(session, Conversion) == 5
-    assert await count(session, ConversionAdjustment) == 1
+    assert await count(session, Conversion, shop) == 5
+    assert await count(session, ConversionAdjustment, shop) == 1
 
 
 async def test_amazon_report_without_header_is_refused(client: httpx.AsyncClient) -> None:

@@ -91,9 +91,9 @@ def kept_headers(headers: Mapping[str, str]) -> dict[str, str]:
 _STORE = text("""
     WITH stored AS (
         INSERT INTO webhook_events (source, external_id, merchant_id, integration_id, topic,
-                                    headers, body)
+                                    headers, body, received_at)
         VALUES (:source, :external_id, :merchant_id, :integration_id, :topic,
-                CAST(:headers AS jsonb), :body)
+                CAST(:headers AS jsonb), :body, clock_timestamp())
         ON CONFLICT (source, external_id) DO NOTHING
         RETURNING id
     )
