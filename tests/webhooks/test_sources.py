@@ -6,14 +6,21 @@ import base64
 import hashlib
 import hmac
 import json
+import os
+import subprocess
+import sys
 import time
 import uuid
+from pathlib import Path
 from urllib.parse import urlencode
 
 import httpx
+import psycopg
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from skinstack.db import libpq_url
+from skinstack.kit import crypto
 from skinstack.models import Conversion, ConversionAdjustment, WebhookEvent
 from skinstack.webhooks.tasks import process_event
 from tests import factories
@@ -189,3 +196,36 @@ async def test_amazon_report_without_header_is_refused(client: httpx.AsyncClient
     response = await client.post("/api/v1/imports/amazon", content=REPORT.encode(),
                                  headers=creator.headers)
     assert response.status_code == 403
+
+
+def test_cli_imports_an_amazon_report_once(database_url: str, tmp_path: Path) -> None:
+    email = f"cli-amazon-{uuid.uuid4().hex[:8]}@example.com"
+    with psycopg.connect(libpq_url(database_url), autocommit=True) as conn:
+        user_id = conn.execute(
+            "INSERT INTO users (email, password_hash, role) VALUES (%s, 'x', 'merchant') "
+            "RETURNING id", (email,)).fetchone()[0]
+        merchant_id = conn.execute(
+            "INSERT INTO merchants (user_id, business_name, website_url) VALUES "
+            "(%s, 'CLI Labs', 'https://glowlabs.example.com') RETURNING id",
+            (user_id,)).fetchone()[0]
+        conn.execute("INSERT INTO merchant_integrations (merchant_id, type, account_id, "
+                     "secret_encrypted) VALUES (%s, 'amazon', %s, %s)",
+                     (merchant_id, f"cli-{uuid.uuid4().hex[:6]}-20", crypto.encrypt("x" * 12)))
+    report = tmp_path / "earnings.csv"
+    report.write_text(REPORT)
+    env = {**os.environ, "DATABASE_URL": database_url}
+
+    def run() -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "skinstack", "imports", "amazon",
+                               str(report), "--merchant", email], env=env, capture_output=True,
+                              text=True, timeout=120)
+
+    first = run()
+    assert first.returncode == 0, first.stderr
+    assert "Imported 4 orders and 1 returns" in first.stderr
+    second = run()
+    assert second.returncode == 0 and "imported before" in second.stderr
+    with psycopg.connect(libpq_url(database_url)) as conn:
+        made = conn.execute("SELECT count(*) FROM conversions WHERE merchant_id = %s",
+                            (merchant_id,)).fetchone()
+    assert made == (4,)
