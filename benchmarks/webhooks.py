@@ -38,6 +38,7 @@ from _scratch import drop, fresh
 from _service import bearer, running_service
 
 from skinstack.db import create_engine, create_sessionmaker, libpq_url
+from skinstack.logs import configure_logging
 from skinstack.worker.queue import connected, run_worker
 
 DATABASE = "skinstack_bench_webhooks"
@@ -126,6 +127,7 @@ async def main() -> None:
     args = parser.parse_args()
     if not shutil.which("wrk"):
         raise SystemExit("This benchmark needs wrk (apt-get install wrk).")
+    configure_logging("WARNING")  # as the service runs in the benchmark; no line per event
 
     url = fresh(DATABASE)
     workdir = Path(tempfile.mkdtemp(prefix="skinstack-bench-webhooks-"))

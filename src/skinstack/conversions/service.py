@@ -18,11 +18,12 @@ Hand-off to attribution: a conversion whose `attributed_at` is NULL has not been
 
 from __future__ import annotations
 
+import json
 import uuid
 from dataclasses import dataclass, field
 from datetime import timedelta
 
-from sqlalchemy import func, select, text, update
+from sqlalchemy import func, select, text
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -33,8 +34,6 @@ from skinstack.models import (
     Click,
     Conversion,
     ConversionAdjustment,
-    Network,
-    Program,
 )
 
 NETWORK_OF_SOURCE = {"shopify": "shopify_refersion", "refersion": "shopify_refersion",
@@ -109,19 +108,6 @@ async def _click(session: AsyncSession, merchant_id: uuid.UUID, click_ref: str |
     return click_id, (row[0] if row else None)
 
 
-async def _program_of_network(session: AsyncSession, merchant_id: uuid.UUID, source: str
-                              ) -> uuid.UUID | None:
-    """The merchant's program on the source's network, when it has exactly one active one."""
-    network = NETWORK_OF_SOURCE.get(source)
-    if network is None:
-        return None
-    programs = (await session.scalars(
-        select(Program.id).join(Network, Network.id == Program.network_id).where(
-            Program.merchant_id == merchant_id, Program.is_active, Network.code == network
-        ).limit(2))).all()
-    return programs[0] if len(programs) == 1 else None
-
-
 async def _influencer_of_tracking_id(session: AsyncSession, merchant_id: uuid.UUID,
                                      tracking_id: str | None) -> uuid.UUID | None:
     if not tracking_id:
@@ -131,17 +117,67 @@ async def _influencer_of_tracking_id(session: AsyncSession, merchant_id: uuid.UU
         func.lower(AmazonTrackingId.tracking_id) == tracking_id.lower()))
 
 
+# One round trip per order: the upsert, the program when no click names one (the merchant's
+# only active program on the source's network), and the linking of adjustments that came first.
+# Written once as SQL: building the equivalent SQLAlchemy statement per order cost more than
+# the database's own work.
+_UPSERT = text("""
+    WITH network_program AS (
+        SELECT (array_agg(p.id))[1] AS id
+        FROM programs p JOIN networks n ON n.id = p.network_id
+        WHERE p.merchant_id = :merchant_id AND p.is_active AND n.code = :network
+        HAVING count(*) = 1
+    ), saved AS (
+        INSERT INTO conversions AS c (
+            merchant_id, program_id, source, order_id, order_name, occurred_at, currency,
+            subtotal, discounts, tax, shipping, total, line_items, discount_codes, click_ref,
+            click_id, device_id, customer_hash, influencer_id, status, financial_status,
+            is_test, last_event_id)
+        VALUES (
+            :merchant_id, COALESCE(:program_id, (SELECT id FROM network_program)), :source,
+            :order_id, :order_name, :occurred_at, :currency, :subtotal, :discounts, :tax,
+            :shipping, :total, CAST(:line_items AS jsonb), CAST(:discount_codes AS varchar[]),
+            :click_ref, :click_id, :device_id, :customer_hash, :influencer_id, :status,
+            :financial_status, :is_test, :event_id)
+        ON CONFLICT ON CONSTRAINT uq_conversions_merchant_id_source_order_id DO UPDATE SET
+            -- Later reports fill gaps and move the status forward; amounts stay as first
+            -- reported.
+            program_id = COALESCE(c.program_id, excluded.program_id),
+            click_ref = COALESCE(c.click_ref, excluded.click_ref),
+            click_id = COALESCE(c.click_id, excluded.click_id),
+            device_id = COALESCE(c.device_id, excluded.device_id),
+            customer_hash = COALESCE(c.customer_hash, excluded.customer_hash),
+            influencer_id = COALESCE(c.influencer_id, excluded.influencer_id),
+            discount_codes = CASE WHEN cardinality(c.discount_codes) = 0
+                                  THEN excluded.discount_codes ELSE c.discount_codes END,
+            status = CASE WHEN excluded.status = 'cancelled' THEN 'cancelled' ELSE c.status END,
+            financial_status = COALESCE(excluded.financial_status, c.financial_status),
+            last_event_id = excluded.last_event_id
+        RETURNING c.id, (xmax = 0) AS inserted
+    ), linked AS (
+        UPDATE conversion_adjustments a SET conversion_id = saved.id
+        FROM saved
+        WHERE a.merchant_id = :merchant_id AND a.source = :source
+          AND a.conversion_id IS NULL AND a.order_id = ANY(CAST(:keys AS varchar[]))
+        RETURNING a.kind
+    )
+    SELECT saved.id, saved.inserted,
+           EXISTS (SELECT 1 FROM linked WHERE kind IN ('cancellation', 'reversal')) AS full
+    FROM saved
+""")
+
+
 async def _upsert(session: AsyncSession, *, merchant_id: uuid.UUID, source: str, order: Order,
                   event_id: uuid.UUID | None) -> tuple[uuid.UUID, bool]:
     click_id, program_id = await _click(session, merchant_id, order.click_ref)
-    program_id = program_id or await _program_of_network(session, merchant_id, source)
-    values = {
-        "merchant_id": merchant_id, "program_id": program_id, "source": source,
+    conversion_id, inserted, full = (await session.execute(_UPSERT, {
+        "merchant_id": merchant_id, "program_id": program_id,
+        "network": NETWORK_OF_SOURCE.get(source, ""), "source": source,
         "order_id": order.order_id, "order_name": order.order_name,
         "occurred_at": order.occurred_at, "currency": order.currency,
         "subtotal": order.subtotal, "discounts": order.discounts, "tax": order.tax,
         "shipping": order.shipping, "total": order.total,
-        "line_items": [line.as_json() for line in order.line_items],
+        "line_items": json.dumps([line.as_json() for line in order.line_items]),
         "discount_codes": list(order.discount_codes), "click_ref": order.click_ref,
         "click_id": click_id, "device_id": order.device_id,
         "customer_hash": customer_hash(order.customer_email),
@@ -149,43 +185,14 @@ async def _upsert(session: AsyncSession, *, merchant_id: uuid.UUID, source: str,
                                                           order.tracking_id),
         "status": "cancelled" if order.cancelled else "open",
         "financial_status": order.financial_status, "is_test": order.is_test,
-        "last_event_id": event_id,
-    }
-    statement = insert(Conversion).values(values)
-    current, new = Conversion.__table__.c, statement.excluded
-    statement = statement.on_conflict_do_update(
-        constraint="uq_conversions_merchant_id_source_order_id",
-        set_={
-            # Later reports fill gaps and move the status forward; amounts stay as first reported.
-            "program_id": func.coalesce(current.program_id, new.program_id),
-            "click_ref": func.coalesce(current.click_ref, new.click_ref),
-            "click_id": func.coalesce(current.click_id, new.click_id),
-            "device_id": func.coalesce(current.device_id, new.device_id),
-            "customer_hash": func.coalesce(current.customer_hash, new.customer_hash),
-            "influencer_id": func.coalesce(current.influencer_id, new.influencer_id),
-            "discount_codes": text("CASE WHEN cardinality(conversions.discount_codes) = 0 "
-                                   "THEN excluded.discount_codes "
-                                   "ELSE conversions.discount_codes END"),
-            "status": text("CASE WHEN excluded.status = 'cancelled' THEN 'cancelled' "
-                           "ELSE conversions.status END"),
-            "financial_status": func.coalesce(new.financial_status, current.financial_status),
-            "last_event_id": new.last_event_id,
-        },
-    ).returning(current.id, text("(xmax = 0) AS inserted"))
-    conversion_id, inserted = (await session.execute(statement)).one()
-    # Adjustments that arrived before this order now have their conversion.
-    linked = await session.execute(
-        update(ConversionAdjustment)
-        .where(ConversionAdjustment.merchant_id == merchant_id,
-               ConversionAdjustment.source == source,
-               ConversionAdjustment.conversion_id.is_(None),
-               ConversionAdjustment.order_id.in_((order.order_id, *order.match_keys)))
-        .values(conversion_id=conversion_id)
-        .returning(ConversionAdjustment.kind))
-    if any(kind in FULL for kind in linked.scalars()):
-        await session.execute(update(Conversion).where(Conversion.id == conversion_id)
-                              .values(status="cancelled"))
+        "event_id": event_id, "keys": [order.order_id, *order.match_keys],
+    })).one()
+    if full:  # a cancellation or reversal was waiting for this order
+        await session.execute(_CANCEL, {"id": conversion_id})
     return conversion_id, bool(inserted)
+
+
+_CANCEL = text("UPDATE conversions SET status = 'cancelled' WHERE id = :id")
 
 
 async def _conversion_for(session: AsyncSession, merchant_id: uuid.UUID, source: str,
@@ -248,6 +255,5 @@ async def _adjust(session: AsyncSession, *, merchant_id: uuid.UUID, source: str,
     if conversion is None:
         return "waiting"
     if adjustment.kind in FULL:
-        await session.execute(update(Conversion).where(Conversion.id == conversion.id)
-                              .values(status="cancelled"))
+        await session.execute(_CANCEL, {"id": conversion.id})
     return conversion.id

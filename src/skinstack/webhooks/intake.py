@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qsl
 
-from sqlalchemy import select, text
+from sqlalchemy import bindparam, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from skinstack.conversions import normalise
@@ -64,19 +64,26 @@ class Accepted:
         return self.event_id is None
 
 
+_SENDER_COLUMNS = (MerchantIntegration.id, MerchantIntegration.merchant_id,
+                   MerchantIntegration.account_id, MerchantIntegration.secret_encrypted)
+_BY_SHOP = select(*_SENDER_COLUMNS).where(
+    MerchantIntegration.type == bindparam("type"), MerchantIntegration.is_active,
+    MerchantIntegration.shop_domain == bindparam("key"))
+_BY_ACCOUNT = select(*_SENDER_COLUMNS).where(
+    MerchantIntegration.type == bindparam("type"), MerchantIntegration.is_active,
+    MerchantIntegration.account_id == bindparam("key"))
+
+
 async def find_sender(session: AsyncSession, *, type: str, shop_domain: str | None = None,
                       account_id: str | None = None) -> Sender:
     """The active integration named by the delivery, or BadSignature."""
-    statement = select(MerchantIntegration.id, MerchantIntegration.merchant_id,
-                       MerchantIntegration.account_id, MerchantIntegration.secret_encrypted
-                       ).where(MerchantIntegration.type == type, MerchantIntegration.is_active)
-    if shop_domain is not None:
-        statement = statement.where(MerchantIntegration.shop_domain == shop_domain.lower())
-    elif account_id is not None:
-        statement = statement.where(MerchantIntegration.account_id == account_id)
+    if shop_domain:
+        statement, key = _BY_SHOP, shop_domain.lower()
+    elif account_id:
+        statement, key = _BY_ACCOUNT, account_id
     else:
         raise BadSignature()
-    row = (await session.execute(statement)).first()
+    row = (await session.execute(statement, {"type": type, "key": key})).first()
     if row is None:
         raise BadSignature()
     return Sender(integration_id=row.id, merchant_id=row.merchant_id, account_id=row.account_id,

@@ -11,12 +11,12 @@ Failed and dead events can be replayed by an admin.
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime
+from typing import Any
 
 import procrastinate
 import structlog
 from procrastinate import JobContext
-from sqlalchemy import select, update
+from sqlalchemy import Row, bindparam, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from skinstack.conversions import normalise
@@ -32,7 +32,7 @@ MAX_ATTEMPTS = 8
 DEFAULT_CURRENCY = "USD"
 
 
-def normalised(event: WebhookEvent) -> normalise.Normalised:
+def normalised(event: Row[Any] | WebhookEvent) -> normalise.Normalised:
     """The stored body, parsed the way its source sends it."""
     content_type = event.headers.get("content-type", "")
     match event.source:
@@ -61,19 +61,23 @@ def decode_report(body: bytes) -> str:
         return body.decode("cp1252", errors="replace")  # Excel's export on Windows
 
 
+_EVENT = (select(WebhookEvent.source, WebhookEvent.topic, WebhookEvent.headers,
+                 WebhookEvent.body, WebhookEvent.status, WebhookEvent.merchant_id)
+          .where(WebhookEvent.id == bindparam("id")).with_for_update())
+_HANDLED = text("UPDATE webhook_events SET status = 'handled', attempts = attempts + 1,"
+                " last_error = NULL, handled_at = clock_timestamp() WHERE id = :id")
+
+
 async def process_event(session: AsyncSession, event_id: uuid.UUID
                         ) -> conversions.Applied | None:
     """Handles one event in `session`'s transaction; None when there was nothing to do."""
-    event = await session.scalar(select(WebhookEvent).where(WebhookEvent.id == event_id)
-                                 .with_for_update())
+    event = (await session.execute(_EVENT, {"id": event_id})).first()
     if event is None or event.status == "handled":
         return None
     applied = await conversions.apply(session, merchant_id=event.merchant_id,
                                       source=event.source, normalised=normalised(event),
-                                      event_id=event.id)
-    await session.execute(update(WebhookEvent).where(WebhookEvent.id == event_id).values(
-        status="handled", attempts=WebhookEvent.attempts + 1, last_error=None,
-        handled_at=datetime.now(UTC)))
+                                      event_id=event_id)
+    await session.execute(_HANDLED, {"id": event_id})
     return applied
 
 
