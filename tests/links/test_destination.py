@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import uuid
 from urllib.parse import parse_qsl, urlsplit
 
 import pytest
@@ -96,6 +97,17 @@ def test_click_ids_round_trip_and_sort_by_time(ms: int) -> None:
     assert re.fullmatch(r"[A-Za-z0-9_-]{22}", short)  # nothing to escape in a query string
     assert first < second and first.version == 7  # UUIDv7 orders by time
     assert ids.timestamp(first).timestamp() * 1000 == pytest.approx(ms, abs=1)
+
+
+def test_click_and_device_ids_from_the_random_pool() -> None:
+    made = [ids.new_click_id() for _ in range(3 * ids.POOL_BYTES // 10)]  # refills the pool
+    assert len({raw for raw, _ in made}) == len(made)
+    for raw, short in made[:: len(made) // 50]:
+        value = uuid.UUID(bytes=raw)
+        assert value.version == 7 and value.variant == uuid.RFC_4122
+        assert ids.decode(short) == value
+    tokens = {ids.random_token(16) for _ in range(1000)}
+    assert len(tokens) == 1000 and all(re.fullmatch(r"[A-Za-z0-9_-]{22}", t) for t in tokens)
 
 
 @pytest.mark.parametrize("text", ["", "x" * 21, "x" * 23, "AAAAAAAAAAAAAAAAAAAAA+", "A" * 21 + "B"])

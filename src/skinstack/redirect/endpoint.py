@@ -9,7 +9,6 @@ sink's buffer. Unknown, inactive and expired slugs all get the same 404 page.
 from __future__ import annotations
 
 import re
-import secrets
 import time
 from functools import lru_cache
 from http.cookies import SimpleCookie
@@ -22,7 +21,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from skinstack.fraud.clicks import click_flags, score
 from skinstack.fraud.counters import ClickCounters
 from skinstack.kit import crypto
-from skinstack.kit.ids import new_click_id
+from skinstack.kit.ids import new_click_id, random_token
 from skinstack.links.destination import passed_on
 from skinstack.middleware import LATENCY, REQUESTS
 from skinstack.redirect.cache import LinkCache
@@ -137,7 +136,7 @@ class RedirectEndpoint:
             elif name == self.country_header:
                 country_header = value.decode("latin-1").strip().upper()
         known_device = device_cookie(cookie)
-        device_id = known_device or secrets.token_urlsafe(16)
+        device_id = known_device or random_token(16)
         client = scope.get("client")
         ip_hash, country = ip_facts(client[0]) if client else (None, None)
         if len(country_header) == 2 and country_header.isalpha():

@@ -32,6 +32,7 @@ COLUMNS = ("id", "clicked_at", "link_id", "influencer_id", "program_id", "mercha
            "fraud_flags", "counted")
 # What the redirect hands over: the columns up to country, then the passed-on parameters
 # (ad-click ids and UTMs together), then the fraud columns; the sink splits them at write time.
+# The click id comes as the UUID's 16 bytes.
 Click = tuple
 _COPY = f"COPY clicks ({', '.join(COLUMNS)}) FROM STDIN"
 _UUIDS = {"id", "link_id", "influencer_id", "program_id", "merchant_id", "campaign_id"}
@@ -187,7 +188,8 @@ def _as_dict(click: Click | dict[str, Any]) -> dict[str, Any]:
      fraud_flags, counted) = click
     ids = dict(extra)
     return {
-        "id": click_id, "clicked_at": datetime.fromtimestamp(at, UTC), "link_id": link_id,
+        "id": uuid.UUID(bytes=click_id) if isinstance(click_id, bytes) else click_id,
+        "clicked_at": datetime.fromtimestamp(at, UTC), "link_id": link_id,
         "influencer_id": influencer_id, "program_id": program_id, "merchant_id": merchant_id,
         "campaign_id": campaign_id, "device_id": device_id, "ip_hash": ip_hash,
         "user_agent": user_agent, "platform": platform, "os": os_family, "browser": browser,
@@ -229,8 +231,9 @@ def copy_line(click: Click | dict[str, Any]) -> str:
     # (cleaned when parsed) cannot hold a tab, newline or backslash; free text from the
     # request (user agent, referrer, passed-on values) is escaped.
     return "\t".join((
-        str(click_id), clicked_at, str(link_id), str(influencer_id), str(program_id),
-        str(merchant_id), str(campaign_id) if campaign_id else "\\N", device_id or "\\N",
+        click_id.hex() if isinstance(click_id, bytes) else str(click_id), clicked_at,
+        str(link_id), str(influencer_id), str(program_id), str(merchant_id),
+        str(campaign_id) if campaign_id else "\\N", device_id or "\\N",
         ip_hash or "\\N", _text(user_agent), platform or "\\N", os_family or "\\N",
         browser or "\\N", _text(referrer), country or "\\N", _text(ids.get("gclid")),
         _text(ids.get("fbclid")), _text(ids.get("ttclid")),
