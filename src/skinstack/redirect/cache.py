@@ -42,6 +42,7 @@ class LinkTarget:
     is_active: bool
     expires_at: float | None  # Unix time
     link_key: str  # str(link_id), made once for the fraud counters
+    copy_ids: str  # the five ids as the click sink's COPY text fields, made once
 
     def live_at(self, now: float) -> bool:
         return self.is_active and (self.expires_at is None or self.expires_at > now)
@@ -87,7 +88,8 @@ class LinkCache:
                           destination=Destination.parse(row[5]), sub_id_parameter=row[6],
                           is_active=row[7],
                           expires_at=row[8].timestamp() if row[8] is not None else None,
-                          link_key=str(row[0]))
+                          link_key=str(row[0]), copy_ids="\t".join(
+                              str(value) if value else "\\N" for value in row[:5]))
 
     def forget(self, slug: str) -> None:
         self._entries.pop(slug.lower(), None)

@@ -117,8 +117,8 @@ class RedirectEndpoint:
         started = time.perf_counter()
         slug = scope["path"][len(PREFIX):]
         target = await self.cache.get(slug) if _SLUG.match(slug) else None
-        now = time.time()
-        if target is None or not target.live_at(now):
+        now_ns = time.time_ns()
+        if target is None or not target.live_at(now_ns / 1e9):
             await send({"type": "http.response.start", "status": 404,
                         "headers": _NOT_FOUND_HEADERS})
             await send({"type": "http.response.body", "body": NOT_FOUND_PAGE})
@@ -148,10 +148,9 @@ class RedirectEndpoint:
         raw_query = scope.get("query_string", b"")
         extra = passed_on(parse_qsl(raw_query.decode("latin-1"))) if raw_query else []
         platform, os_family, browser = describe_user_agent(user_agent)
-        click_uuid, click_id = new_click_id()
+        click_bytes, click_id = new_click_id(now_ns // 1_000_000)
         self.sink.add((
-            click_uuid, now, target.link_id, target.influencer_id, target.program_id,
-            target.merchant_id, target.campaign_id, device_id, ip_hash, user_agent or None,
+            click_bytes, now_ns // 1000, target, device_id, ip_hash, user_agent or None,
             platform, os_family, browser, referrer or None, country, extra, score(flags),
             sorted(flags) if flags else [], not flags,
         ))
