@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 import uuid
-from urllib.parse import parse_qsl, urlsplit
+from urllib.parse import parse_qsl, quote, urlsplit
 
 import pytest
 from hypothesis import given
@@ -16,6 +16,7 @@ from skinstack.links.destination import (
     build_destination,
     campaign_tag,
     passed_on,
+    passed_on_query,
 )
 
 
@@ -114,3 +115,13 @@ def test_click_and_device_ids_from_the_random_pool() -> None:
 def test_malformed_click_ids_are_refused(text: str) -> None:
     with pytest.raises(ValueError):
         ids.decode(text)
+
+
+@given(st.lists(st.tuples(st.sampled_from(["utm_source", "utm_x", "gclid", "fbclid", "ttclid",
+                                            "next", "utm%5Fsource", "g+clid", ""]),
+                          st.text(max_size=12)), max_size=8),
+       st.sampled_from(["&", "&&", "&=&", "&flag&"]))
+def test_passed_on_query_reads_as_parse_qsl(params: list[tuple[str, str]], glue: str) -> None:
+    raw = glue.join(f"{key}={quote(value, safe='=&+') if value else ''}" for key, value in params)
+    for query in (raw.encode(), raw.encode("utf-8").replace(b"%20", b"+")):
+        assert passed_on_query(query) == passed_on(parse_qsl(query.decode("latin-1")))

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, quote, unquote, urlencode, urlsplit, urlunsplit
 
 UTM_SOURCE = "skinstack"
 UTM_MEDIUM = "affiliate"
@@ -41,8 +41,15 @@ def build_destination(url: str, *, utm_campaign: str,
 OUR_UTMS = ("utm_source", "utm_medium", "utm_campaign")
 
 
+_UNRESERVED = re.compile(r"[A-Za-z0-9_.~-]*")  # what quote() leaves as it is
+
+
+def _quoted(text: str) -> str:
+    return text if _UNRESERVED.fullmatch(text) else quote(text, safe="")
+
+
 def _pair(key: str, value: str) -> str:
-    return f"{quote(key, safe='')}={quote(value, safe='')}"
+    return f"{_quoted(key)}={_quoted(value)}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,7 +75,7 @@ class Destination:
                   passed_on: list[tuple[str, str]]) -> str:
         """The Location of one click: the destination's parameters, the sub id, our UTMs
         (unless the request brought its own), then the request's ad-click ids and UTMs."""
-        sub_id = f"{sub_id_parameter}={quote(click_id, safe='')}"
+        sub_id = f"{sub_id_parameter}={_quoted(click_id)}"
         if not passed_on:
             return "&".join((self.head + sub_id, *(pair for _, pair in self.utms))) + self.fragment
         theirs = {key for key, _ in passed_on}
@@ -84,3 +91,21 @@ def passed_on(query_params: list[tuple[str, str]]) -> list[tuple[str, str]]:
         if key in PASSED_ON or (key.startswith("utm_") and len(key) <= 40):
             kept.append((key, value[:255]))
     return kept
+
+
+def passed_on_query(raw: bytes) -> list[tuple[str, str]]:
+    """passed_on() of a raw query string, as parse_qsl() would split it (blank values and
+    fields without "=" dropped, "+" as space, percent-decoded as UTF-8), without parsing a
+    query that cannot hold any of those parameters."""
+    query = raw.decode("latin-1")
+    if "utm_" not in query and "clid" not in query and "%" not in query:
+        return []
+    pairs = []
+    for field in query.split("&"):
+        key, equals, value = field.partition("=")
+        if not equals or not value:
+            continue
+        if "+" in field or "%" in field:
+            key, value = unquote(key.replace("+", " ")), unquote(value.replace("+", " "))
+        pairs.append((key, value))
+    return passed_on(pairs)

@@ -12,7 +12,6 @@ import re
 import time
 from functools import lru_cache
 from http.cookies import SimpleCookie
-from urllib.parse import parse_qsl
 
 import iptocc
 import ua_parser
@@ -22,7 +21,7 @@ from skinstack.fraud.clicks import click_flags, score
 from skinstack.fraud.counters import ClickCounters
 from skinstack.kit import crypto
 from skinstack.kit.ids import new_click_id, random_token
-from skinstack.links.destination import passed_on
+from skinstack.links.destination import passed_on_query
 from skinstack.middleware import LATENCY, REQUESTS
 from skinstack.redirect.cache import LinkCache
 from skinstack.redirect.sink import ClickSink
@@ -42,6 +41,11 @@ NOT_FOUND_PAGE = (
 _NOT_FOUND_HEADERS = [(b"content-type", b"text/html; charset=utf-8"),
                       (b"content-length", str(len(NOT_FOUND_PAGE)).encode()),
                       (b"cache-control", b"no-store")]
+_REDIRECT_HEADERS = ((b"cache-control", b"no-store"),
+                     (b"referrer-policy", b"no-referrer-when-downgrade"),
+                     (b"content-length", b"0"))
+_COOKIE_START = f"{COOKIE}=".encode()
+_COOKIE_END = f"; Max-Age={COOKIE_MAX_AGE}; Path=/; HttpOnly; SameSite=lax".encode()
 
 
 @lru_cache(maxsize=10_000)
@@ -109,6 +113,7 @@ class RedirectEndpoint:
     def __init__(self, *, country_header: str | None, secure_cookie: bool) -> None:
         self.country_header = country_header.lower().encode() if country_header else None
         self.secure_cookie = secure_cookie
+        self._secure_cookie_end = _COOKIE_END + b"; Secure"
         self._counters = {(method, status): REQUESTS.labels(method, ROUTE, status)
                           for method in ("GET", "HEAD") for status in ("302", "404")}
         self._latency = LATENCY.labels("GET", ROUTE)
@@ -135,18 +140,18 @@ class RedirectEndpoint:
                 cookie = value.decode("latin-1")
             elif name == self.country_header:
                 country_header = value.decode("latin-1").strip().upper()
-        known_device = device_cookie(cookie)
+        known_device = device_cookie(cookie) if cookie else ""
         device_id = known_device or random_token(16)
         client = scope.get("client")
         ip_hash, country = ip_facts(client[0]) if client else (None, None)
-        if len(country_header) == 2 and country_header.isalpha():
+        if country_header and len(country_header) == 2 and country_header.isalpha():
             country = country_header
         per_minute, seen = await self.counters.observe(
             ip_hash=ip_hash or "", user_agent=user_agent, link_id=target.link_key)
         flags = click_flags(method=scope["method"], user_agent=user_agent,
                             clicks_this_minute=per_minute, seen_within_hour=seen)
-        raw_query = scope.get("query_string", b"")
-        extra = passed_on(parse_qsl(raw_query.decode("latin-1"))) if raw_query else []
+        raw_query = scope.get("query_string")
+        extra = passed_on_query(raw_query) if raw_query else []
         platform, os_family, browser = describe_user_agent(user_agent)
         click_bytes, click_id = new_click_id(now_ns // 1_000_000)
         self.sink.add((
@@ -155,14 +160,13 @@ class RedirectEndpoint:
             sorted(flags) if flags else [], not flags,
         ))
         location = target.destination.for_click(target.sub_id_parameter, click_id, extra)
-        headers = [(b"location", location.encode()), (b"cache-control", b"no-store"),
-                   (b"referrer-policy", b"no-referrer-when-downgrade"),
-                   (b"content-length", b"0")]
-        if not known_device:
-            secure = "; Secure" if self.secure_cookie or scope.get("scheme") == "https" else ""
-            headers.append((b"set-cookie", (
-                f"{COOKIE}={device_id}; Max-Age={COOKIE_MAX_AGE}; Path=/; HttpOnly; "
-                f"SameSite=lax{secure}").encode()))
+        if known_device:
+            headers = [(b"location", location.encode()), *_REDIRECT_HEADERS]
+        else:
+            cookie_end = (self._secure_cookie_end if self.secure_cookie
+                          or scope.get("scheme") == "https" else _COOKIE_END)
+            headers = [(b"location", location.encode()), *_REDIRECT_HEADERS,
+                       (b"set-cookie", _COOKIE_START + device_id.encode() + cookie_end)]
         await send({"type": "http.response.start", "status": 302, "headers": headers})
         await send({"type": "http.response.body", "body": b""})
         self._counters[scope["method"], "302"].inc()
