@@ -60,6 +60,8 @@ class Destination:
     utms: tuple[tuple[str, str], ...]  # ours, encoded as "key=value", which a request's own
     # utm_* replace
     fragment: str  # "#..." or ""
+    tail: str  # what follows the sub id when the request passes nothing on: "&" + our
+    # UTMs, then the fragment
 
     @classmethod
     def parse(cls, url: str) -> Destination:
@@ -68,8 +70,9 @@ class Destination:
         head = urlunsplit((parts.scheme, parts.netloc, parts.path, "", "")) + "?"
         kept = "&".join(_pair(key, value) for key, value in params if key not in OUR_UTMS)
         utms = tuple((key, _pair(key, value)) for key, value in params if key in OUR_UTMS)
-        return cls(head=head + (kept + "&" if kept else ""), utms=utms,
-                   fragment=f"#{parts.fragment}" if parts.fragment else "")
+        fragment = f"#{parts.fragment}" if parts.fragment else ""
+        return cls(head=head + (kept + "&" if kept else ""), utms=utms, fragment=fragment,
+                   tail="".join(f"&{pair}" for _, pair in utms) + fragment)
 
     def for_click(self, sub_id_parameter: str, click_id: str,
                   passed_on: list[tuple[str, str]]) -> str:
@@ -77,7 +80,7 @@ class Destination:
         (unless the request brought its own), then the request's ad-click ids and UTMs."""
         sub_id = f"{sub_id_parameter}={_quoted(click_id)}"
         if not passed_on:
-            return "&".join((self.head + sub_id, *(pair for _, pair in self.utms))) + self.fragment
+            return self.head + sub_id + self.tail
         theirs = {key for key, _ in passed_on}
         pairs = [self.head + sub_id, *(pair for key, pair in self.utms if key not in theirs),
                  *(_pair(key, value) for key, value in passed_on)]

@@ -16,6 +16,7 @@ import time
 import uuid
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
+from json.encoder import encode_basestring_ascii
 from pathlib import Path
 from typing import Any
 
@@ -207,6 +208,7 @@ _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _NULL = "\\N"
 _NO_PASSED_ON = "\\N\t\\N\t\\N\t{}"  # gclid, fbclid, ttclid, utm
 _UTM_JSON = json.JSONEncoder(separators=(",", ":"))
+_json_text = encode_basestring_ascii
 _second: tuple[int, str] = (-1, "")  # the last whole second formatted, and its text
 
 
@@ -233,8 +235,11 @@ def _passed_on(extra: list[tuple[str, str]]) -> str:
     """The gclid, fbclid, ttclid and utm fields of a click's passed-on parameters."""
     ids = dict(extra)
     utm = {key: value for key, value in extra if key.startswith("utm_")}
+    # The JSON object as json.dumps(utm, separators=(",", ":")) writes it (str keys and values).
+    utm_json = "{" + ",".join([f"{_json_text(key)}:{_json_text(value)}"
+                               for key, value in utm.items()]) + "}"
     return "\t".join((_text(ids.get("gclid")), _text(ids.get("fbclid")),
-                      _text(ids.get("ttclid")), _text(_UTM_JSON.encode(utm)) if utm else "{}"))
+                      _text(ids.get("ttclid")), _text(utm_json)))
 
 
 def copy_line(click: Click | dict[str, Any]) -> str:
