@@ -28,6 +28,7 @@ CHANNEL = "skinstack:links:invalidate"
 TTL_SECONDS = 60.0
 MISSING_TTL_SECONDS = 5.0
 MAX_ENTRIES = 100_000
+MISS = object()  # peek(): not cached, or no longer fresh
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,6 +55,14 @@ class LinkCache:
         self.redis = redis
         self._entries: dict[str, tuple[float, LinkTarget | None]] = {}
         self._listener: asyncio.Task[None] | None = None
+
+    def peek(self, slug: str) -> LinkTarget | object | None:
+        """The cached answer for `slug` (a target, or None for no such link) while it is
+        fresh, else MISS: the hot path's way around a coroutine when nothing is to load."""
+        entry = self._entries.get(slug.lower())
+        if entry is not None and entry[0] > time.monotonic():
+            return entry[1]
+        return MISS
 
     async def get(self, slug: str) -> LinkTarget | None:
         key = slug.lower()

@@ -18,13 +18,13 @@ import iptocc
 import ua_parser
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from skinstack.fraud.clicks import click_flags, score
+from skinstack.fraud.clicks import VELOCITY_LIMIT, user_agent_flags, verdict
 from skinstack.fraud.counters import ClickCounters
 from skinstack.kit import crypto
 from skinstack.kit.ids import new_click_id, random_token
 from skinstack.links.destination import passed_on_query
 from skinstack.middleware import LATENCY, REQUESTS
-from skinstack.redirect.cache import LinkCache
+from skinstack.redirect.cache import MISS, LinkCache
 from skinstack.redirect.sink import ClickSink
 
 PREFIX = "/l/"
@@ -74,6 +74,18 @@ def describe_user_agent(user_agent: str) -> tuple[str | None, str | None, str | 
     return platform, _plain(os_family, 50), _plain(browser, 50)
 
 
+AgentFacts = tuple[str, str | None, str | None, str | None, frozenset[str]]
+MAX_USER_AGENT = 512
+
+
+@lru_cache(maxsize=10_000)
+def agent_facts(header: bytes) -> AgentFacts:
+    """(user agent as stored, platform, os, browser, its fraud flags) of a User-Agent header
+    value cut to MAX_USER_AGENT bytes: worked out once per distinct value."""
+    user_agent = header.decode("latin-1")
+    return (user_agent, *describe_user_agent(user_agent), user_agent_flags(user_agent))
+
+
 _CONTROL = re.compile(r"[\x00-\x1f\x7f\\]")
 
 
@@ -102,6 +114,9 @@ def device_cookie(header: str) -> str:
         return ""
     value = morsel.value if morsel else ""
     return value if _DEVICE_ID.match(value) else ""
+
+
+_NO_AGENT = agent_facts(b"")
 
 
 class RedirectEndpoint:
@@ -142,7 +157,12 @@ class RedirectEndpoint:
     async def handle(self, scope: Scope, send: Send) -> None:
         started = time.perf_counter()
         slug = scope["path"][len(PREFIX):]
-        target = await self.cache.get(slug) if _SLUG.match(slug) else None
+        if _SLUG.match(slug):
+            target = self.cache.peek(slug)
+            if target is MISS:
+                target = await self.cache.get(slug)
+        else:
+            target = None
         now_ns = time.time_ns()
         if target is None or not target.live_at(now_ns / 1e9):
             await send({"type": "http.response.start", "status": 404,
@@ -151,10 +171,11 @@ class RedirectEndpoint:
             self._counters[scope["method"], "404"].inc()
             return
 
-        user_agent = referrer = cookie = country_header = ""
+        agent = None
+        referrer = cookie = country_header = ""
         for name, value in scope["headers"]:
             if name == b"user-agent":
-                user_agent = value.decode("latin-1")[:512]
+                agent = agent_facts(value[:MAX_USER_AGENT])
             elif name == b"referer":
                 referrer = value.decode("latin-1")[:1000]
             elif name == b"cookie":
@@ -167,18 +188,18 @@ class RedirectEndpoint:
         ip_hash, country = ip_facts(client[0]) if client else (None, None)
         if country_header and len(country_header) == 2 and country_header.isalpha():
             country = country_header
+        user_agent, platform, os_family, browser, agent_flags = agent or _NO_AGENT
         per_minute, seen = await self.counters.observe(
             ip_hash=ip_hash or "", user_agent=user_agent, link_id=target.link_key)
-        flags = click_flags(method=scope["method"], user_agent=user_agent,
-                            clicks_this_minute=per_minute, seen_within_hour=seen)
+        flags, fraud_score = verdict(agent_flags, scope["method"] == "HEAD",
+                                     per_minute > VELOCITY_LIMIT, seen)
         raw_query = scope.get("query_string")
         extra = passed_on_query(raw_query) if raw_query else []
-        platform, os_family, browser = describe_user_agent(user_agent)
         click_bytes, click_id = new_click_id(now_ns // 1_000_000)
         self.sink.add((
             click_bytes, now_ns // 1000, target, device_id, ip_hash, user_agent or None,
-            platform, os_family, browser, referrer or None, country, extra, score(flags),
-            sorted(flags) if flags else [], not flags,
+            platform, os_family, browser, referrer or None, country, extra, fraud_score,
+            flags, not flags,
         ))
         location = target.destination.for_click(target.sub_id_parameter, click_id, extra)
         if known_device:
