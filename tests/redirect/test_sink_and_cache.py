@@ -15,7 +15,7 @@ from skinstack.db import libpq_url
 from skinstack.kit import ids
 from skinstack.kit.ids import uuid7
 from skinstack.links.destination import Destination
-from skinstack.redirect.cache import LinkTarget
+from skinstack.redirect.cache import MISS, LinkCache, LinkTarget
 from skinstack.redirect.sink import ClickSink
 from tests.conftest import REDIS_URL, live_app
 from tests.factories import linked_world
@@ -157,3 +157,30 @@ async def test_redirect_clicks_land_whole_through_copy_and_through_the_spool(
         assert (row["platform"], row["os"], row["browser"]) == ("mobile", "iOS", "Mobile Safari")
         assert (row["fraud_score"], row["fraud_flags"], row["counted"]) == (
             40, ["duplicate"], False)
+
+
+async def test_concurrent_misses_load_a_slug_once() -> None:
+    cache = LinkCache(engine=None)  # type: ignore[arg-type]  # _load is replaced below
+    loads: list[str] = []
+    release = asyncio.Event()
+
+    async def load(key: str) -> None:
+        loads.append(key)
+        await release.wait()
+
+    cache._load = load  # type: ignore[method-assign]
+    waiting = [asyncio.create_task(cache.get(slug)) for slug in ("AbC", "abc", "ABC", "xyz")]
+    await asyncio.sleep(0)
+    waiting[0].cancel()  # one request goes away: the others' load goes on
+    release.set()
+    assert await asyncio.gather(*waiting[1:]) == [None, None, None]
+    assert sorted(loads) == ["abc", "xyz"]
+    assert await cache.get("abc") is None and len(loads) == 2  # cached (as missing)
+    cache.forget("abc")
+    release.clear()
+    pending = asyncio.create_task(cache.get("abc"))
+    await asyncio.sleep(0)
+    cache.forget("abc")  # an edit while loading: the answer is not cached
+    release.set()
+    assert await pending is None
+    assert cache.peek("abc") is MISS
