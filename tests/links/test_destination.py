@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import re
-from urllib.parse import parse_qsl, urlsplit
+import uuid
+from urllib.parse import parse_qsl, quote, urlsplit
 
 import pytest
 from hypothesis import given
@@ -15,6 +16,7 @@ from skinstack.links.destination import (
     build_destination,
     campaign_tag,
     passed_on,
+    passed_on_query,
 )
 
 
@@ -98,7 +100,28 @@ def test_click_ids_round_trip_and_sort_by_time(ms: int) -> None:
     assert ids.timestamp(first).timestamp() * 1000 == pytest.approx(ms, abs=1)
 
 
+def test_click_and_device_ids_from_the_random_pool() -> None:
+    made = [ids.new_click_id() for _ in range(3 * ids.POOL_BYTES // 10)]  # refills the pool
+    assert len({raw for raw, _ in made}) == len(made)
+    for raw, short in made[:: len(made) // 50]:
+        value = uuid.UUID(bytes=raw)
+        assert value.version == 7 and value.variant == uuid.RFC_4122
+        assert ids.decode(short) == value
+    tokens = {ids.random_token(16) for _ in range(1000)}
+    assert len(tokens) == 1000 and all(re.fullmatch(r"[A-Za-z0-9_-]{22}", t) for t in tokens)
+
+
 @pytest.mark.parametrize("text", ["", "x" * 21, "x" * 23, "AAAAAAAAAAAAAAAAAAAAA+", "A" * 21 + "B"])
 def test_malformed_click_ids_are_refused(text: str) -> None:
     with pytest.raises(ValueError):
         ids.decode(text)
+
+
+@given(st.lists(st.tuples(st.sampled_from(["utm_source", "utm_x", "gclid", "fbclid", "ttclid",
+                                            "next", "utm%5Fsource", "g+clid", ""]),
+                          st.text(max_size=12)), max_size=8),
+       st.sampled_from(["&", "&&", "&=&", "&flag&"]))
+def test_passed_on_query_reads_as_parse_qsl(params: list[tuple[str, str]], glue: str) -> None:
+    raw = glue.join(f"{key}={quote(value, safe='=&+') if value else ''}" for key, value in params)
+    for query in (raw.encode(), raw.encode("utf-8").replace(b"%20", b"+")):
+        assert passed_on_query(query) == passed_on(parse_qsl(query.decode("latin-1")))

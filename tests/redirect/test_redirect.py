@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import re
 from urllib.parse import parse_qsl, urlsplit
 
 import psycopg
@@ -212,3 +213,29 @@ async def test_trusted_country_header(database_url: str) -> None:
     assert countries[0] == "FR"
     # A malformed header is ignored: the offline lookup of the client's IP answers instead.
     assert countries[1] == ip_facts("203.0.113.7")[1]
+
+
+def _sample(text: str, name: str) -> float:
+    match = re.search(rf"^{re.escape(name)} ([\d.e+-]+)$", text, re.MULTILINE)
+    return float(match.group(1)) if match else 0.0
+
+
+async def test_redirects_are_counted_in_the_metrics(live) -> None:
+    _, client = live
+    world = await linked_world(client)
+    redirects = 'skinstack_http_requests_total{method="GET",route="/l/{slug}",status="302"}'
+    heads = 'skinstack_http_requests_total{method="HEAD",route="/l/{slug}",status="302"}'
+    timed = 'skinstack_http_request_duration_seconds_count{method="GET",route="/l/{slug}"}'
+    slowest = ('skinstack_http_request_duration_seconds_bucket{le="+Inf",method="GET",'
+               'route="/l/{slug}"}')
+    before = (await client.get("/metrics")).text
+    for _ in range(3):
+        await client.get(f"/l/{world['link']['slug']}", headers={"user-agent": BROWSER})
+    await client.head(f"/l/{world['link']['slug']}", headers={"user-agent": BROWSER})
+    after = (await client.get("/metrics")).text
+    assert _sample(after, redirects) - _sample(before, redirects) == 3
+    assert _sample(after, heads) - _sample(before, heads) == 1
+    assert _sample(after, timed) - _sample(before, timed) == 4
+    assert _sample(after, slowest) == _sample(after, timed)
+    assert _sample(after, timed.replace("_count", "_sum")) > _sample(
+        before, timed.replace("_count", "_sum"))

@@ -53,17 +53,24 @@ def user_agent_flags(user_agent: str) -> frozenset[str]:
 def click_flags(*, method: str, user_agent: str, clicks_this_minute: int,
                 seen_within_hour: bool) -> frozenset[str]:
     """Every flag of one click. `clicks_this_minute` counts this click too."""
-    from_agent = user_agent_flags(user_agent)
-    if method != "HEAD" and clicks_this_minute <= VELOCITY_LIMIT and not seen_within_hour:
-        return from_agent
-    flags = set(from_agent)
-    if method == "HEAD":
+    return frozenset(verdict(user_agent_flags(user_agent), method == "HEAD",
+                             clicks_this_minute > VELOCITY_LIMIT, seen_within_hour)[0])
+
+
+@lru_cache(maxsize=1024)
+def verdict(agent_flags: frozenset[str], head: bool, too_fast: bool,
+            repeat: bool) -> tuple[tuple[str, ...], int]:
+    """(the click's flags, sorted; its score) from what its user agent says, whether it is a
+    HEAD request, over VELOCITY_LIMIT this minute, and a repeat within the hour. Few
+    combinations exist, so each is worked out once."""
+    flags = set(agent_flags)
+    if head:
         flags.add("head_request")
-    if clicks_this_minute > VELOCITY_LIMIT:
+    if too_fast:
         flags.add("velocity")
-    if seen_within_hour:
+    if repeat:
         flags.add("duplicate")
-    return frozenset(flags)
+    return tuple(sorted(flags)), score(frozenset(flags))
 
 
 def score(flags: frozenset[str]) -> int:

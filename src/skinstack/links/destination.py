@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, quote, unquote, urlencode, urlsplit, urlunsplit
 
 UTM_SOURCE = "skinstack"
 UTM_MEDIUM = "affiliate"
@@ -41,8 +41,15 @@ def build_destination(url: str, *, utm_campaign: str,
 OUR_UTMS = ("utm_source", "utm_medium", "utm_campaign")
 
 
+_UNRESERVED = re.compile(r"[A-Za-z0-9_.~-]*")  # what quote() leaves as it is
+
+
+def _quoted(text: str) -> str:
+    return text if _UNRESERVED.fullmatch(text) else quote(text, safe="")
+
+
 def _pair(key: str, value: str) -> str:
-    return f"{quote(key, safe='')}={quote(value, safe='')}"
+    return f"{_quoted(key)}={_quoted(value)}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,6 +60,8 @@ class Destination:
     utms: tuple[tuple[str, str], ...]  # ours, encoded as "key=value", which a request's own
     # utm_* replace
     fragment: str  # "#..." or ""
+    tail: str  # what follows the sub id when the request passes nothing on: "&" + our
+    # UTMs, then the fragment
 
     @classmethod
     def parse(cls, url: str) -> Destination:
@@ -61,16 +70,17 @@ class Destination:
         head = urlunsplit((parts.scheme, parts.netloc, parts.path, "", "")) + "?"
         kept = "&".join(_pair(key, value) for key, value in params if key not in OUR_UTMS)
         utms = tuple((key, _pair(key, value)) for key, value in params if key in OUR_UTMS)
-        return cls(head=head + (kept + "&" if kept else ""), utms=utms,
-                   fragment=f"#{parts.fragment}" if parts.fragment else "")
+        fragment = f"#{parts.fragment}" if parts.fragment else ""
+        return cls(head=head + (kept + "&" if kept else ""), utms=utms, fragment=fragment,
+                   tail="".join(f"&{pair}" for _, pair in utms) + fragment)
 
     def for_click(self, sub_id_parameter: str, click_id: str,
                   passed_on: list[tuple[str, str]]) -> str:
         """The Location of one click: the destination's parameters, the sub id, our UTMs
         (unless the request brought its own), then the request's ad-click ids and UTMs."""
-        sub_id = f"{sub_id_parameter}={quote(click_id, safe='')}"
+        sub_id = f"{sub_id_parameter}={_quoted(click_id)}"
         if not passed_on:
-            return "&".join((self.head + sub_id, *(pair for _, pair in self.utms))) + self.fragment
+            return self.head + sub_id + self.tail
         theirs = {key for key, _ in passed_on}
         pairs = [self.head + sub_id, *(pair for key, pair in self.utms if key not in theirs),
                  *(_pair(key, value) for key, value in passed_on)]
@@ -84,3 +94,21 @@ def passed_on(query_params: list[tuple[str, str]]) -> list[tuple[str, str]]:
         if key in PASSED_ON or (key.startswith("utm_") and len(key) <= 40):
             kept.append((key, value[:255]))
     return kept
+
+
+def passed_on_query(raw: bytes) -> list[tuple[str, str]]:
+    """passed_on() of a raw query string, as parse_qsl() would split it (blank values and
+    fields without "=" dropped, "+" as space, percent-decoded as UTF-8), without parsing a
+    query that cannot hold any of those parameters."""
+    query = raw.decode("latin-1")
+    if "utm_" not in query and "clid" not in query and "%" not in query:
+        return []
+    pairs = []
+    for field in query.split("&"):
+        key, equals, value = field.partition("=")
+        if not equals or not value:
+            continue
+        if "+" in field or "%" in field:
+            key, value = unquote(key.replace("+", " ")), unquote(value.replace("+", " "))
+        pairs.append((key, value))
+    return passed_on(pairs)

@@ -59,5 +59,6 @@ async def health(request: Request) -> Response:
 
 
 @router.get("/metrics", response_class=Response)
-async def metrics() -> Response:
+async def metrics(request: Request) -> Response:
+    request.app.state.redirect.publish_metrics()  # the redirect tallies outside the registry
     return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)

@@ -9,23 +9,22 @@ sink's buffer. Unknown, inactive and expired slugs all get the same 404 page.
 from __future__ import annotations
 
 import re
-import secrets
 import time
+from bisect import bisect_left
 from functools import lru_cache
 from http.cookies import SimpleCookie
-from urllib.parse import parse_qsl
 
 import iptocc
 import ua_parser
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from skinstack.fraud.clicks import click_flags, score
+from skinstack.fraud.clicks import VELOCITY_LIMIT, user_agent_flags, verdict
 from skinstack.fraud.counters import ClickCounters
 from skinstack.kit import crypto
-from skinstack.kit.ids import new_click_id
-from skinstack.links.destination import passed_on
+from skinstack.kit.ids import new_click_id, random_token
+from skinstack.links.destination import passed_on_query
 from skinstack.middleware import LATENCY, REQUESTS
-from skinstack.redirect.cache import LinkCache
+from skinstack.redirect.cache import MISS, LinkCache
 from skinstack.redirect.sink import ClickSink
 
 PREFIX = "/l/"
@@ -43,6 +42,11 @@ NOT_FOUND_PAGE = (
 _NOT_FOUND_HEADERS = [(b"content-type", b"text/html; charset=utf-8"),
                       (b"content-length", str(len(NOT_FOUND_PAGE)).encode()),
                       (b"cache-control", b"no-store")]
+_REDIRECT_HEADERS = ((b"cache-control", b"no-store"),
+                     (b"referrer-policy", b"no-referrer-when-downgrade"),
+                     (b"content-length", b"0"))
+_COOKIE_START = f"{COOKIE}=".encode()
+_COOKIE_END = f"; Max-Age={COOKIE_MAX_AGE}; Path=/; HttpOnly; SameSite=lax".encode()
 
 
 @lru_cache(maxsize=10_000)
@@ -68,6 +72,18 @@ def describe_user_agent(user_agent: str) -> tuple[str | None, str | None, str | 
     else:
         platform = "other"
     return platform, _plain(os_family, 50), _plain(browser, 50)
+
+
+AgentFacts = tuple[str, str | None, str | None, str | None, frozenset[str]]
+MAX_USER_AGENT = 512
+
+
+@lru_cache(maxsize=10_000)
+def agent_facts(header: bytes) -> AgentFacts:
+    """(user agent as stored, platform, os, browser, its fraud flags) of a User-Agent header
+    value cut to MAX_USER_AGENT bytes: worked out once per distinct value."""
+    user_agent = header.decode("latin-1")
+    return (user_agent, *describe_user_agent(user_agent), user_agent_flags(user_agent))
 
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f\\]")
@@ -100,6 +116,9 @@ def device_cookie(header: str) -> str:
     return value if _DEVICE_ID.match(value) else ""
 
 
+_NO_AGENT = agent_facts(b"")
+
+
 class RedirectEndpoint:
     """The handler; the app's lifespan hands it the cache, sink and counters."""
 
@@ -110,65 +129,92 @@ class RedirectEndpoint:
     def __init__(self, *, country_header: str | None, secure_cookie: bool) -> None:
         self.country_header = country_header.lower().encode() if country_header else None
         self.secure_cookie = secure_cookie
+        self._secure_cookie_end = _COOKIE_END + b"; Secure"
         self._counters = {(method, status): REQUESTS.labels(method, ROUTE, status)
                           for method in ("GET", "HEAD") for status in ("302", "404")}
         self._latency = LATENCY.labels("GET", ROUTE)
+        # Redirects are tallied in plain numbers (no lock, no call into prometheus_client per
+        # request) and added to the metrics above by publish_metrics(), before every scrape.
+        self._redirects = {"GET": 0, "HEAD": 0}
+        self._bounds = tuple(self._latency._upper_bounds)  # prometheus_client's, +Inf last
+        self._latency_counts = [0] * len(self._bounds)
+        self._latency_sum = 0.0
+
+    def publish_metrics(self) -> None:
+        """Moves the tallied redirects into the Prometheus counter and latency histogram."""
+        for method, count in self._redirects.items():
+            if count:
+                self._redirects[method] = 0
+                self._counters[method, "302"].inc(count)
+        counts, self._latency_counts = self._latency_counts, [0] * len(self._bounds)
+        elapsed, self._latency_sum = self._latency_sum, 0.0
+        for bucket, count in enumerate(counts):
+            if count:  # what Histogram.observe() does, once per bucket instead of per request
+                self._latency._buckets[bucket].inc(count)
+        if elapsed:
+            self._latency._sum.inc(elapsed)
 
     async def handle(self, scope: Scope, send: Send) -> None:
         started = time.perf_counter()
         slug = scope["path"][len(PREFIX):]
-        target = await self.cache.get(slug) if _SLUG.match(slug) else None
-        now = time.time()
-        if target is None or not target.live_at(now):
+        if _SLUG.match(slug):
+            target = self.cache.peek(slug)
+            if target is MISS:
+                target = await self.cache.get(slug)
+        else:
+            target = None
+        now_ns = time.time_ns()
+        if target is None or not target.live_at(now_ns / 1e9):
             await send({"type": "http.response.start", "status": 404,
                         "headers": _NOT_FOUND_HEADERS})
             await send({"type": "http.response.body", "body": NOT_FOUND_PAGE})
             self._counters[scope["method"], "404"].inc()
             return
 
-        user_agent = referrer = cookie = country_header = ""
+        agent = None
+        referrer = cookie = country_header = ""
         for name, value in scope["headers"]:
             if name == b"user-agent":
-                user_agent = value.decode("latin-1")[:512]
+                agent = agent_facts(value[:MAX_USER_AGENT])
             elif name == b"referer":
                 referrer = value.decode("latin-1")[:1000]
             elif name == b"cookie":
                 cookie = value.decode("latin-1")
             elif name == self.country_header:
                 country_header = value.decode("latin-1").strip().upper()
-        known_device = device_cookie(cookie)
-        device_id = known_device or secrets.token_urlsafe(16)
+        known_device = device_cookie(cookie) if cookie else ""
+        device_id = known_device or random_token(16)
         client = scope.get("client")
         ip_hash, country = ip_facts(client[0]) if client else (None, None)
-        if len(country_header) == 2 and country_header.isalpha():
+        if country_header and len(country_header) == 2 and country_header.isalpha():
             country = country_header
+        user_agent, platform, os_family, browser, agent_flags = agent or _NO_AGENT
         per_minute, seen = await self.counters.observe(
             ip_hash=ip_hash or "", user_agent=user_agent, link_id=target.link_key)
-        flags = click_flags(method=scope["method"], user_agent=user_agent,
-                            clicks_this_minute=per_minute, seen_within_hour=seen)
-        raw_query = scope.get("query_string", b"")
-        extra = passed_on(parse_qsl(raw_query.decode("latin-1"))) if raw_query else []
-        platform, os_family, browser = describe_user_agent(user_agent)
-        click_uuid, click_id = new_click_id()
+        flags, fraud_score = verdict(agent_flags, scope["method"] == "HEAD",
+                                     per_minute > VELOCITY_LIMIT, seen)
+        raw_query = scope.get("query_string")
+        extra = passed_on_query(raw_query) if raw_query else []
+        click_bytes, click_id = new_click_id(now_ns // 1_000_000)
         self.sink.add((
-            click_uuid, now, target.link_id, target.influencer_id, target.program_id,
-            target.merchant_id, target.campaign_id, device_id, ip_hash, user_agent or None,
-            platform, os_family, browser, referrer or None, country, extra, score(flags),
-            sorted(flags) if flags else [], not flags,
+            click_bytes, now_ns // 1000, target, device_id, ip_hash, user_agent or None,
+            platform, os_family, browser, referrer or None, country, extra, fraud_score,
+            flags, not flags,
         ))
         location = target.destination.for_click(target.sub_id_parameter, click_id, extra)
-        headers = [(b"location", location.encode()), (b"cache-control", b"no-store"),
-                   (b"referrer-policy", b"no-referrer-when-downgrade"),
-                   (b"content-length", b"0")]
-        if not known_device:
-            secure = "; Secure" if self.secure_cookie or scope.get("scheme") == "https" else ""
-            headers.append((b"set-cookie", (
-                f"{COOKIE}={device_id}; Max-Age={COOKIE_MAX_AGE}; Path=/; HttpOnly; "
-                f"SameSite=lax{secure}").encode()))
+        if known_device:
+            headers = [(b"location", location.encode()), *_REDIRECT_HEADERS]
+        else:
+            cookie_end = (self._secure_cookie_end if self.secure_cookie
+                          or scope.get("scheme") == "https" else _COOKIE_END)
+            headers = [(b"location", location.encode()), *_REDIRECT_HEADERS,
+                       (b"set-cookie", _COOKIE_START + device_id.encode() + cookie_end)]
         await send({"type": "http.response.start", "status": 302, "headers": headers})
         await send({"type": "http.response.body", "body": b""})
-        self._counters[scope["method"], "302"].inc()
-        self._latency.observe(time.perf_counter() - started)
+        self._redirects[scope["method"]] += 1
+        elapsed = time.perf_counter() - started
+        self._latency_counts[bisect_left(self._bounds, elapsed)] += 1  # first bound >= elapsed
+        self._latency_sum += elapsed
 
 
 class RedirectMiddleware:

@@ -12,9 +12,11 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import time
 import uuid
 from collections.abc import Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
+from json.encoder import encode_basestring_ascii
 from pathlib import Path
 from typing import Any
 
@@ -31,7 +33,11 @@ COLUMNS = ("id", "clicked_at", "link_id", "influencer_id", "program_id", "mercha
            "referrer", "country", "gclid", "fbclid", "ttclid", "utm", "fraud_score",
            "fraud_flags", "counted")
 # What the redirect hands over: the columns up to country, then the passed-on parameters
-# (ad-click ids and UTMs together), then the fraud columns; the sink splits them at write time.
+# (ad-click ids and UTMs together), then the fraud columns; the sink splits them at write time:
+# (click id as the UUID's 16 bytes, Unix microseconds, the link (a LinkTarget: link_id,
+#  influencer_id, program_id, merchant_id, campaign_id, and copy_ids, those five as COPY
+#  text), device_id, ip_hash, user_agent, platform, os, browser, referrer, country,
+#  passed-on [(key, value)], fraud_score, fraud_flags, counted)
 Click = tuple
 _COPY = f"COPY clicks ({', '.join(COLUMNS)}) FROM STDIN"
 _UUIDS = {"id", "link_id", "influencer_id", "program_id", "merchant_id", "campaign_id"}
@@ -182,14 +188,14 @@ def _as_dict(click: Click | dict[str, Any]) -> dict[str, Any]:
     """A redirect's click tuple as a row of COLUMNS (done here, off the request path)."""
     if isinstance(click, dict):
         return click
-    (click_id, at, link_id, influencer_id, program_id, merchant_id, campaign_id, device_id,
-     ip_hash, user_agent, platform, os_family, browser, referrer, country, extra, fraud_score,
-     fraud_flags, counted) = click
+    (click_id, at_us, link, device_id, ip_hash, user_agent, platform, os_family, browser,
+     referrer, country, extra, fraud_score, fraud_flags, counted) = click
     ids = dict(extra)
     return {
-        "id": click_id, "clicked_at": datetime.fromtimestamp(at, UTC), "link_id": link_id,
-        "influencer_id": influencer_id, "program_id": program_id, "merchant_id": merchant_id,
-        "campaign_id": campaign_id, "device_id": device_id, "ip_hash": ip_hash,
+        "id": uuid.UUID(bytes=click_id), "clicked_at": _EPOCH + timedelta(microseconds=at_us),
+        "link_id": link.link_id, "influencer_id": link.influencer_id,
+        "program_id": link.program_id, "merchant_id": link.merchant_id,
+        "campaign_id": link.campaign_id, "device_id": device_id, "ip_hash": ip_hash,
         "user_agent": user_agent, "platform": platform, "os": os_family, "browser": browser,
         "referrer": referrer, "country": country, "gclid": ids.get("gclid"),
         "fbclid": ids.get("fbclid"), "ttclid": ids.get("ttclid"),
@@ -198,45 +204,78 @@ def _as_dict(click: Click | dict[str, Any]) -> dict[str, Any]:
     }
 
 
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_NULL = "\\N"
+_NO_PASSED_ON = "\\N\t\\N\t\\N\t{}"  # gclid, fbclid, ttclid, utm
+_UTM_JSON = json.JSONEncoder(separators=(",", ":"))
+_json_text = encode_basestring_ascii
+_second: tuple[int, str] = (-1, "")  # the last whole second formatted, and its text
+
+
 def _text(value: str | None) -> str:
-    return "\\N" if value is None else value.translate(_ESCAPES)
+    """Free text as a COPY text field: \\N for null; backslash, tab, CR and LF escaped."""
+    if value is None:
+        return _NULL
+    if "\\" in value or "\t" in value or "\n" in value or "\r" in value:
+        return value.translate(_ESCAPES)
+    return value
+
+
+def _timestamp(at_us: int) -> str:
+    """Unix microseconds as a timestamptz literal (the whole second is formatted once)."""
+    global _second
+    seconds, micros = divmod(at_us, 1_000_000)
+    last = _second
+    if last[0] != seconds:
+        last = _second = (seconds, time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(seconds)))
+    return f"{last[1]}.{micros:06d}+00"
+
+
+def _passed_on(extra: list[tuple[str, str]]) -> str:
+    """The gclid, fbclid, ttclid and utm fields of a click's passed-on parameters."""
+    ids = dict(extra)
+    utm = {key: value for key, value in extra if key.startswith("utm_")}
+    # The JSON object as json.dumps(utm, separators=(",", ":")) writes it (str keys and values).
+    utm_json = "{" + ",".join([f"{_json_text(key)}:{_json_text(value)}"
+                               for key, value in utm.items()]) + "}"
+    return "\t".join((_text(ids.get("gclid")), _text(ids.get("fbclid")),
+                      _text(ids.get("ttclid")), _text(utm_json)))
 
 
 def copy_line(click: Click | dict[str, Any]) -> str:
     """One click as a line of COPY's text format (tab-separated, \\N for null)."""
-    row = _as_dict(click) if isinstance(click, dict) else None
-    if row is None:
-        (click_id, at, link_id, influencer_id, program_id, merchant_id, campaign_id,
-         device_id, ip_hash, user_agent, platform, os_family, browser, referrer, country,
-         extra, fraud_score, fraud_flags, counted) = click
-        ids = dict(extra) if extra else {}
-        utm = {key: value for key, value in extra if key.startswith("utm_")} if extra else {}
-        clicked_at = datetime.fromtimestamp(at, UTC).isoformat()
-    else:
-        click_id, link_id, influencer_id = row["id"], row["link_id"], row["influencer_id"]
-        program_id, merchant_id, campaign_id = (row["program_id"], row["merchant_id"],
-                                                row["campaign_id"])
-        device_id, ip_hash, user_agent = row["device_id"], row["ip_hash"], row["user_agent"]
-        # A dict comes from elsewhere than the redirect: escape its parser fields too.
-        platform, os_family, browser = (_text(row["platform"]), _text(row["os"]),
-                                        _text(row["browser"]))
-        referrer, country, utm = row["referrer"], row["country"], row["utm"]
-        ids = {key: row[key] for key in ("gclid", "fbclid", "ttclid")}
-        fraud_score, fraud_flags, counted = (row["fraud_score"], row["fraud_flags"],
-                                             row["counted"])
-        clicked_at = row["clicked_at"].isoformat()
-    # Ids, hashes, the device id ([A-Za-z0-9_-]), flags and the user-agent parser's output
-    # (cleaned when parsed) cannot hold a tab, newline or backslash; free text from the
-    # request (user agent, referrer, passed-on values) is escaped.
+    if isinstance(click, dict):
+        return _row_line(click)
+    (click_id, at_us, link, device_id, ip_hash, user_agent, platform, os_family, browser,
+     referrer, country, extra, fraud_score, fraud_flags, counted) = click
+    # The link's five ids come formatted once per link (link.copy_ids). Ids, hashes, the
+    # device id ([A-Za-z0-9_-]), country, flags and the user-agent parser's output (cleaned
+    # when parsed) cannot hold a tab, newline or backslash; free text from the request (user
+    # agent, referrer, passed-on values) is escaped. uuid accepts 32 bare hex digits.
     return "\t".join((
-        str(click_id), clicked_at, str(link_id), str(influencer_id), str(program_id),
-        str(merchant_id), str(campaign_id) if campaign_id else "\\N", device_id or "\\N",
-        ip_hash or "\\N", _text(user_agent), platform or "\\N", os_family or "\\N",
-        browser or "\\N", _text(referrer), country or "\\N", _text(ids.get("gclid")),
-        _text(ids.get("fbclid")), _text(ids.get("ttclid")),
-        _text(json.dumps(utm, separators=(",", ":"))) if utm else "{}",
-        str(fraud_score), "{" + ",".join(fraud_flags) + "}" if fraud_flags else "{}",
-        "t" if counted else "f",
+        click_id.hex(), _timestamp(at_us), link.copy_ids, device_id or _NULL,
+        ip_hash or _NULL, _text(user_agent), platform or _NULL, os_family or _NULL,
+        browser or _NULL, _text(referrer), country or _NULL,
+        _passed_on(extra) if extra else _NO_PASSED_ON, str(fraud_score),
+        "{" + ",".join(fraud_flags) + "}" if fraud_flags else "{}", "t" if counted else "f",
+    )) + "\n"
+
+
+def _row_line(row: dict[str, Any]) -> str:
+    """A dict of COLUMNS (a spooled click, or one from elsewhere than the redirect) as a line;
+    every text field is escaped."""
+    utm = row["utm"]
+    return "\t".join((
+        str(row["id"]), row["clicked_at"].isoformat(), str(row["link_id"]),
+        str(row["influencer_id"]), str(row["program_id"]), str(row["merchant_id"]),
+        str(row["campaign_id"]) if row["campaign_id"] else _NULL,
+        _text(row["device_id"] or None), _text(row["ip_hash"] or None), _text(row["user_agent"]),
+        _text(row["platform"] or None), _text(row["os"] or None), _text(row["browser"] or None),
+        _text(row["referrer"]), _text(row["country"] or None), _text(row["gclid"]),
+        _text(row["fbclid"]), _text(row["ttclid"]),
+        _text(_UTM_JSON.encode(utm)) if utm else "{}", str(row["fraud_score"]),
+        "{" + ",".join(row["fraud_flags"]) + "}" if row["fraud_flags"] else "{}",
+        "t" if row["counted"] else "f",
     )) + "\n"
 
 
