@@ -67,7 +67,8 @@ async def test_the_click_id_comes_back_through_landing_site(client: httpx.AsyncC
                                                              session: AsyncSession) -> None:
     world = await factories.linked_world(client)
     shop = await Shop.connect(client, world["merchant"])
-    click_uuid, click_id = ids.new_click_id()
+    click_bytes, click_id = ids.new_click_id()
+    click_uuid = uuid.UUID(bytes=click_bytes)
     full_url = order(landing_site=f"https://glowlabs.example.com/p?utm_source=x&aff_sub={click_id}")
     bare_path = order(landing_site=None, note_attributes=[{"name": "aff_sub",
                                                            "value": click_id}])
