@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
@@ -13,6 +13,11 @@ from skinstack import migrations
 from skinstack.config import get_settings
 from skinstack.db import create_engine, create_sessionmaker, resolve_database_url
 from skinstack.logs import configure_logging
+
+if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncSession
+
+    from skinstack.models import Merchant
 
 cli = typer.Typer(help="SkinStack: affiliate platform for influencer skincare marketing.",
                   no_args_is_help=True, pretty_exceptions_enable=False)
@@ -127,6 +132,20 @@ def admin_create(
     console.print(f"Admin {'created' if created else 're-activated'}: {user_id}")
 
 
+async def _merchant_by_email(session: AsyncSession, email: str) -> Merchant:
+    """The merchant profile of the account with `email`, for commands' --merchant option."""
+    from skinstack.accounts import repository as accounts_repository
+    from skinstack.accounts.schemas import normalise_email
+
+    user = await accounts_repository.get_user_by_email(session=session,
+                                                       email=normalise_email(email))
+    profile = user and await accounts_repository.get_merchant_for_user(session=session,
+                                                                       user_id=user.id)
+    if not profile:
+        raise typer.BadParameter(f"no merchant profile for {email}", param_hint="--merchant")
+    return profile
+
+
 @products_cli.command("import")
 def products_import(
     file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, readable=True,
@@ -138,8 +157,6 @@ def products_import(
     """Imports products for a merchant: good rows land, every bad row is listed."""
     from rich.progress import BarColumn, DownloadColumn, Progress, TimeRemainingColumn
 
-    from skinstack.accounts import repository as accounts_repository
-    from skinstack.accounts.schemas import normalise_email
     from skinstack.catalog.importer import detect_format, import_products
     from skinstack.compliance import audit
     from skinstack.errors import AppError
@@ -157,13 +174,7 @@ def products_import(
             async with create_sessionmaker(engine)() as session, session.begin():
                 audit.set_actor(session.sync_session, audit.Actor(user_id=None,
                                                                   role=audit.SYSTEM))
-                user = await accounts_repository.get_user_by_email(
-                    session=session, email=normalise_email(merchant))
-                profile = user and await accounts_repository.get_merchant_for_user(
-                    session=session, user_id=user.id)
-                if not profile:
-                    raise typer.BadParameter(f"no merchant profile for {merchant}",
-                                             param_hint="--merchant")
+                profile = await _merchant_by_email(session, merchant)
                 with file.open("rb") as stream, Progress(
                     "[progress.description]{task.description}", BarColumn(), DownloadColumn(),
                     TimeRemainingColumn(), console=console,
@@ -202,8 +213,6 @@ def imports_amazon(
 ) -> None:
     """Imports an Amazon Associates earnings report for a merchant: stored in the inbox like
     any webhook, then processed here. The same report again changes nothing."""
-    from skinstack.accounts import repository as accounts_repository
-    from skinstack.accounts.schemas import normalise_email
     from skinstack.errors import AppError
     from skinstack.webhooks.router import accept_amazon_report
     from skinstack.webhooks.tasks import run_event
@@ -216,13 +225,7 @@ def imports_amazon(
         sessions = create_sessionmaker(engine)
         try:
             async with sessions() as session, session.begin():
-                user = await accounts_repository.get_user_by_email(
-                    session=session, email=normalise_email(merchant))
-                profile = user and await accounts_repository.get_merchant_for_user(
-                    session=session, user_id=user.id)
-                if not profile:
-                    raise typer.BadParameter(f"no merchant profile for {merchant}",
-                                             param_hint="--merchant")
+                profile = await _merchant_by_email(session, merchant)
                 accepted, parsed = await accept_amazon_report(
                     session, merchant_id=profile.id, body=file.read_bytes(),
                     filename=file.name)

@@ -341,24 +341,25 @@ def _lowered(payload: Mapping[str, Any]) -> dict[str, Any]:
     return {str(key).lower(): value for key, value in payload.items()}
 
 
-def impact_external_id(account_id: str, payload: Mapping[str, Any]) -> str:
-    """ActionId and State identify an Impact event; the amount is part of it too, so that a
-    reduced amount reported in the same state is a new event, not a duplicate."""
-    fields = _lowered(payload)
-    action = _text(fields.get("actionid"), 100)
-    if not action:
-        raise Unprocessable("ActionId is missing")
-    state = (_text(fields.get("state"), 30) or "PENDING").upper()
-    return f"{account_id}:{action}:{state}:{_text(fields.get('amount'), 40) or ''}"
-
-
-def impact(payload: Any, *, default_currency: str) -> Normalised:
+def _impact_action(payload: Any) -> tuple[dict[str, Any], str, str]:
+    """(fields with lower-case names, ActionId, State) of an Impact postback."""
     fields = _lowered(_object(payload, "an Impact postback"))
     action = _text(fields.get("actionid"), 100)
     if not action:
         raise Unprocessable("ActionId is missing")
+    return fields, action, (_text(fields.get("state"), 30) or "PENDING").upper()
+
+
+def impact_external_id(account_id: str, payload: Any) -> str:
+    """ActionId and State identify an Impact event; the amount is part of it too, so that a
+    reduced amount reported in the same state is a new event, not a duplicate."""
+    fields, action, state = _impact_action(payload)
+    return f"{account_id}:{action}:{state}:{_text(fields.get('amount'), 40) or ''}"
+
+
+def impact(payload: Any, *, default_currency: str) -> Normalised:
+    fields, action, state = _impact_action(payload)
     order_id = _text(fields.get("orderid"), 255) or action
-    state = (_text(fields.get("state"), 30) or "PENDING").upper()
     occurred_at = _when(fields.get("eventdate") or fields.get("creationdate"), "EventDate")
     currency = _currency(fields.get("currency") or default_currency)
     if state in IMPACT_REVERSED_STATES:
@@ -386,22 +387,26 @@ def impact(payload: Any, *, default_currency: str) -> Normalised:
 REFERSION_REVERSED = {"DENIED", "REJECTED", "REVERSED", "CANCELLED", "CANCELED"}
 
 
-def refersion_external_id(public_key: str, payload: Mapping[str, Any]) -> str:
-    fields = _lowered(payload)
+def _refersion_conversion(payload: Any) -> tuple[dict[str, Any], str, str]:
+    """(fields with lower-case names, conversion id, status as sent, upper case)."""
+    fields = _lowered(_object(payload, "a Refersion webhook body"))
     conversion = _text(fields.get("id") or fields.get("conversion_id"), 100)
     if not conversion:
         raise Unprocessable("the Refersion conversion has no id")
-    status = (_text(fields.get("status"), 30) or "").upper()
+    return fields, conversion, (_text(fields.get("status"), 30) or "").upper()
+
+
+def refersion_external_id(public_key: str, payload: Any) -> str:
+    _, conversion, status = _refersion_conversion(payload)
     return f"{public_key}:{conversion}:{status}"
 
 
 def refersion(payload: Any, *, default_currency: str) -> Normalised:
-    fields = _lowered(_object(payload, "a Refersion webhook body"))
-    conversion = _text(fields.get("id") or fields.get("conversion_id"), 100)
+    fields, conversion, status = _refersion_conversion(payload)
     order_id = _text(fields.get("order_id"), 255)
-    if not conversion or not order_id:
+    if not order_id:
         raise Unprocessable("the Refersion conversion has no id or order_id")
-    status = (_text(fields.get("status"), 30) or "PENDING").upper()
+    status = status or "PENDING"
     currency = _currency(fields.get("currency") or default_currency)
     occurred_at = _when(fields.get("created") or fields.get("created_at"), "created")
     if status in REFERSION_REVERSED:

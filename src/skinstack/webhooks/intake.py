@@ -129,14 +129,22 @@ def body_digest(body: bytes) -> str:
 
 # --- each source's verification and identity --------------------------------------------
 
+async def body_signed_sender(session: AsyncSession, *, type: str, body: bytes,
+                             signature: str | None, shop_domain: str | None = None,
+                             account_id: str | None = None) -> Sender:
+    """The integration named by the delivery, when `signature` is the base64 HMAC-SHA256 of
+    the raw body under its secret (Shopify's and Refersion's scheme); else BadSignature."""
+    sender = await find_sender(session, type=type, shop_domain=shop_domain,
+                               account_id=account_id)
+    if not signatures.base64_hmac_matches(sender.secret, body, signature):
+        raise BadSignature()
+    return sender
+
+
 async def shopify(session: AsyncSession, headers: Mapping[str, str], body: bytes) -> Accepted:
     shop = headers.get("x-shopify-shop-domain", "").strip()
-    if not shop:
-        raise BadSignature()
-    sender = await find_sender(session, type="shopify", shop_domain=shop)
-    if not signatures.base64_hmac_matches(sender.secret, body,
-                                          headers.get("x-shopify-hmac-sha256")):
-        raise BadSignature()
+    sender = await body_signed_sender(session, type="shopify", body=body, shop_domain=shop,
+                                      signature=headers.get("x-shopify-hmac-sha256"))
     topic = headers.get("x-shopify-topic", "").strip()
     if not topic:
         raise InvalidInput("X-Shopify-Topic is required", field="X-Shopify-Topic")
@@ -182,16 +190,12 @@ async def impact(session: AsyncSession, headers: Mapping[str, str], body: bytes)
 
 async def refersion(session: AsyncSession, headers: Mapping[str, str], body: bytes) -> Accepted:
     key = headers.get("refersion-public-key", "").strip()
-    if not key:
-        raise BadSignature()
-    sender = await find_sender(session, type="refersion", account_id=key)
-    if not signatures.base64_hmac_matches(sender.secret, body,
-                                          headers.get("refersion-signature")):
-        raise BadSignature()
+    sender = await body_signed_sender(session, type="refersion", body=body, account_id=key,
+                                      signature=headers.get("refersion-signature"))
     try:
         external_id = normalise.refersion_external_id(key, normalise.load_json(body))
-    except (normalise.Unprocessable, AttributeError):
-        external_id = f"{key}:body:{body_digest(body)}"
+    except normalise.Unprocessable:
+        external_id = f"{key}:body:{body_digest(body)}"  # stored, then marked failed
     return await store(session, source="refersion", external_id=external_id, sender=sender,
                        topic="conversion", headers=headers, body=body)
 

@@ -16,7 +16,7 @@ from typing import Any
 import procrastinate
 import structlog
 from procrastinate import JobContext
-from sqlalchemy import Row, bindparam, select, text, update
+from sqlalchemy import Row, bindparam, select, text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from skinstack.conversions import normalise
@@ -81,19 +81,26 @@ async def process_event(session: AsyncSession, event_id: uuid.UUID
     return applied
 
 
+_FAILED_ATTEMPT = text("""
+    UPDATE webhook_events
+    SET attempts = attempts + 1, last_error = :error,
+        status = CASE WHEN :permanent THEN 'failed'
+                      WHEN attempts + 1 >= :max_attempts THEN 'dead'
+                      ELSE 'pending' END
+    WHERE id = :id
+    RETURNING status
+""")
+
+
 async def _record(sessionmaker: async_sessionmaker[AsyncSession], event_id: uuid.UUID, *,
                   error: str, permanent: bool) -> str:
+    """Counts a failed attempt and sets the status it leads to, in one statement."""
     async with sessionmaker() as session:
-        attempts = await session.scalar(
-            update(WebhookEvent).where(WebhookEvent.id == event_id)
-            .values(attempts=WebhookEvent.attempts + 1, last_error=error[:2000])
-            .returning(WebhookEvent.attempts))
-        status = ("failed" if permanent else
-                  "dead" if (attempts or 0) >= MAX_ATTEMPTS else "pending")
-        await session.execute(update(WebhookEvent).where(WebhookEvent.id == event_id)
-                              .values(status=status))
+        status = await session.scalar(_FAILED_ATTEMPT, {
+            "id": event_id, "error": error[:2000], "permanent": permanent,
+            "max_attempts": MAX_ATTEMPTS})
         await session.commit()
-    return status
+    return status or ("failed" if permanent else "pending")  # the event is gone
 
 
 async def run_event(sessionmaker: async_sessionmaker[AsyncSession], event_id: uuid.UUID) -> str:
