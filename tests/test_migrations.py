@@ -62,23 +62,52 @@ def test_round_trip_upgrade_downgrade_upgrade(scratch_url: str) -> None:
     assert OWN_TABLES <= _tables(scratch_url)
 
 
+def _columns(url: str) -> dict[str, set[str]]:
+    """Each table's columns, constraints and indexes, by name."""
+    with psycopg.connect(libpq_url(url)) as conn:
+        rows = conn.execute(
+            "SELECT table_name, column_name FROM information_schema.columns "
+            "WHERE table_schema = 'public' UNION ALL "
+            "SELECT c.relname, o.conname FROM pg_constraint o "
+            "JOIN pg_class c ON c.oid = o.conrelid JOIN pg_namespace n ON n.oid = c.relnamespace "
+            "WHERE n.nspname = 'public' "
+            "UNION ALL SELECT tablename, indexname FROM pg_indexes WHERE schemaname = 'public'"
+        ).fetchall()
+    shape: dict[str, set[str]] = {}
+    for table, name in rows:
+        shape.setdefault(table, set()).add(name)
+    return shape
+
+
 def test_each_revision_adds_and_removes_its_own_table(scratch_url: str) -> None:
+    """A revision creates one table, named by its file; or, naming it in `ALTERS`, changes one
+    table an earlier revision made, and nothing else. Each undoes exactly what it did."""
     script = ScriptDirectory.from_config(migrations.alembic_config(scratch_url))
     revisions = list(reversed(list(script.walk_revisions())))
     migrations.downgrade(scratch_url, "base")
-    before = _tables(scratch_url)
+    before, shape_before = _tables(scratch_url), _columns(scratch_url)
     for revision in revisions:
         migrations.upgrade(scratch_url, revision.revision)
-        after = _tables(scratch_url)
+        after, shape_after = _tables(scratch_url), _columns(scratch_url)
         added = after - before
-        assert added, f"{revision.revision} creates no table"
-        if not revision.revision.endswith("0006"):  # the job queue brings its four tables
+        altered = getattr(revision.module, "ALTERS", None)
+        if altered:
+            assert not added, f"{revision.revision} alters {altered} but creates {added}"
+            changed = {table for table in shape_after
+                       if shape_after[table] != shape_before.get(table)}
+            assert changed == {altered}, f"{revision.revision} changes {changed}"
+            assert os.path.basename(revision.module.__file__).split("_", 4)[-1].startswith(
+                f"{altered}_")
+        elif not revision.revision.endswith("0006"):  # the job queue brings its four tables
             assert len(added) == 1, f"{revision.revision} creates {added}"
             assert revision.module.__file__.endswith(f"_{added.pop()}.py")
+        else:
+            assert added, f"{revision.revision} creates no table"
         migrations.downgrade(scratch_url, "-1")
         assert _tables(scratch_url) == before, f"{revision.revision} is not reversible"
+        assert _columns(scratch_url) == shape_before, f"{revision.revision} is not reversible"
         migrations.upgrade(scratch_url, revision.revision)
-        before = after
+        before, shape_before = after, shape_after
 
 
 def test_models_and_migrations_agree(scratch_url: str) -> None:

@@ -14,6 +14,7 @@ from redis.asyncio import Redis
 from skinstack import __version__
 from skinstack.accounts.router import router as accounts_router
 from skinstack.accounts.throttle import MemoryLoginThrottle, RedisLoginThrottle
+from skinstack.attribution.router import router as attribution_router
 from skinstack.catalog.router import IMPORT_PATH
 from skinstack.catalog.router import router as catalog_router
 from skinstack.compliance.router import router as compliance_router
@@ -101,6 +102,7 @@ def create_app(settings: Settings | None = None, *, run_worker_in_process: bool 
     app.include_router(compliance_router)
     app.include_router(webhooks_router)
     app.include_router(conversions_router)
+    app.include_router(attribution_router)
     redirect = RedirectEndpoint(
         country_header=settings.trusted_country_header,
         secure_cookie=settings.short_domain.startswith("https://"))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -25,10 +26,12 @@ db_cli = typer.Typer(help="Database migrations.", no_args_is_help=True)
 admin_cli = typer.Typer(help="Administrators.", no_args_is_help=True)
 products_cli = typer.Typer(help="Product catalog.", no_args_is_help=True)
 imports_cli = typer.Typer(help="Conversion reports from networks.", no_args_is_help=True)
+attribution_cli = typer.Typer(help="Attribution of conversions.", no_args_is_help=True)
 cli.add_typer(db_cli, name="db")
 cli.add_typer(admin_cli, name="admin")
 cli.add_typer(products_cli, name="products")
 cli.add_typer(imports_cli, name="imports")
+cli.add_typer(attribution_cli, name="attribution")
 console = Console(stderr=True)
 
 
@@ -250,6 +253,74 @@ def imports_amazon(
         raise typer.Exit(1)
     console.print(f"Imported {len(parsed.orders)} orders and {len(parsed.adjustments)} returns "
                   f"(event {accepted.event_id}).")
+
+
+@attribution_cli.command("rerun")
+def attribution_rerun(
+    program: Annotated[str | None, typer.Option(help="Only this program's conversions (id).")
+                       ] = None,
+    merchant: Annotated[str | None, typer.Option(
+        help="Only this merchant's conversions (the account's email).")] = None,
+    from_date: Annotated[datetime | None, typer.Option(
+        "--from", help="Conversions from this date or time (UTC unless it says).")] = None,
+    to_date: Annotated[datetime | None, typer.Option(
+        "--to", help="Conversions before this date or time.")] = None,
+    batch: Annotated[int, typer.Option(min=1, max=10_000)] = 1000,
+) -> None:
+    """Attributes conversions again under their programs' current settings. Idempotent: an
+    unchanged result writes nothing; a changed one supersedes the old credits."""
+    import uuid
+
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
+
+    from skinstack.attribution import repository, service
+    from skinstack.compliance import audit
+
+    try:
+        program_id = uuid.UUID(program) if program else None
+    except ValueError:
+        raise typer.BadParameter("not a program id", param_hint="--program") from None
+    since, until = (_utc(value) for value in (from_date, to_date))
+    if since and until and since >= until:
+        raise typer.BadParameter("--from must be before --to", param_hint="--from")
+    url = _database_url()
+    migrations.upgrade(url)
+
+    async def main() -> service.Rerun:
+        engine = create_engine(url, pool_size=2)
+        sessions = create_sessionmaker(engine)
+        try:
+            async with sessions() as session:
+                merchant_id = (await _merchant_by_email(session, merchant)).id if merchant else None
+                total = await repository.count_in_range(
+                    session, program_id=program_id, merchant_id=merchant_id, since=since,
+                    until=until)
+            with Progress("[progress.description]{task.description}", BarColumn(),
+                          MofNCompleteColumn(), TimeRemainingColumn(), console=console) as bar:
+                task = bar.add_task("Attributing", total=total)
+                summary = await service.rerun(
+                    sessions, program_id=program_id, merchant_id=merchant_id, since=since,
+                    until=until, batch=batch, progress=lambda done: bar.advance(task, done))
+            async with sessions() as session, session.begin():
+                audit.set_actor(session.sync_session, audit.Actor(user_id=None,
+                                                                  role=audit.SYSTEM))
+                audit.record(session.sync_session, action="attribution.rerun",
+                             resource_type="conversions", resource_id=program_id,
+                             changes={"merchant_id": merchant_id, "from": since, "to": until,
+                                      "conversions": summary.conversions,
+                                      "changed": summary.changed})
+            return summary
+        finally:
+            await engine.dispose()
+
+    summary = asyncio.run(main())
+    console.print(f"{summary.conversions} conversions: {summary.attributed} attributed, "
+                  f"{summary.unattributed} not attributed, {summary.waiting} waiting for their "
+                  f"click; {summary.changed} changed.")
+
+
+def _utc(value: datetime | None) -> datetime | None:
+    return value.replace(tzinfo=UTC) if value is not None and value.tzinfo is None else value
 
 
 def main() -> None:

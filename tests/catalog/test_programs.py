@@ -25,6 +25,7 @@ async def test_create_percentage_program(client: httpx.AsyncClient) -> None:
         "tiers": [{"min_monthly_sales": "1000.00", "commission_percent": "18"},
                   {"min_monthly_sales": "5000.50", "commission_percent": "20"}],
         "excluded_skus": ["GIFT-CARD"], "attribution_model": "last_click",
+        "attribution_half_life_hours": 168, "coupon_beats_click": False,
         "approval_delay_days": 30, "is_active": True, "created_at": None, "updated_at": None}
 
 
@@ -81,6 +82,8 @@ async def test_fixed_program_and_network_defaults(client: httpx.AsyncClient,
      "tiers.0.min_monthly_sales"),
     ({"attribution_model": "coin_flip"}, "attribution_model"),
     ({"approval_delay_days": -1}, "approval_delay_days"),
+    ({"attribution_half_life_hours": 0}, "attribution_half_life_hours"),
+    ({"attribution_half_life_hours": 8761}, "attribution_half_life_hours"),
     ({"approval_delay_days": 366}, "approval_delay_days"),
     ({"network": "myspace"}, "network"),
     ({"excluded_skus": ["A", "A"]}, "excluded_skus"),

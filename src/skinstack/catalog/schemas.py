@@ -53,6 +53,9 @@ class TierOut(Output):
     commission_percent: str
 
 
+HalfLife = Annotated[int, Field(ge=1, le=8760)]
+
+
 class ProgramIn(Input):
     name: Name
     description: Annotated[str, StringConstraints(max_length=5000)] | None = None
@@ -68,6 +71,10 @@ class ProgramIn(Input):
     excluded_skus: Annotated[list[Sku], AfterValidator(_unique)] = Field(
         default_factory=list, max_length=5000)
     attribution_model: AttributionModel = "last_click"
+    attribution_half_life_hours: HalfLife = Field(
+        default=168, description="time_decay: a click this much older earns half the credit.")
+    coupon_beats_click: bool = Field(
+        default=False, description="An influencer's coupon on the order wins over a click.")
     approval_delay_days: Annotated[int, Field(ge=0, le=365)] = 30
 
 
@@ -85,6 +92,8 @@ class ProgramPatch(Input):
     excluded_skus: Annotated[list[Sku], AfterValidator(_unique)] | None = Field(
         default=None, max_length=5000)
     attribution_model: AttributionModel | None = None
+    attribution_half_life_hours: HalfLife | None = None
+    coupon_beats_click: bool | None = None
     approval_delay_days: Annotated[int, Field(ge=0, le=365)] | None = None
     is_active: bool | None = None
 
@@ -106,6 +115,8 @@ class ProgramOut(Output):
     tiers: list[TierOut]
     excluded_skus: list[str]
     attribution_model: str
+    attribution_half_life_hours: int
+    coupon_beats_click: bool
     approval_delay_days: int
     is_active: bool
     created_at: datetime

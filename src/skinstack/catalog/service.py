@@ -140,6 +140,8 @@ async def create_program(*, session: AsyncSession, merchant: Merchant, data: Pro
         cookie_window_days=data.cookie_window_days or network.default_cookie_window_days,
         excluded_skus=data.excluded_skus,
         attribution_model=data.attribution_model,
+        attribution_half_life_hours=data.attribution_half_life_hours,
+        coupon_beats_click=data.coupon_beats_click,
         approval_delay_days=data.approval_delay_days,
         **columns,
     )
@@ -171,7 +173,8 @@ async def update_program(*, session: AsyncSession, merchant: Merchant, program_i
     terms |= {key: value for key, value in changes.items() if key in terms}
     columns = check_program_terms(terms)
     for key in ("name", "description", "commission_type", "cookie_window_days",
-                "excluded_skus", "attribution_model", "approval_delay_days", "is_active"):
+                "excluded_skus", "attribution_model", "attribution_half_life_hours",
+                "coupon_beats_click", "approval_delay_days", "is_active"):
         if key in changes:
             setattr(program, key, changes[key])
     for key, value in columns.items():
@@ -196,6 +199,8 @@ def program_view(program: Program, merchant_name: str, network_code: str,
                    "commission_percent": _percent(Decimal(tier["commission_percent"]))}
                   for tier in program.tiers],
         "excluded_skus": program.excluded_skus, "attribution_model": program.attribution_model,
+        "attribution_half_life_hours": program.attribution_half_life_hours,
+        "coupon_beats_click": program.coupon_beats_click,
         "approval_delay_days": program.approval_delay_days, "is_active": program.is_active,
         "created_at": program.created_at, "updated_at": program.updated_at,
     }

@@ -12,18 +12,18 @@ from sqlalchemy import select
 
 from skinstack.accounts.deps import MerchantOrAdminUser
 from skinstack.accounts.service import require_merchant
-from skinstack.conversions.schemas import AdjustmentOut, ConversionOut
+from skinstack.conversions.schemas import AdjustmentOut, AttributionOut, ConversionOut
 from skinstack.db import DBSession
 from skinstack.kit import ids
 from skinstack.kit.money import format_minor
 from skinstack.kit.pagination import Page, PageParams, page_of, page_params, paginate
-from skinstack.models import Conversion, ConversionAdjustment
+from skinstack.models import Attribution, Conversion, ConversionAdjustment
 
 router = APIRouter(prefix="/api/v1", tags=["conversions"])
 
 
-def conversion_view(conversion: Conversion, adjustments: list[ConversionAdjustment]
-                    ) -> ConversionOut:
+def conversion_view(conversion: Conversion, adjustments: list[ConversionAdjustment],
+                    attributions: list[Attribution]) -> ConversionOut:
     money = {name: format_minor(getattr(conversion, name), conversion.currency)
              for name in ("subtotal", "discounts", "tax", "shipping", "total")}
     lines = [line | {"unit_price": format_minor(line["unit_price"], conversion.currency),
@@ -43,7 +43,15 @@ def conversion_view(conversion: Conversion, adjustments: list[ConversionAdjustme
             amount=(None if adjustment.amount is None
                     else format_minor(adjustment.amount, conversion.currency)))
             for adjustment in adjustments],
-        attributions=[], created_at=conversion.created_at, updated_at=conversion.updated_at)
+        attributions=[AttributionOut(
+            influencer_id=credit.influencer_id, program_id=credit.program_id,
+            click_id=ids.encode(credit.click_id) if credit.click_id else None,
+            coupon_code=credit.coupon_code, weight=str(credit.weight), model=credit.model,
+            match_type=credit.match_type, confidence=str(credit.confidence),
+            reason=credit.reason)
+            for credit in attributions],
+        attributed_at=conversion.attributed_at, attribution_note=conversion.attribution_note,
+        created_at=conversion.created_at, updated_at=conversion.updated_at)
 
 
 @router.get("/conversions", response_model=Page[ConversionOut])
@@ -74,11 +82,18 @@ async def list_conversions(
     rows = (await session.scalars(paginate(statement, page, keys))).all()
     items, next_cursor = page_of(rows, page, lambda row: (row.occurred_at, row.id))
     adjustments: dict[uuid.UUID, list[ConversionAdjustment]] = defaultdict(list)
+    credits: dict[uuid.UUID, list[Attribution]] = defaultdict(list)
     if items:
+        shown = [item.id for item in items]
         for adjustment in await session.scalars(
                 select(ConversionAdjustment)
-                .where(ConversionAdjustment.conversion_id.in_([item.id for item in items]))
+                .where(ConversionAdjustment.conversion_id.in_(shown))
                 .order_by(ConversionAdjustment.occurred_at, ConversionAdjustment.id)):
             adjustments[adjustment.conversion_id].append(adjustment)
-    return Page(items=[conversion_view(item, adjustments[item.id]) for item in items],
-                next_cursor=next_cursor)
+        for credit in await session.scalars(
+                select(Attribution)
+                .where(Attribution.conversion_id.in_(shown), Attribution.superseded_at.is_(None))
+                .order_by(Attribution.clicked_at.nulls_first(), Attribution.id)):
+            credits[credit.conversion_id].append(credit)
+    return Page(items=[conversion_view(item, adjustments[item.id], credits[item.id])
+                       for item in items], next_cursor=next_cursor)

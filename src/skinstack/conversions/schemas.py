@@ -17,12 +17,16 @@ class AdjustmentOut(Output):
 
 
 class AttributionOut(Output):
+    """One credit: weights of a conversion's credits sum to exactly 1."""
+
     influencer_id: uuid.UUID
+    program_id: uuid.UUID
     click_id: str | None
     coupon_code: str | None
     weight: str
     model: str
     match_type: str
+    """sub_id, coupon, network (the source named the influencer), device or path."""
     confidence: str
     reason: str
 
@@ -50,6 +54,9 @@ class ConversionOut(Output):
     line_items: list[dict[str, Any]]
     adjustments: list[AdjustmentOut]
     attributions: list[AttributionOut]
-    """Filled by attribution; empty until the conversion has been attributed."""
+    """The current credits; empty until attributed, or when nothing matched."""
+    attributed_at: datetime | None
+    attribution_note: str | None
+    """What attribution decided and why (also why nothing matched)."""
     created_at: datetime
     updated_at: datetime

@@ -1,12 +1,14 @@
 """ORM models, one module per table; importing this package registers them all."""
 
 from skinstack.models.amazon_tracking_id import AmazonTrackingId
+from skinstack.models.attribution import MATCH_TYPES, Attribution
 from skinstack.models.audit_log import AuditLog
 from skinstack.models.base import Base
 from skinstack.models.campaign import Campaign
 from skinstack.models.click import Click
 from skinstack.models.conversion import Conversion
 from skinstack.models.conversion_adjustment import ConversionAdjustment
+from skinstack.models.coupon import Coupon
 from skinstack.models.influencer import Influencer
 from skinstack.models.merchant import Merchant
 from skinstack.models.merchant_integration import IntegrationType, MerchantIntegration
@@ -21,14 +23,17 @@ __all__ = [
     "ATTRIBUTION_MODELS",
     "CATEGORIES",
     "EVENT_STATUSES",
+    "MATCH_TYPES",
     "SOURCES",
     "AmazonTrackingId",
+    "Attribution",
     "AuditLog",
     "Base",
     "Campaign",
     "Click",
     "Conversion",
     "ConversionAdjustment",
+    "Coupon",
     "Influencer",
     "IntegrationType",
     "Merchant",

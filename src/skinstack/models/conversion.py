@@ -14,6 +14,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     String,
+    Text,
     UniqueConstraint,
 )
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB
@@ -38,6 +39,8 @@ class Conversion(UUIDPrimaryKey, Timestamps, Base):
         Index("ix_conversions_merchant_id_occurred_at", "merchant_id", "occurred_at", "id"),
         Index("ix_conversions_occurred_at", "occurred_at", "id"),
         Index("ix_conversions_click_id", "click_id", postgresql_where="click_id IS NOT NULL"),
+        Index("ix_conversions_unattributed", "created_at",
+              postgresql_where="attributed_at IS NULL"),
     )
 
     merchant_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("merchants.id", ondelete="CASCADE"))
@@ -76,3 +79,5 @@ class Conversion(UUIDPrimaryKey, Timestamps, Base):
         ForeignKey("webhook_events.id", ondelete="SET NULL"))
     attributed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     """Set by attribution; NULL means the conversion waits for it."""
+    attribution_note: Mapped[str | None] = mapped_column(Text)
+    """What attribution decided and why, in a sentence (also when nothing matched)."""

@@ -15,6 +15,7 @@ from sqlalchemy import (
     Numeric,
     String,
     Text,
+    false,
     true,
 )
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB
@@ -46,6 +47,8 @@ class Program(UUIDPrimaryKey, Timestamps, Base):
             name="attribution_model",
         ),
         CheckConstraint("currency ~ '^[A-Z]{3}$'", name="currency"),
+        CheckConstraint("attribution_half_life_hours BETWEEN 1 AND 8760",
+                        name="attribution_half_life"),
     )
 
     merchant_id: Mapped[uuid.UUID] = mapped_column(
@@ -70,5 +73,11 @@ class Program(UUIDPrimaryKey, Timestamps, Base):
                                                      server_default="{}")
     attribution_model: Mapped[str] = mapped_column(String(20), default="last_click",
                                                    server_default="last_click")
+    attribution_half_life_hours: Mapped[int] = mapped_column(Integer, default=168,
+                                                             server_default="168")
+    """Time decay: a click this much older than another earns half its credit."""
+    coupon_beats_click: Mapped[bool] = mapped_column(Boolean, default=False,
+                                                     server_default=false())
+    """True: an influencer's coupon on the order wins over a link click."""
     approval_delay_days: Mapped[int] = mapped_column(Integer, default=30, server_default="30")
     is_active: Mapped[bool] = mapped_column(Boolean, server_default=true(), default=True)

@@ -1,7 +1,8 @@
 """Processing an inbox event: a worker job, retried with backoff, `dead` after the last attempt.
 
 `process_event()` does the work in the caller's transaction: it locks the event row, skips an
-event already handled, normalises the stored body and applies it (conversions/service). A
+event already handled, normalises the stored body, applies it (conversions/service) and
+attributes the conversions it touched (attribution/service), all in one transaction. A
 payload that can never be normalised marks the event `failed` with its reason and is not
 retried; any other error is recorded on the event (attempts, last error) in a transaction of
 its own and raised, so procrastinate retries it, until MAX_ATTEMPTS makes the event `dead`.
@@ -11,6 +12,7 @@ Failed and dead events can be replayed by an admin.
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
 from typing import Any
 
 import procrastinate
@@ -19,6 +21,7 @@ from procrastinate import JobContext
 from sqlalchemy import Row, bindparam, select, text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from skinstack.attribution import service as attribution
 from skinstack.conversions import normalise
 from skinstack.conversions import service as conversions
 from skinstack.models import WebhookEvent
@@ -68,8 +71,14 @@ _HANDLED = text("UPDATE webhook_events SET status = 'handled', attempts = attemp
                 " last_error = NULL, handled_at = clock_timestamp() WHERE id = :id")
 
 
-async def process_event(session: AsyncSession, event_id: uuid.UUID
-                        ) -> conversions.Applied | None:
+@dataclass(frozen=True)
+class Processed:
+    applied: conversions.Applied
+    attributed: attribution.Attributed
+    """`attributed.changed` is the hand-off to commissions (issue 7 takes it from here)."""
+
+
+async def process_event(session: AsyncSession, event_id: uuid.UUID) -> Processed | None:
     """Handles one event in `session`'s transaction; None when there was nothing to do."""
     event = (await session.execute(_EVENT, {"id": event_id})).first()
     if event is None or event.status == "handled":
@@ -77,8 +86,9 @@ async def process_event(session: AsyncSession, event_id: uuid.UUID
     applied = await conversions.apply(session, merchant_id=event.merchant_id,
                                       source=event.source, normalised=normalised(event),
                                       event_id=event_id)
+    attributed = await attribution.attribute(session, applied.conversions)
     await session.execute(_HANDLED, {"id": event_id})
-    return applied
+    return Processed(applied, attributed)
 
 
 _FAILED_ATTEMPT = text("""
@@ -108,7 +118,7 @@ async def run_event(sessionmaker: async_sessionmaker[AsyncSession], event_id: uu
     status after it (an error that will be retried is raised instead)."""
     try:
         async with sessionmaker() as session:
-            applied = await process_event(session, event_id)
+            processed = await process_event(session, event_id)
             await session.commit()
     except normalise.Unprocessable as exc:
         await _record(sessionmaker, event_id, error=str(exc), permanent=True)
@@ -122,10 +132,13 @@ async def run_event(sessionmaker: async_sessionmaker[AsyncSession], event_id: uu
         if status == "dead":
             return status  # kept for a person: replay puts it back in the queue
         raise
-    if applied is not None:
+    if processed is not None:
+        applied, attributed = processed.applied, processed.attributed
         log.info("webhook_event_handled", event_id=str(event_id),
                  conversions=len(applied.conversions), created=applied.created,
-                 adjustments=applied.adjustments, waiting=applied.waiting)
+                 adjustments=applied.adjustments, waiting=applied.waiting,
+                 attributed=attributed.attributed, unattributed=attributed.unattributed,
+                 click_pending=attributed.waiting)
     return "handled"
 
 

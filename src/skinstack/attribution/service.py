@@ -1,0 +1,294 @@
+"""Attribution of conversions in batches: load the candidates, let the pure models decide, write
+what changed. Never commits.
+
+`attribute(session, ids)` serves both the conversion job (one event's conversions, in the same
+transaction as the conversion itself) and re-runs (a thousand at a time). Per batch it makes a
+fixed number of statements whatever the batch size: lock the conversions, read the merchants'
+programs, the sub-id clicks, the coupons on the orders and the devices' paths, then write.
+
+Exactly once and idempotent: the conversions are locked (`FOR UPDATE`, in id order) while they
+are attributed, and the current credits of a conversion are unique in the database. A result
+equal to the current one writes nothing; a different one marks the current credits superseded
+and writes the new ones beside them (never an edit), and the conversion's id is handed to
+commissions in `Attributed.changed`, which posts the difference.
+
+A sub-id click not in the database yet (the click sink writes within a second; a spool replay
+after an outage may take longer) leaves the conversion waiting for CLICK_GRACE after the
+click, and the periodic job `attribute_waiting` tries again.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Row
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from skinstack.attribution import models, repository
+from skinstack.kit import ids
+
+CLICK_GRACE = timedelta(minutes=15)
+"""How long after a click its sub-id may wait for the click's row."""
+LEARNING_PERIOD = timedelta(days=90)
+"""Data-driven models learn from the program's paths of this long back."""
+LEARNED_TTL = 3600.0
+"""Seconds a learned data-driven model is reused before it is learned again."""
+DEFAULT_SETTINGS = models.Settings()
+
+
+@dataclass
+class Attributed:
+    attributed: int = 0
+    """Conversions with credits."""
+    unattributed: int = 0
+    """Conversions nothing matched (the note says why)."""
+    waiting: int = 0
+    """Conversions whose sub-id click is not in the database yet."""
+    changed: list[uuid.UUID] = field(default_factory=list)
+    """Conversions whose credits are new or different: the hand-off to commissions."""
+
+
+class LearnedModels:
+    """Data-driven models learned per program, each reused for LEARNED_TTL seconds."""
+
+    def __init__(self, ttl: float = LEARNED_TTL) -> None:
+        self._ttl = ttl
+        self._models: dict[uuid.UUID, tuple[float, models.Learned]] = {}
+
+    async def get(self, session: AsyncSession, *, program_id: uuid.UUID,
+                  merchant_id: uuid.UUID, now: datetime) -> models.Learned:
+        cached = self._models.get(program_id)
+        if cached is not None and time.monotonic() - cached[0] < self._ttl:
+            return cached[1]
+        paths = await repository.recent_paths(session, program_id=program_id,
+                                              merchant_id=merchant_id,
+                                              since=now - LEARNING_PERIOD)
+        learned = models.learn(paths)
+        self._models[program_id] = (time.monotonic(), learned)
+        return learned
+
+
+LEARNED = LearnedModels()
+"""The process's learned models (the conversion job's); a re-run learns afresh."""
+
+
+def settings_of(program: Row[Any]) -> models.Settings:
+    return models.Settings(model=program.attribution_model,
+                           window=timedelta(days=program.cookie_window_days),
+                           half_life=timedelta(hours=program.attribution_half_life_hours),
+                           coupon_first=program.coupon_beats_click)
+
+
+@dataclass
+class _Case:
+    """One conversion while its batch is attributed."""
+    row: Row[Any]
+    settings: models.Settings
+    program_id: uuid.UUID | None
+    clicks: dict[uuid.UUID, models.Touch] = field(default_factory=dict)
+    coupons: list[models.Coupon] = field(default_factory=list)
+    click_made: datetime | None = None
+
+
+def _click_ref(click_id: uuid.UUID | None) -> datetime | None:
+    """The time inside a click id (None for an id we could not have made)."""
+    if click_id is None:
+        return None
+    try:
+        return ids.timestamp(click_id)
+    except (ValueError, OverflowError, OSError):
+        return None
+
+
+async def attribute(session: AsyncSession, conversion_ids: Sequence[uuid.UUID], *,
+                    now: datetime | None = None, learned: LearnedModels = LEARNED) -> Attributed:
+    """Attributes the conversions (any number; callers batch by about a thousand)."""
+    now = now or datetime.now(UTC)
+    result = Attributed()
+    rows = await repository.lock_conversions(session, sorted(set(conversion_ids)))
+    if not rows:
+        return result
+    programs = {program.id: program for program in await repository.programs_of(
+        session, sorted({row.merchant_id for row in rows}))}
+    longest: dict[uuid.UUID, timedelta] = {}
+    for program in programs.values():
+        window = timedelta(days=program.cookie_window_days)
+        longest[program.merchant_id] = max(window, longest.get(program.merchant_id, window))
+
+    cases = [_Case(row=row, settings=DEFAULT_SETTINGS, program_id=row.program_id,
+                   click_made=_click_ref(row.click_id)) for row in rows]
+    sub_ids = await repository.clicks_by_id(session, [
+        (case.row.click_id, case.click_made) for case in cases if case.click_made is not None])
+    wanted_codes = [(case_index, code) for case_index, case in enumerate(cases)
+                    for code in case.row.discount_codes]
+    found_coupons = await repository.coupons_on(
+        session, [(cases[i].row.merchant_id, code) for i, code in wanted_codes])
+    for (case_index, _), coupons in zip(wanted_codes, found_coupons, strict=True):
+        cases[case_index].coupons.extend(
+            models.Coupon(code=c.code, influencer_id=c.influencer_id, program_id=c.program_id)
+            for c in coupons)
+
+    # The program's settings: the conversion's program, else the sub-id click's, else the
+    # coupon's; a device alone searches the merchant's longest window.
+    devices: list[tuple[str, uuid.UUID, datetime, datetime]] = []
+    device_case: list[int] = []
+    for index, case in enumerate(cases):
+        row = case.row
+        sub_click = sub_ids.get(row.click_id) if row.click_id else None
+        if sub_click is not None:
+            case.clicks[sub_click.id] = sub_click
+        program_id = (row.program_id if row.program_id in programs
+                      else sub_click.program_id if sub_click is not None
+                      and sub_click.program_id in programs
+                      else next((c.program_id for c in case.coupons
+                                 if c.program_id in programs), None))
+        case.program_id = program_id
+        if program_id is not None:
+            case.settings = settings_of(programs[program_id])
+        window = (case.settings.window if program_id is not None
+                  else longest.get(row.merchant_id, DEFAULT_SETTINGS.window))
+        usable = (sub_click is not None and not sub_click.flagged
+                  and sub_click.merchant_id == row.merchant_id
+                  and sub_click.at <= row.occurred_at)
+        if usable and case.settings.model != "last_click" and sub_click.device_id:
+            devices.append((sub_click.device_id, row.merchant_id, row.occurred_at - window,
+                            sub_click.at))
+            device_case.append(index)
+        if row.device_id and not usable:
+            devices.append((row.device_id, row.merchant_id, row.occurred_at - window,
+                            row.occurred_at))
+            device_case.append(index)
+    for index, touches in zip(device_case, await repository.device_clicks(session, devices),
+                              strict=True):
+        cases[index].clicks.update((touch.id, touch) for touch in touches)
+
+    learned_of: dict[uuid.UUID, models.Learned] = {}
+    for case in cases:
+        if case.settings.model == "data_driven" and case.program_id not in learned_of:
+            learned_of[case.program_id] = await learned.get(
+                session, program_id=case.program_id, merchant_id=case.row.merchant_id, now=now)
+
+    outcomes: dict[uuid.UUID, models.Outcome] = {}
+    for case in cases:
+        row = case.row
+        if (row.click_id is not None and row.click_id not in case.clicks
+                and case.click_made is not None and now - case.click_made < CLICK_GRACE):
+            result.waiting += 1
+            continue
+        order = models.Order(
+            at=row.occurred_at, merchant_id=row.merchant_id, program_id=case.program_id,
+            click_id=row.click_id, coupons=tuple(case.coupons), device_id=row.device_id,
+            named_influencer_id=row.influencer_id)
+        outcomes[row.id] = models.attribute(order, case.clicks.values(), case.settings,
+                                            learned_of.get(case.program_id))
+    await _write(session, rows, outcomes, result)
+    return result
+
+
+def _key(conversion_id: uuid.UUID, credit: Any) -> tuple[Any, ...]:
+    return (conversion_id, credit.influencer_id, credit.program_id, credit.click_id,
+            credit.coupon_code, credit.weight, credit.model, credit.match_type,
+            credit.confidence)
+
+
+@dataclass(frozen=True)
+class _Stored:
+    """A credit as the database holds it (to compare with a new one)."""
+    influencer_id: uuid.UUID
+    program_id: uuid.UUID
+    click_id: uuid.UUID | None
+    coupon_code: str | None
+    weight: Any
+    model: str
+    match_type: str
+    confidence: Any
+
+
+def _stored(outcome: models.Outcome, credit: models.Credit) -> _Stored:
+    return _Stored(influencer_id=credit.influencer_id, program_id=credit.program_id,
+                   click_id=credit.click.id if credit.click else None,
+                   coupon_code=credit.coupon_code, weight=credit.weight, model=outcome.model,
+                   match_type=credit.match_type, confidence=credit.confidence)
+
+
+async def _write(session: AsyncSession, rows: Sequence[Row[Any]],
+                 outcomes: dict[uuid.UUID, models.Outcome], result: Attributed) -> None:
+    before = [row.id for row in rows if row.id in outcomes and row.attributed_at is not None]
+    current: dict[uuid.UUID, set[tuple[Any, ...]]] = {}
+    for credit in await repository.current_credits(session, before):
+        current.setdefault(credit.conversion_id, set()).add(_key(credit.conversion_id, credit))
+    changed: list[uuid.UUID] = []
+    changed_set: set[uuid.UUID] = set()
+    inserts: list[tuple[Any, ...]] = []
+    notes: dict[uuid.UUID, str] = {}
+    for row in rows:
+        outcome = outcomes.get(row.id)
+        if outcome is None:
+            continue
+        if outcome.credits:
+            result.attributed += 1
+        else:
+            result.unattributed += 1
+        new = {_key(row.id, _stored(outcome, credit)) for credit in outcome.credits}
+        if new != current.get(row.id, set()):
+            changed.append(row.id)
+            changed_set.add(row.id)
+            inserts.extend(
+                (row.id, credit.influencer_id, credit.program_id,
+                 credit.click.id if credit.click else None,
+                 credit.click.at if credit.click else None,
+                 credit.click.link_id if credit.click else None, credit.coupon_code,
+                 credit.weight, outcome.model, credit.match_type, credit.confidence,
+                 credit.reason)
+                for credit in outcome.credits)
+        if (row.attributed_at is None or row.id in changed_set
+                or row.attribution_note != outcome.reason):
+            notes[row.id] = outcome.reason
+    await repository.replace_credits(
+        session, superseded=[id_ for id_ in changed if id_ in current], rows=inserts)
+    await repository.mark_attributed(session, notes)
+    result.changed = changed
+
+
+@dataclass
+class Rerun:
+    conversions: int = 0
+    attributed: int = 0
+    unattributed: int = 0
+    waiting: int = 0
+    changed: int = 0
+
+
+async def rerun(sessionmaker: async_sessionmaker[AsyncSession], *,
+                program_id: uuid.UUID | None = None, merchant_id: uuid.UUID | None = None,
+                since: datetime | None = None, until: datetime | None = None,
+                batch: int = 1000, progress: Callable[[int], None] | None = None) -> Rerun:
+    """Attributes every conversion in the range again, `batch` at a time, each batch in a
+    transaction of its own (a stopped run keeps what it finished; running it again is
+    harmless). Data-driven models are learned afresh for the run."""
+    summary = Rerun()
+    learned = LearnedModels(ttl=float("inf"))
+    after: tuple[datetime, uuid.UUID] | None = None
+    while True:
+        async with sessionmaker() as session:
+            rows = await repository.ids_in_range(
+                session, program_id=program_id, merchant_id=merchant_id, since=since,
+                until=until, after=after, limit=batch)
+            if not rows:
+                break
+            result = await attribute(session, [row.id for row in rows], learned=learned)
+            await session.commit()
+        after = (rows[-1].occurred_at, rows[-1].id)
+        summary.conversions += len(rows)
+        summary.attributed += result.attributed
+        summary.unattributed += result.unattributed
+        summary.waiting += result.waiting
+        summary.changed += len(result.changed)
+        if progress is not None:
+            progress(len(rows))
+    return summary

@@ -1,0 +1,312 @@
+"""Attribution through the real app and database: orders from a store, clicks on our links,
+coupons, path models, re-runs, waiting for a click, concurrency and the conversions API."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import subprocess
+import sys
+import uuid
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from types import SimpleNamespace
+from typing import Any
+
+import httpx
+import pytest
+from sqlalchemy import select, text
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from skinstack.attribution import service, tasks
+from skinstack.conversions import service as conversions
+from skinstack.kit import ids
+from skinstack.models import Attribution, Conversion, WebhookEvent
+from skinstack.webhooks.tasks import normalised, process_event
+from tests import factories
+from tests.conftest import live_app
+from tests.webhooks.helpers import Shop, order, rows_of
+
+NOW = datetime.now(UTC)
+
+_CLICK = text("""
+    INSERT INTO clicks (id, clicked_at, link_id, influencer_id, program_id, merchant_id,
+                        device_id, counted, fraud_flags)
+    SELECT :id, :at, l.id, l.influencer_id, l.program_id, l.merchant_id, :device, :counted,
+           CAST(:flags AS varchar[])
+    FROM tracking_links l WHERE l.id = :link
+""")
+
+
+async def click(session: AsyncSession, link: dict[str, Any], *, at: datetime,
+                device: str | None = None, flags: tuple[str, ...] = ()) -> str:
+    """A click row as the click sink writes it; returns the id as it travels in URLs."""
+    click_id = ids.uuid7(int(at.timestamp() * 1000))
+    await session.execute(_CLICK, {"id": click_id, "at": at, "link": uuid.UUID(link["id"]),
+                                   "device": device, "counted": not flags,
+                                   "flags": list(flags)})
+    return ids.encode(click_id)
+
+
+def placed(*, sub_id: str | None = None, codes: tuple[str, ...] = (),
+           at: datetime = NOW - timedelta(hours=1)) -> dict[str, Any]:
+    return order(
+        created_at=at.isoformat(),
+        landing_site=f"/products/vit-c?aff_sub={sub_id}" if sub_id else "/products/vit-c",
+        discount_codes=[{"code": code, "amount": "5.00", "type": "fixed_amount"}
+                        for code in codes], note_attributes=[])
+
+
+async def deliver(client: httpx.AsyncClient, session: AsyncSession, shop: Shop,
+                  payload: dict[str, Any]) -> dict[str, Any]:
+    """Sends the order, processes what arrived and returns it as the API shows it."""
+    assert (await shop.send(client, "orders/create", payload)).status_code == 200
+    for event in await rows_of(session, WebhookEvent, shop.account):
+        await process_event(session, event.id)
+    listed = (await client.get("/api/v1/conversions", headers=shop.account.headers)).json()
+    return next(item for item in listed["items"] if item["order_id"] == str(payload["id"]))
+
+
+async def world(client: httpx.AsyncClient, **program_fields: Any) -> SimpleNamespace:
+    """A store with a program, two influencers with a link each."""
+    shop_account = await factories.merchant(client)
+    shop = await Shop.connect(client, shop_account)
+    program = await factories.program(client, shop_account, **program_fields)
+    creators = []
+    for _ in range(2):
+        account, influencer_id = await factories.influencer(client)
+        made = await factories.link(client, account, program_id=program["id"])
+        creators.append(SimpleNamespace(account=account, id=influencer_id, link=made))
+    return SimpleNamespace(shop=shop, program=program, a=creators[0], b=creators[1])
+
+
+async def coupon(client: httpx.AsyncClient, w: SimpleNamespace, creator: SimpleNamespace,
+                 code: str) -> dict[str, Any]:
+    response = await client.post("/api/v1/merchants/me/coupons", headers=w.shop.account.headers,
+                                 json={"code": code, "influencer_id": creator.id,
+                                       "program_id": w.program["id"]})
+    assert response.status_code == 201, response.text
+    return response.json()
+
+
+async def test_the_sub_id_click_gets_the_credit_and_the_api_explains_it(
+        client: httpx.AsyncClient, session: AsyncSession) -> None:
+    w = await world(client)
+    sub_id = await click(session, w.a.link, at=NOW - timedelta(days=2), device="d1")
+    await click(session, w.b.link, at=NOW - timedelta(days=1), device="d1")  # later, no sub-id
+    shown = await deliver(client, session, w.shop, placed(sub_id=sub_id))
+    assert shown["attributions"] == [{
+        "influencer_id": w.a.id, "program_id": w.program["id"], "click_id": sub_id,
+        "coupon_code": None, "weight": "1.000000", "model": "last_click",
+        "match_type": "sub_id", "confidence": "1.00",
+        "reason": shown["attributions"][0]["reason"]}]
+    assert shown["attributions"][0]["reason"] and shown["attributed_at"]
+    assert shown["attribution_note"]
+
+
+async def test_an_order_nothing_matches_says_why(client: httpx.AsyncClient,
+                                                 session: AsyncSession) -> None:
+    w = await world(client)
+    shown = await deliver(client, session, w.shop, placed())
+    assert shown["attributions"] == [] and shown["attributed_at"]
+    assert shown["attribution_note"]
+
+
+async def test_flagged_late_and_stale_sub_id_clicks_get_nothing(client: httpx.AsyncClient,
+                                                                session: AsyncSession) -> None:
+    w = await world(client, cookie_window_days=7)
+    bot = await click(session, w.a.link, at=NOW - timedelta(days=1), flags=("bot",))
+    stale = await click(session, w.a.link, at=NOW - timedelta(days=9))
+    for sub_id in (bot, stale):
+        shown = await deliver(client, session, w.shop, placed(sub_id=sub_id))
+        assert shown["attributions"] == [], sub_id
+        assert shown["attribution_note"]
+
+
+async def test_a_click_beats_a_coupon_unless_the_program_says_otherwise(
+        client: httpx.AsyncClient, session: AsyncSession,
+        sessionmaker: async_sessionmaker[AsyncSession]) -> None:
+    w = await world(client)
+    await coupon(client, w, w.b, "GABI10")
+    sub_id = await click(session, w.a.link, at=NOW - timedelta(days=1))
+    first = await deliver(client, session, w.shop, placed(sub_id=sub_id, codes=("gabi10",)))
+    assert [(c["influencer_id"], c["match_type"]) for c in first["attributions"]] == [
+        (w.a.id, "sub_id")]
+    coupon_only = await deliver(client, session, w.shop, placed(codes=("Gabi10",)))
+    assert [(c["influencer_id"], c["match_type"], c["coupon_code"], c["confidence"])
+            for c in coupon_only["attributions"]] == [(w.b.id, "coupon", "GABI10", "0.90")]
+
+    patched = await client.patch(f"/api/v1/programs/{w.program['id']}",
+                                 json={"coupon_beats_click": True},
+                                 headers=w.shop.account.headers)
+    assert patched.status_code == 200 and patched.json()["coupon_beats_click"] is True
+    summary = await service.rerun(sessionmaker, program_id=uuid.UUID(w.program["id"]))
+    assert (summary.conversions, summary.changed) == (2, 1)
+    listed = (await client.get("/api/v1/conversions", headers=w.shop.account.headers)).json()
+    again = next(item for item in listed["items"] if item["id"] == first["id"])
+    assert [(c["influencer_id"], c["match_type"]) for c in again["attributions"]] == [
+        (w.b.id, "coupon")]
+    history = (await session.scalars(select(Attribution).where(
+        Attribution.conversion_id == uuid.UUID(first["id"])).order_by(Attribution.created_at,
+                                                                       Attribution.id))).all()
+    assert [(str(row.influencer_id), row.superseded_at is not None) for row in history] == [
+        (w.a.id, True), (w.b.id, False)]
+
+    assert (await service.rerun(sessionmaker, program_id=uuid.UUID(w.program["id"]))
+            ).changed == 0  # idempotent
+    assert len((await session.scalars(select(Attribution).where(
+        Attribution.conversion_id == uuid.UUID(first["id"])))).all()) == 2
+
+
+async def test_a_path_model_splits_the_credit_over_the_device_path(
+        client: httpx.AsyncClient, session: AsyncSession) -> None:
+    w = await world(client, attribution_model="linear")
+    elsewhere = await world(client)
+    await click(session, elsewhere.a.link, at=NOW - timedelta(days=3), device="d7")
+    first = await click(session, w.a.link, at=NOW - timedelta(days=4), device="d7")
+    middle = await click(session, w.b.link, at=NOW - timedelta(days=2), device="d7")
+    await click(session, w.b.link, at=NOW - timedelta(days=2, hours=1), device="d7",
+                flags=("duplicate",))
+    await click(session, w.b.link, at=NOW - timedelta(days=40), device="d7")  # outside 30 days
+    await click(session, w.b.link, at=NOW - timedelta(hours=2), device="d7")  # after sub-id
+    last = await click(session, w.a.link, at=NOW - timedelta(days=1), device="d7")
+    shown = await deliver(client, session, w.shop, placed(sub_id=last))
+    credits = shown["attributions"]
+    assert [(c["click_id"], c["match_type"]) for c in credits] == [
+        (first, "path"), (middle, "path"), (last, "sub_id")]
+    assert sum(Decimal(c["weight"]) for c in credits) == 1
+    assert {c["weight"] for c in credits} <= {"0.333333", "0.333334"}
+    assert {c["model"] for c in credits} == {"linear"}
+
+
+async def test_a_sub_id_whose_click_is_not_stored_yet_waits_for_the_sweep(
+        client: httpx.AsyncClient, session: AsyncSession,
+        sessionmaker: async_sessionmaker[AsyncSession], monkeypatch: pytest.MonkeyPatch) -> None:
+    w = await world(client)
+    made = NOW - timedelta(minutes=1)
+    sub_id = ids.encode(ids.uuid7(int(made.timestamp() * 1000)))
+    shown = await deliver(client, session, w.shop, placed(sub_id=sub_id, at=NOW))
+    assert shown["attributed_at"] is None and shown["attributions"] == []
+
+    await session.execute(_CLICK, {"id": ids.decode(sub_id), "at": made,
+                                   "link": uuid.UUID(w.a.link["id"]), "device": None,
+                                   "counted": True, "flags": []})
+    monkeypatch.setattr(tasks, "SWEEP_AFTER", timedelta(0))
+    context = SimpleNamespace(additional_context={"sessionmaker": sessionmaker})
+    await tasks.attribute_waiting(context, int(NOW.timestamp()))
+    conversion = await session.get(Conversion, uuid.UUID(shown["id"]))
+    await session.refresh(conversion)
+    assert conversion.attributed_at is not None
+    credits = (await session.scalars(select(Attribution).where(
+        Attribution.conversion_id == conversion.id))).all()
+    assert [(str(c.influencer_id), c.match_type) for c in credits] == [(w.a.id, "sub_id")]
+
+
+async def test_replaying_the_order_changes_nothing(client: httpx.AsyncClient,
+                                                   session: AsyncSession) -> None:
+    w = await world(client, attribution_model="time_decay")
+    await click(session, w.b.link, at=NOW - timedelta(days=6), device="d3")
+    sub_id = await click(session, w.a.link, at=NOW - timedelta(days=1), device="d3")
+    payload = placed(sub_id=sub_id)
+    first = await deliver(client, session, w.shop, payload)
+    assert (await w.shop.send(client, "orders/paid", payload)).status_code == 200
+    second = await deliver(client, session, w.shop, payload)
+    assert second["attributions"] == first["attributions"]
+    assert second["attributed_at"] == first["attributed_at"]
+    weights = {c["influencer_id"]: Decimal(c["weight"]) for c in first["attributions"]}
+    assert weights[w.a.id] > weights[w.b.id] and sum(weights.values()) == 1
+
+
+async def test_concurrent_attribution_of_one_conversion_writes_one_set(
+        database_url: str) -> None:
+    async with live_app(database_url) as (app, client):
+        w = await world(client)
+        sessions = app.state.sessionmaker
+        async with sessions() as session:
+            sub_id = await click(session, w.a.link, at=NOW - timedelta(days=1))
+            await session.commit()
+        await w.shop.send(client, "orders/create", placed(sub_id=sub_id))
+        async with sessions() as session:
+            conversion_id = None
+            for event in await rows_of(session, WebhookEvent, w.shop.account):
+                await session.execute(text(
+                    "UPDATE webhook_events SET status = 'handled' WHERE id = :id"),
+                    {"id": event.id})
+                applied = await conversions.apply(
+                    session, merchant_id=event.merchant_id, source=event.source,
+                    normalised=normalised(event), event_id=event.id)
+                conversion_id = applied.conversions[0]
+            await session.commit()
+
+        async def one() -> int:
+            async with sessions() as session:
+                result = await service.attribute(session, [conversion_id])
+                await session.commit()
+                return len(result.changed)
+
+        changed = await asyncio.gather(*(one() for _ in range(8)))
+        assert sorted(changed) == [0] * 7 + [1]
+        async with sessions() as session:
+            rows = (await session.scalars(select(Attribution).where(
+                Attribution.conversion_id == conversion_id))).all()
+            assert [(str(r.influencer_id), r.superseded_at) for r in rows] == [(w.a.id, None)]
+
+
+async def test_coupons_are_the_merchants_own(client: httpx.AsyncClient) -> None:
+    w = await world(client)
+    other = await world(client)
+    made = await coupon(client, w, w.a, "GLOW-15")
+    headers = w.shop.account.headers
+    taken = await client.post("/api/v1/merchants/me/coupons", headers=headers, json={
+        "code": "glow-15", "influencer_id": w.b.id, "program_id": w.program["id"]})
+    assert taken.status_code == 409 and taken.json()["code"] == "coupon_taken"
+    # Another merchant may use the same code for its own program.
+    assert (await coupon(client, other, other.a, "GLOW-15"))["code"] == "GLOW-15"
+    not_mine = await client.post("/api/v1/merchants/me/coupons", headers=headers, json={
+        "code": "X1", "influencer_id": w.a.id, "program_id": other.program["id"]})
+    assert not_mine.status_code == 422
+    spaced = await client.post("/api/v1/merchants/me/coupons", headers=headers, json={
+        "code": "TWO WORDS", "influencer_id": w.a.id, "program_id": w.program["id"]})
+    assert spaced.status_code == 422
+    foreign = await client.patch(f"/api/v1/merchants/me/coupons/{made['id']}",
+                                 headers=other.shop.account.headers, json={"is_active": False})
+    assert foreign.status_code == 404
+    off = await client.patch(f"/api/v1/merchants/me/coupons/{made['id']}", headers=headers,
+                             json={"is_active": False})
+    assert off.status_code == 200 and off.json()["is_active"] is False
+    listed = (await client.get("/api/v1/merchants/me/coupons", headers=headers)).json()
+    assert [item["code"] for item in listed["items"]] == ["GLOW-15"]
+    mine = (await client.get("/api/v1/influencers/me/coupons",
+                             headers=w.a.account.headers)).json()
+    assert [item["id"] for item in mine["items"]] == [made["id"]]
+    as_influencer = await client.get("/api/v1/merchants/me/coupons",
+                                     headers=w.a.account.headers)
+    assert as_influencer.status_code == 403
+
+
+async def test_the_rerun_command(database_url: str) -> None:
+    async with live_app(database_url) as (app, client):
+        w = await world(client)
+        await coupon(client, w, w.b, "RERUN5")
+        for codes in (("RERUN5",), ()):
+            await w.shop.send(client, "orders/create", placed(codes=codes))
+        async with app.state.sessionmaker() as session:
+            for event in await rows_of(session, WebhookEvent, w.shop.account):
+                await process_event(session, event.id)
+            await session.commit()
+
+    def run(*options: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "skinstack", "attribution", "rerun", *options],
+            env={**os.environ, "DATABASE_URL": database_url, "COLUMNS": "200"},
+            capture_output=True, text=True,
+            timeout=120)
+
+    done = run("--merchant", w.shop.account.email)
+    assert done.returncode == 0, done.stderr
+    assert "2 conversions: 1 attributed, 1 not attributed" in done.stderr
+    assert "0 changed" in done.stderr
+    window = run("--program", w.program["id"], "--from", "2000-01-01", "--to", "2000-01-02")
+    assert window.returncode == 0 and "0 conversions" in window.stderr
+    wrong = run("--from", "2001-01-02", "--to", "2001-01-01")
+    assert wrong.returncode == 2
