@@ -30,8 +30,9 @@ Models (`MODELS`)
   "path" and confidence 0.50; the converting click keeps its own match type and confidence.
 - first_click: the first path click gets 1. linear: equal raw shares.
 - time_decay: raw share 2 ** (-age / half_life) with age = order.at - click.at, both counted in
-  whole microseconds, computed in Decimal with a fresh context of precision 28 (half-even). If
-  every raw share underflows to 0 the converting click gets 1.
+  whole microseconds, computed as exp(-age * ln 2 / half_life) in Decimal with a fresh context
+  of precision 15 (half-even; Decimal's exp is correctly rounded, so every machine gets the same
+  digits). If every raw share underflows to 0 the converting click gets 1.
 - position_based: 1 click: 1; 2 clicks: 1/2 each; n >= 3: 0.4 first, 0.4 last, 0.2 shared
   equally by the middle ones (raw shares 2(n-2) : 1 : ... : 1 : 2(n-2), exact, so the first and
   last weights are exactly 0.4).
@@ -355,8 +356,11 @@ def _device_touch(order: Order, eligible: Sequence[Touch], settings: Settings,
 # --- models ------------------------------------------------------------------------------------
 
 
+_LN2 = Decimal("0.693147180559945309417232121458")
+
+
 def _decimal_context() -> Context:
-    return Context(prec=28, rounding=ROUND_HALF_EVEN, Emin=-999999, Emax=999999, capitals=1,
+    return Context(prec=15, rounding=ROUND_HALF_EVEN, Emin=-999999, Emax=999999, capitals=1,
                    clamp=0, flags=[], traps=[InvalidOperation, DivisionByZero, Overflow])
 
 
@@ -364,9 +368,10 @@ def _time_decay(path: Sequence[Touch], order: Order, settings: Settings) -> list
     half_life = settings.half_life // timedelta(microseconds=1)
     raw: list[Decimal] = []
     with localcontext(_decimal_context()):
+        rate = _LN2 / Decimal(half_life)
         for click in path:
             age = (order.at - click.at) // timedelta(microseconds=1)
-            raw.append(Decimal(2) ** (Decimal(-age) / Decimal(half_life)))
+            raw.append((Decimal(-age) * rate).exp())
     if not any(raw):
         return [Fraction(0)] * (len(path) - 1) + [Fraction(1)]
     return [Fraction(value) for value in raw]

@@ -12,7 +12,8 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Row, Select, func, select, text, tuple_
+from psycopg.rows import namedtuple_row
+from sqlalchemy import Row, Select, func, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from skinstack.attribution.models import Touch
@@ -23,64 +24,74 @@ MAX_PATH = 100
 CLICK_ID_SLACK = timedelta(minutes=5)
 """How far a click's row time may be from the time inside its id (clock of the process)."""
 
-_CONVERSIONS = text("""
-    SELECT id, merchant_id, program_id, occurred_at, click_id, device_id, discount_codes,
-           influencer_id, attributed_at, attribution_note
-    FROM conversions WHERE id = ANY(CAST(:ids AS uuid[])) ORDER BY id FOR UPDATE
-""")
+
+async def _fetch(session: AsyncSession, sql: str, parameters: dict[str, Any]) -> list[Any]:
+    """Runs `sql` on the session's own connection and transaction with binary parameters and
+    results: a batch's arrays of thousands of ids cost several times more as text."""
+    connection = await session.connection()
+    driver = (await connection.get_raw_connection()).driver_connection
+    async with driver.cursor(binary=True, row_factory=namedtuple_row) as cursor:
+        await cursor.execute(sql, parameters)
+        return await cursor.fetchall() if cursor.description else []
 
 
-async def lock_conversions(session: AsyncSession, ids: Sequence[uuid.UUID]) -> list[Row[Any]]:
+async def lock_conversions(session: AsyncSession, ids: Sequence[uuid.UUID]) -> list[Any]:
     """The conversions, locked in id order (two batches never deadlock) so the conversion job
     and a re-run never attribute one conversion at the same time."""
-    return list((await session.execute(_CONVERSIONS, {"ids": list(ids)})).all())
+    return await _fetch(session, """
+        SELECT id, merchant_id, program_id, occurred_at, click_id, device_id, discount_codes,
+               influencer_id, attributed_at, attribution_note
+        FROM conversions WHERE id = ANY(%(ids)s) ORDER BY id FOR UPDATE
+    """, {"ids": list(ids)})
 
 
-_PROGRAMS = text("""
-    SELECT id, merchant_id, attribution_model, cookie_window_days, attribution_half_life_hours,
-           coupon_beats_click
-    FROM programs WHERE merchant_id = ANY(CAST(:merchants AS uuid[]))
-""")
-
-
-async def programs_of(session: AsyncSession, merchant_ids: Sequence[uuid.UUID]
-                      ) -> list[Row[Any]]:
-    return list((await session.execute(_PROGRAMS, {"merchants": list(merchant_ids)})).all())
+async def programs_of(session: AsyncSession, merchant_ids: Sequence[uuid.UUID]) -> list[Any]:
+    return await _fetch(session, """
+        SELECT id, merchant_id, attribution_model, cookie_window_days,
+               attribution_half_life_hours, coupon_beats_click
+        FROM programs WHERE merchant_id = ANY(%(merchants)s)
+    """, {"merchants": list(merchant_ids)})
 
 
 _CLICK_COLUMNS = ("c.id, c.clicked_at, c.merchant_id, c.influencer_id, c.program_id,"
                   " c.link_id, c.device_id, NOT c.counted AS flagged")
 
-_CLICKS_BY_ID = text(f"""
-    SELECT {_CLICK_COLUMNS}
-    FROM unnest(CAST(:ids AS uuid[]), CAST(:made AS timestamptz[])) AS k(id, made)
-    JOIN clicks c ON c.id = k.id
-                 AND c.clicked_at BETWEEN k.made - CAST(:slack AS interval)
-                                      AND k.made + CAST(:slack AS interval)
-""")  # noqa: S608 - every name is a constant of this module
 
-
-def _touch(row: Row[Any]) -> Touch:
+def _touch(row: Any) -> Touch:
     return Touch(id=row.id, at=row.clicked_at, merchant_id=row.merchant_id,
                  influencer_id=row.influencer_id, program_id=row.program_id,
                  link_id=row.link_id, device_id=row.device_id, flagged=row.flagged)
 
 
+_CLICKS_BY_ID = f"""
+    SELECT {_CLICK_COLUMNS}
+    FROM unnest(%(ids)s::uuid[], %(made)s::timestamptz[]) AS k(id, made)
+    CROSS JOIN LATERAL (
+        SELECT * FROM clicks c
+        WHERE c.id = k.id AND c.clicked_at BETWEEN k.made - %(slack)s::interval
+                                               AND k.made + %(slack)s::interval
+        LIMIT 1
+    ) AS c
+"""  # noqa: S608 - every name is a constant of this module
+
+
 async def clicks_by_id(session: AsyncSession, click_ids: Sequence[tuple[uuid.UUID, datetime]]
                        ) -> dict[uuid.UUID, Touch]:
-    """The clicks named by sub-ids, each given with the time inside its id."""
+    """The clicks named by sub-ids, each given with the time inside its id. (A lateral probe
+    per id: as a plain join the planner, not knowing the array's length, may hash the whole
+    clicks table.)"""
     if not click_ids:
         return {}
-    rows = await session.execute(_CLICKS_BY_ID, {
+    rows = await _fetch(session, _CLICKS_BY_ID, {
         "ids": [click_id for click_id, _ in click_ids],
         "made": [made for _, made in click_ids], "slack": CLICK_ID_SLACK})
     return {row.id: _touch(row) for row in rows}
 
 
-_DEVICE_CLICKS = text(f"""
+_DEVICE_CLICKS = f"""
     SELECT k.n, {_CLICK_COLUMNS}
-    FROM unnest(CAST(:n AS int[]), CAST(:device AS varchar[]), CAST(:merchant AS uuid[]),
-                CAST(:since AS timestamptz[]), CAST(:until AS timestamptz[]))
+    FROM unnest(%(n)s::int[], %(device)s::varchar[], %(merchant)s::uuid[],
+                %(since)s::timestamptz[], %(until)s::timestamptz[])
          AS k(n, device, merchant, since, until)
     CROSS JOIN LATERAL (
         SELECT * FROM clicks c
@@ -88,7 +99,7 @@ _DEVICE_CLICKS = text(f"""
           AND c.merchant_id = k.merchant AND c.counted
         ORDER BY c.clicked_at DESC, c.id DESC LIMIT {MAX_PATH}
     ) AS c
-""")  # noqa: S608 - every name is a constant of this module
+"""  # noqa: S608 - every name is a constant of this module
 
 
 async def device_clicks(session: AsyncSession,
@@ -99,7 +110,7 @@ async def device_clicks(session: AsyncSession,
     found: list[list[Touch]] = [[] for _ in wanted]
     if not wanted:
         return found
-    rows = await session.execute(_DEVICE_CLICKS, {
+    rows = await _fetch(session, _DEVICE_CLICKS, {
         "n": list(range(len(wanted))), "device": [w[0] for w in wanted],
         "merchant": [w[1] for w in wanted], "since": [w[2] for w in wanted],
         "until": [w[3] for w in wanted]})
@@ -108,64 +119,51 @@ async def device_clicks(session: AsyncSession,
     return found
 
 
-_COUPONS = text("""
-    SELECT k.n, cp.code, cp.influencer_id, cp.program_id
-    FROM unnest(CAST(:n AS int[]), CAST(:merchant AS uuid[]), CAST(:code AS varchar[]))
-         AS k(n, merchant, code)
-    JOIN coupons cp ON cp.merchant_id = k.merchant AND lower(cp.code) = lower(k.code)
-                   AND cp.is_active
-""")
-
-
 async def coupons_on(session: AsyncSession, wanted: Sequence[tuple[uuid.UUID, str]]
-                     ) -> list[list[Row[Any]]]:
+                     ) -> list[list[Any]]:
     """For each (merchant, code on an order): the active coupon it names, if any."""
-    found: list[list[Row[Any]]] = [[] for _ in wanted]
+    found: list[list[Any]] = [[] for _ in wanted]
     if not wanted:
         return found
-    rows = await session.execute(_COUPONS, {
-        "n": list(range(len(wanted))), "merchant": [w[0] for w in wanted],
-        "code": [w[1] for w in wanted]})
+    rows = await _fetch(session, """
+        SELECT k.n, cp.code, cp.influencer_id, cp.program_id
+        FROM unnest(%(n)s::int[], %(merchant)s::uuid[], %(code)s::varchar[])
+             AS k(n, merchant, code)
+        JOIN coupons cp ON cp.merchant_id = k.merchant AND lower(cp.code) = lower(k.code)
+                       AND cp.is_active
+    """, {"n": list(range(len(wanted))), "merchant": [w[0] for w in wanted],
+          "code": [w[1] for w in wanted]})
     for row in rows:
         found[row.n].append(row)
     return found
 
 
-_CURRENT = text("""
-    SELECT conversion_id, influencer_id, program_id, click_id, coupon_code, weight, model,
-           match_type, confidence
-    FROM attributions
-    WHERE conversion_id = ANY(CAST(:ids AS uuid[])) AND superseded_at IS NULL
-""")
-
-
 async def current_credits(session: AsyncSession, conversion_ids: Sequence[uuid.UUID]
-                          ) -> list[Row[Any]]:
+                          ) -> list[Any]:
     if not conversion_ids:
         return []
-    return list((await session.execute(_CURRENT, {"ids": list(conversion_ids)})).all())
+    return await _fetch(session, """
+        SELECT conversion_id, influencer_id, program_id, click_id, coupon_code, weight, model,
+               match_type, confidence
+        FROM attributions
+        WHERE conversion_id = ANY(%(ids)s) AND superseded_at IS NULL
+    """, {"ids": list(conversion_ids)})
 
-
-_SUPERSEDE = text("""
-    UPDATE attributions SET superseded_at = clock_timestamp()
-    WHERE conversion_id = ANY(CAST(:ids AS uuid[])) AND superseded_at IS NULL
-""")
-
-_INSERT = text("""
-    INSERT INTO attributions (conversion_id, influencer_id, program_id, click_id, clicked_at,
-                              link_id, coupon_code, weight, model, match_type, confidence,
-                              reason)
-    SELECT * FROM unnest(CAST(:conversion_id AS uuid[]), CAST(:influencer_id AS uuid[]),
-                         CAST(:program_id AS uuid[]), CAST(:click_id AS uuid[]),
-                         CAST(:clicked_at AS timestamptz[]), CAST(:link_id AS uuid[]),
-                         CAST(:coupon_code AS varchar[]), CAST(:weight AS numeric[]),
-                         CAST(:model AS varchar[]), CAST(:match_type AS varchar[]),
-                         CAST(:confidence AS numeric[]), CAST(:reason AS text[]))
-""")
 
 INSERT_COLUMNS = ("conversion_id", "influencer_id", "program_id", "click_id", "clicked_at",
                   "link_id", "coupon_code", "weight", "model", "match_type", "confidence",
                   "reason")
+_INSERT = """
+    INSERT INTO attributions (conversion_id, influencer_id, program_id, click_id, clicked_at,
+                              link_id, coupon_code, weight, model, match_type, confidence,
+                              reason)
+    SELECT * FROM unnest(%(conversion_id)s::uuid[], %(influencer_id)s::uuid[],
+                         %(program_id)s::uuid[], %(click_id)s::uuid[],
+                         %(clicked_at)s::timestamptz[], %(link_id)s::uuid[],
+                         %(coupon_code)s::varchar[], %(weight)s::numeric[],
+                         %(model)s::varchar[], %(match_type)s::varchar[],
+                         %(confidence)s::numeric[], %(reason)s::text[])
+"""
 
 
 async def replace_credits(session: AsyncSession, *, superseded: Sequence[uuid.UUID],
@@ -173,43 +171,23 @@ async def replace_credits(session: AsyncSession, *, superseded: Sequence[uuid.UU
     """Marks the current credits of `superseded` conversions replaced, then writes `rows`
     (tuples in INSERT_COLUMNS order)."""
     if superseded:
-        await session.execute(_SUPERSEDE, {"ids": list(superseded)})
+        await _fetch(session, """
+            UPDATE attributions SET superseded_at = clock_timestamp()
+            WHERE conversion_id = ANY(%(ids)s) AND superseded_at IS NULL
+        """, {"ids": list(superseded)})
     if rows:
-        await session.execute(_INSERT, dict(zip(INSERT_COLUMNS, map(list, zip(*rows, strict=True)),
+        await _fetch(session, _INSERT, dict(zip(INSERT_COLUMNS,
+                                                map(list, zip(*rows, strict=True)),
                                                 strict=True)))
-
-
-_MARK = text("""
-    UPDATE conversions c SET attributed_at = clock_timestamp(), attribution_note = k.note
-    FROM unnest(CAST(:ids AS uuid[]), CAST(:notes AS text[])) AS k(id, note)
-    WHERE c.id = k.id
-""")
 
 
 async def mark_attributed(session: AsyncSession, notes: dict[uuid.UUID, str]) -> None:
     if notes:
-        await session.execute(_MARK, {"ids": list(notes), "notes": list(notes.values())})
-
-
-_PATHS = text("""
-    WITH paths AS (
-        SELECT device_id, array_agg(influencer_id ORDER BY clicked_at, id) AS path
-        FROM clicks
-        WHERE program_id = :program AND counted AND device_id IS NOT NULL
-          AND clicked_at >= :since
-        GROUP BY device_id
-    ), converted AS (
-        SELECT cl.device_id FROM conversions cv
-        JOIN clicks cl ON cl.id = cv.click_id AND cl.clicked_at >= :since
-        WHERE cv.merchant_id = :merchant AND cv.occurred_at >= :since
-          AND cl.device_id IS NOT NULL
-        UNION
-        SELECT device_id FROM conversions
-        WHERE merchant_id = :merchant AND occurred_at >= :since AND device_id IS NOT NULL
-    )
-    SELECT p.path, cv.device_id IS NOT NULL AS converted
-    FROM paths p LEFT JOIN converted cv USING (device_id)
-""")
+        await _fetch(session, """
+            UPDATE conversions c SET attributed_at = clock_timestamp(), attribution_note = k.note
+            FROM unnest(%(ids)s::uuid[], %(notes)s::text[]) AS k(id, note)
+            WHERE c.id = k.id
+        """, {"ids": list(notes), "notes": list(notes.values())})
 
 
 async def recent_paths(session: AsyncSession, *, program_id: uuid.UUID,
@@ -218,21 +196,37 @@ async def recent_paths(session: AsyncSession, *, program_id: uuid.UUID,
     """Each device's unflagged clicks on the program's links since `since`, as the
     influencers it went through in time order, and whether the device bought from the
     merchant in that time (through a sub-id click of its own, or a postback naming it)."""
-    rows = await session.execute(_PATHS, {"program": program_id, "merchant": merchant_id,
-                                          "since": since})
+    rows = await _fetch(session, """
+        WITH paths AS (
+            SELECT device_id, array_agg(influencer_id ORDER BY clicked_at, id) AS path
+            FROM clicks
+            WHERE program_id = %(program)s AND counted AND device_id IS NOT NULL
+              AND clicked_at >= %(since)s
+            GROUP BY device_id
+        ), converted AS (
+            SELECT cl.device_id FROM conversions cv
+            JOIN clicks cl ON cl.id = cv.click_id AND cl.clicked_at >= %(since)s
+            WHERE cv.merchant_id = %(merchant)s AND cv.occurred_at >= %(since)s
+              AND cl.device_id IS NOT NULL
+            UNION
+            SELECT device_id FROM conversions
+            WHERE merchant_id = %(merchant)s AND occurred_at >= %(since)s
+              AND device_id IS NOT NULL
+        )
+        SELECT p.path, cv.device_id IS NOT NULL AS converted
+        FROM paths p LEFT JOIN converted cv USING (device_id)
+    """, {"program": program_id, "merchant": merchant_id, "since": since})
     return [(row.path, row.converted) for row in rows]
-
-
-_WAITING = text("""
-    SELECT id FROM conversions
-    WHERE attributed_at IS NULL AND created_at < :before
-    ORDER BY created_at LIMIT :limit
-""")
 
 
 async def waiting_conversions(session: AsyncSession, *, before: datetime, limit: int
                               ) -> list[uuid.UUID]:
-    return list((await session.scalars(_WAITING, {"before": before, "limit": limit})).all())
+    rows = await _fetch(session, """
+        SELECT id FROM conversions
+        WHERE attributed_at IS NULL AND created_at < %(before)s
+        ORDER BY created_at LIMIT %(limit)s
+    """, {"before": before, "limit": limit})
+    return [row.id for row in rows]
 
 
 def _in_range(statement: Select[Any], program_id: uuid.UUID | None,

@@ -45,15 +45,16 @@ class Attribution(UUIDPrimaryKey, Base):
 
     conversion_id: Mapped[uuid.UUID] = mapped_column(
         ForeignKey("conversions.id", ondelete="CASCADE"), index=True)
-    influencer_id: Mapped[uuid.UUID] = mapped_column(
-        ForeignKey("influencers.id", ondelete="CASCADE"), index=True)
-    program_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("programs.id", ondelete="CASCADE"))
+    # No foreign keys but the conversion: the ids below are copied from the click (which has
+    # none, being written by COPY at thousands a second) or the coupon, and batch writes of
+    # credits would cost about a third more with each checked.
+    influencer_id: Mapped[uuid.UUID] = mapped_column(PG_UUID(as_uuid=True), index=True)
+    program_id: Mapped[uuid.UUID] = mapped_column(PG_UUID(as_uuid=True))
     """The program whose terms the credit earns under: the click's link's, or the coupon's."""
     click_id: Mapped[uuid.UUID | None] = mapped_column(PG_UUID(as_uuid=True))
     clicked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     """With `click_id`, the click's key in the partitioned clicks table."""
-    link_id: Mapped[uuid.UUID | None] = mapped_column(
-        ForeignKey("tracking_links.id", ondelete="SET NULL"))
+    link_id: Mapped[uuid.UUID | None] = mapped_column(PG_UUID(as_uuid=True))
     coupon_code: Mapped[str | None] = mapped_column(String(100))
     weight: Mapped[Decimal] = mapped_column(Numeric(7, 6))
     """Share of the conversion; a conversion's current weights sum to exactly 1."""
