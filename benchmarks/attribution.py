@@ -32,6 +32,7 @@ from _scratch import drop, fresh, merchant
 
 from skinstack.attribution import service
 from skinstack.attribution.models import MODELS
+from skinstack.attribution.repository import Range
 from skinstack.db import create_engine, create_sessionmaker, libpq_url
 from skinstack.kit import ids
 from skinstack.logs import configure_logging
@@ -182,7 +183,8 @@ async def run(url: str, program_id: str, model: str, batch: int) -> tuple[float,
     try:
         sessions = create_sessionmaker(engine)
         began = time.perf_counter()
-        summary = await service.rerun(sessions, program_id=uuid.UUID(program_id), batch=batch)
+        summary = await service.rerun(sessions, Range(program_id=uuid.UUID(program_id)),
+                                      batch=batch)
         return time.perf_counter() - began, summary
     finally:
         await engine.dispose()

@@ -292,15 +292,15 @@ def attribution_rerun(
         try:
             async with sessions() as session:
                 merchant_id = (await _merchant_by_email(session, merchant)).id if merchant else None
-                total = await repository.count_in_range(
-                    session, program_id=program_id, merchant_id=merchant_id, since=since,
-                    until=until)
+                scope = repository.Range(program_id=program_id, merchant_id=merchant_id,
+                                         since=since, until=until)
+                total = await repository.count_in_range(session, scope)
             with Progress("[progress.description]{task.description}", BarColumn(),
                           MofNCompleteColumn(), TimeRemainingColumn(), console=console) as bar:
                 task = bar.add_task("Attributing", total=total)
                 summary = await service.rerun(
-                    sessions, program_id=program_id, merchant_id=merchant_id, since=since,
-                    until=until, batch=batch, progress=lambda done: bar.advance(task, done))
+                    sessions, scope, batch=batch,
+                    progress=lambda done: bar.advance(task, done))
             async with sessions() as session, session.begin():
                 audit.set_actor(session.sync_session, audit.Actor(user_id=None,
                                                                   role=audit.SYSTEM))

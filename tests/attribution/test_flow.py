@@ -19,6 +19,7 @@ from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from skinstack.attribution import service, tasks
+from skinstack.attribution.repository import Range
 from skinstack.conversions import service as conversions
 from skinstack.kit import ids
 from skinstack.models import Attribution, Conversion, WebhookEvent
@@ -140,7 +141,7 @@ async def test_a_click_beats_a_coupon_unless_the_program_says_otherwise(
                                  json={"coupon_beats_click": True},
                                  headers=w.shop.account.headers)
     assert patched.status_code == 200 and patched.json()["coupon_beats_click"] is True
-    summary = await service.rerun(sessionmaker, program_id=uuid.UUID(w.program["id"]))
+    summary = await service.rerun(sessionmaker, Range(program_id=uuid.UUID(w.program["id"])))
     assert (summary.conversions, summary.changed) == (2, 1)
     listed = (await client.get("/api/v1/conversions", headers=w.shop.account.headers)).json()
     again = next(item for item in listed["items"] if item["id"] == first["id"])
@@ -152,7 +153,7 @@ async def test_a_click_beats_a_coupon_unless_the_program_says_otherwise(
     assert [(str(row.influencer_id), row.superseded_at is not None) for row in history] == [
         (w.a.id, True), (w.b.id, False)]
 
-    assert (await service.rerun(sessionmaker, program_id=uuid.UUID(w.program["id"]))
+    assert (await service.rerun(sessionmaker, Range(program_id=uuid.UUID(w.program["id"])))
             ).changed == 0  # idempotent
     assert len((await session.scalars(select(Attribution).where(
         Attribution.conversion_id == uuid.UUID(first["id"])))).all()) == 2

@@ -9,15 +9,14 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
 from psycopg.rows import namedtuple_row
-from sqlalchemy import Row, Select, func, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from skinstack.attribution.models import Touch
-from skinstack.models import Conversion
 
 MAX_PATH = 100
 """Most recent clicks of one device loaded for a path; older ones get no credit."""
@@ -26,8 +25,9 @@ CLICK_ID_SLACK = timedelta(minutes=5)
 
 
 async def _fetch(session: AsyncSession, sql: str, parameters: dict[str, Any]) -> list[Any]:
-    """Runs `sql` on the session's own connection and transaction with binary parameters and
-    results: a batch's arrays of thousands of ids cost several times more as text."""
+    """Runs `sql` on the session's own connection and transaction, with binary results and
+    the parameters written `%(name)b` (binary): a batch's arrays of thousands of ids cost
+    about seven times more through SQLAlchemy's text parameters."""
     connection = await session.connection()
     driver = (await connection.get_raw_connection()).driver_connection
     async with driver.cursor(binary=True, row_factory=namedtuple_row) as cursor:
@@ -35,21 +35,23 @@ async def _fetch(session: AsyncSession, sql: str, parameters: dict[str, Any]) ->
         return await cursor.fetchall() if cursor.description else []
 
 
+_LOCKED_COLUMNS = ("id, merchant_id, program_id, occurred_at, click_id, device_id, discount_codes,"
+                   " influencer_id, attributed_at, attribution_note")
+
+
 async def lock_conversions(session: AsyncSession, ids: Sequence[uuid.UUID]) -> list[Any]:
     """The conversions, locked in id order (two batches never deadlock) so the conversion job
     and a re-run never attribute one conversion at the same time."""
-    return await _fetch(session, """
-        SELECT id, merchant_id, program_id, occurred_at, click_id, device_id, discount_codes,
-               influencer_id, attributed_at, attribution_note
-        FROM conversions WHERE id = ANY(%(ids)s) ORDER BY id FOR UPDATE
-    """, {"ids": list(ids)})
+    return await _fetch(session, f"""
+        SELECT {_LOCKED_COLUMNS} FROM conversions WHERE id = ANY(%(ids)b) ORDER BY id FOR UPDATE
+    """, {"ids": list(ids)})  # noqa: S608 - made of this module's constants
 
 
 async def programs_of(session: AsyncSession, merchant_ids: Sequence[uuid.UUID]) -> list[Any]:
     return await _fetch(session, """
         SELECT id, merchant_id, attribution_model, cookie_window_days,
                attribution_half_life_hours, coupon_beats_click
-        FROM programs WHERE merchant_id = ANY(%(merchants)s)
+        FROM programs WHERE merchant_id = ANY(%(merchants)b)
     """, {"merchants": list(merchant_ids)})
 
 
@@ -65,11 +67,11 @@ def _touch(row: Any) -> Touch:
 
 _CLICKS_BY_ID = f"""
     SELECT {_CLICK_COLUMNS}
-    FROM unnest(%(ids)s::uuid[], %(made)s::timestamptz[]) AS k(id, made)
+    FROM unnest(%(ids)b::uuid[], %(made)b::timestamptz[]) AS k(id, made)
     CROSS JOIN LATERAL (
         SELECT * FROM clicks c
-        WHERE c.id = k.id AND c.clicked_at BETWEEN k.made - %(slack)s::interval
-                                               AND k.made + %(slack)s::interval
+        WHERE c.id = k.id AND c.clicked_at BETWEEN k.made - %(slack)b::interval
+                                               AND k.made + %(slack)b::interval
         LIMIT 1
     ) AS c
 """  # noqa: S608 - every name is a constant of this module
@@ -90,8 +92,8 @@ async def clicks_by_id(session: AsyncSession, click_ids: Sequence[tuple[uuid.UUI
 
 _DEVICE_CLICKS = f"""
     SELECT k.n, {_CLICK_COLUMNS}
-    FROM unnest(%(n)s::int[], %(device)s::varchar[], %(merchant)s::uuid[],
-                %(since)s::timestamptz[], %(until)s::timestamptz[])
+    FROM unnest(%(n)b::int[], %(device)b::varchar[], %(merchant)b::uuid[],
+                %(since)b::timestamptz[], %(until)b::timestamptz[])
          AS k(n, device, merchant, since, until)
     CROSS JOIN LATERAL (
         SELECT * FROM clicks c
@@ -127,7 +129,7 @@ async def coupons_on(session: AsyncSession, wanted: Sequence[tuple[uuid.UUID, st
         return found
     rows = await _fetch(session, """
         SELECT k.n, cp.code, cp.influencer_id, cp.program_id
-        FROM unnest(%(n)s::int[], %(merchant)s::uuid[], %(code)s::varchar[])
+        FROM unnest(%(n)b::int[], %(merchant)b::uuid[], %(code)b::varchar[])
              AS k(n, merchant, code)
         JOIN coupons cp ON cp.merchant_id = k.merchant AND lower(cp.code) = lower(k.code)
                        AND cp.is_active
@@ -146,7 +148,7 @@ async def current_credits(session: AsyncSession, conversion_ids: Sequence[uuid.U
         SELECT conversion_id, influencer_id, program_id, click_id, coupon_code, weight, model,
                match_type, confidence
         FROM attributions
-        WHERE conversion_id = ANY(%(ids)s) AND superseded_at IS NULL
+        WHERE conversion_id = ANY(%(ids)b) AND superseded_at IS NULL
     """, {"ids": list(conversion_ids)})
 
 
@@ -157,12 +159,12 @@ _INSERT = """
     INSERT INTO attributions (conversion_id, influencer_id, program_id, click_id, clicked_at,
                               link_id, coupon_code, weight, model, match_type, confidence,
                               reason)
-    SELECT * FROM unnest(%(conversion_id)s::uuid[], %(influencer_id)s::uuid[],
-                         %(program_id)s::uuid[], %(click_id)s::uuid[],
-                         %(clicked_at)s::timestamptz[], %(link_id)s::uuid[],
-                         %(coupon_code)s::varchar[], %(weight)s::numeric[],
-                         %(model)s::varchar[], %(match_type)s::varchar[],
-                         %(confidence)s::numeric[], %(reason)s::text[])
+    SELECT * FROM unnest(%(conversion_id)b::uuid[], %(influencer_id)b::uuid[],
+                         %(program_id)b::uuid[], %(click_id)b::uuid[],
+                         %(clicked_at)b::timestamptz[], %(link_id)b::uuid[],
+                         %(coupon_code)b::varchar[], %(weight)b::numeric[],
+                         %(model)b::varchar[], %(match_type)b::varchar[],
+                         %(confidence)b::numeric[], %(reason)b::text[])
 """
 
 
@@ -173,7 +175,7 @@ async def replace_credits(session: AsyncSession, *, superseded: Sequence[uuid.UU
     if superseded:
         await _fetch(session, """
             UPDATE attributions SET superseded_at = clock_timestamp()
-            WHERE conversion_id = ANY(%(ids)s) AND superseded_at IS NULL
+            WHERE conversion_id = ANY(%(ids)b) AND superseded_at IS NULL
         """, {"ids": list(superseded)})
     if rows:
         await _fetch(session, _INSERT, dict(zip(INSERT_COLUMNS,
@@ -185,7 +187,7 @@ async def mark_attributed(session: AsyncSession, notes: dict[uuid.UUID, str]) ->
     if notes:
         await _fetch(session, """
             UPDATE conversions c SET attributed_at = clock_timestamp(), attribution_note = k.note
-            FROM unnest(%(ids)s::uuid[], %(notes)s::text[]) AS k(id, note)
+            FROM unnest(%(ids)b::uuid[], %(notes)b::text[]) AS k(id, note)
             WHERE c.id = k.id
         """, {"ids": list(notes), "notes": list(notes.values())})
 
@@ -200,17 +202,17 @@ async def recent_paths(session: AsyncSession, *, program_id: uuid.UUID,
         WITH paths AS (
             SELECT device_id, array_agg(influencer_id ORDER BY clicked_at, id) AS path
             FROM clicks
-            WHERE program_id = %(program)s AND counted AND device_id IS NOT NULL
-              AND clicked_at >= %(since)s
+            WHERE program_id = %(program)b AND counted AND device_id IS NOT NULL
+              AND clicked_at >= %(since)b
             GROUP BY device_id
         ), converted AS (
             SELECT cl.device_id FROM conversions cv
-            JOIN clicks cl ON cl.id = cv.click_id AND cl.clicked_at >= %(since)s
-            WHERE cv.merchant_id = %(merchant)s AND cv.occurred_at >= %(since)s
+            JOIN clicks cl ON cl.id = cv.click_id AND cl.clicked_at >= %(since)b
+            WHERE cv.merchant_id = %(merchant)b AND cv.occurred_at >= %(since)b
               AND cl.device_id IS NOT NULL
             UNION
             SELECT device_id FROM conversions
-            WHERE merchant_id = %(merchant)s AND occurred_at >= %(since)s
+            WHERE merchant_id = %(merchant)b AND occurred_at >= %(since)b
               AND device_id IS NOT NULL
         )
         SELECT p.path, cv.device_id IS NOT NULL AS converted
@@ -223,42 +225,53 @@ async def waiting_conversions(session: AsyncSession, *, before: datetime, limit:
                               ) -> list[uuid.UUID]:
     rows = await _fetch(session, """
         SELECT id FROM conversions
-        WHERE attributed_at IS NULL AND created_at < %(before)s
-        ORDER BY created_at LIMIT %(limit)s
+        WHERE attributed_at IS NULL AND created_at < %(before)b
+        ORDER BY created_at LIMIT %(limit)b
     """, {"before": before, "limit": limit})
     return [row.id for row in rows]
 
 
-def _in_range(statement: Select[Any], program_id: uuid.UUID | None,
-              merchant_id: uuid.UUID | None, since: datetime | None,
-              until: datetime | None) -> Select[Any]:
-    if program_id is not None:
-        statement = statement.where(Conversion.program_id == program_id)
-    if merchant_id is not None:
-        statement = statement.where(Conversion.merchant_id == merchant_id)
-    if since is not None:
-        statement = statement.where(Conversion.occurred_at >= since)
-    if until is not None:
-        statement = statement.where(Conversion.occurred_at < until)
-    return statement
+_RANGE_CONDITIONS = {"program": "program_id = %(program)b",
+                     "merchant": "merchant_id = %(merchant)b",
+                     "since": "occurred_at >= %(since)b", "until": "occurred_at < %(until)b",
+                     "after": "(occurred_at, id) > (%(after_at)b, %(after_id)b)"}
 
 
-async def count_in_range(session: AsyncSession, *, program_id: uuid.UUID | None,
-                         merchant_id: uuid.UUID | None, since: datetime | None,
-                         until: datetime | None) -> int:
-    return (await session.execute(_in_range(
-        select(func.count()).select_from(Conversion), program_id, merchant_id, since, until)
-    )).scalar_one()
+@dataclass(frozen=True)
+class Range:
+    """Conversions to attribute again: of a program, of a merchant, in a period."""
+    program_id: uuid.UUID | None = None
+    merchant_id: uuid.UUID | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+
+    def where(self, after: tuple[datetime, uuid.UUID] | None = None
+              ) -> tuple[str, dict[str, Any]]:
+        """The WHERE clause (made only of the constants above) and its parameters."""
+        given = {"program": self.program_id, "merchant": self.merchant_id,
+                 "since": self.since, "until": self.until, "after": after}
+        present = [name for name, value in given.items() if value is not None]
+        parameters = {name: given[name] for name in present if name != "after"}
+        if after is not None:
+            parameters |= {"after_at": after[0], "after_id": after[1]}
+        return " AND ".join([_RANGE_CONDITIONS[name] for name in present] or ["true"]), parameters
 
 
-async def ids_in_range(session: AsyncSession, *, program_id: uuid.UUID | None,
-                       merchant_id: uuid.UUID | None, since: datetime | None,
-                       until: datetime | None, after: tuple[datetime, uuid.UUID] | None,
-                       limit: int) -> list[Row[Any]]:
-    """The next `limit` conversions in the range by (occurred_at, id), after `after`."""
-    statement = _in_range(select(Conversion.id, Conversion.occurred_at), program_id,
-                          merchant_id, since, until)
-    if after is not None:
-        statement = statement.where(tuple_(Conversion.occurred_at, Conversion.id) > after)
-    return list((await session.execute(
-        statement.order_by(Conversion.occurred_at, Conversion.id).limit(limit))).all())
+async def count_in_range(session: AsyncSession, scope: Range) -> int:
+    where, parameters = scope.where()
+    sql = f"SELECT count(*) AS n FROM conversions WHERE {where}"  # noqa: S608 - constants only
+    rows = await _fetch(session, sql, parameters)
+    return rows[0].n
+
+
+async def lock_range(session: AsyncSession, scope: Range, *,
+                     after: tuple[datetime, uuid.UUID] | None, limit: int) -> list[Any]:
+    """The next `limit` conversions of the range by (occurred_at, id) after `after`, locked
+    like `lock_conversions` (in id order), in one statement."""
+    where, parameters = scope.where(after)
+    return await _fetch(session, f"""
+        SELECT {_LOCKED_COLUMNS} FROM conversions
+        WHERE id IN (SELECT id FROM conversions WHERE {where}
+                     ORDER BY occurred_at, id LIMIT %(limit)b)
+        ORDER BY id FOR UPDATE
+    """, parameters | {"limit": limit})  # noqa: S608 - made of this module's constants

@@ -26,7 +26,6 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Row
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from skinstack.attribution import models, repository
@@ -77,17 +76,17 @@ LEARNED = LearnedModels()
 """The process's learned models (the conversion job's); a re-run learns afresh."""
 
 
-def settings_of(program: Row[Any]) -> models.Settings:
+def settings_of(program: Any) -> models.Settings:
     return models.Settings(model=program.attribution_model,
                            window=timedelta(days=program.cookie_window_days),
                            half_life=timedelta(hours=program.attribution_half_life_hours),
                            coupon_first=program.coupon_beats_click)
 
 
-@dataclass
+@dataclass(slots=True)
 class _Case:
     """One conversion while its batch is attributed."""
-    row: Row[Any]
+    row: Any
     settings: models.Settings
     program_id: uuid.UUID | None
     clicks: dict[uuid.UUID, models.Touch] = field(default_factory=dict)
@@ -108,13 +107,20 @@ def _click_ref(click_id: uuid.UUID | None) -> datetime | None:
 async def attribute(session: AsyncSession, conversion_ids: Sequence[uuid.UUID], *,
                     now: datetime | None = None, learned: LearnedModels = LEARNED) -> Attributed:
     """Attributes the conversions (any number; callers batch by about a thousand)."""
-    now = now or datetime.now(UTC)
-    result = Attributed()
     rows = await repository.lock_conversions(session, sorted(set(conversion_ids)))
+    return await _attribute_locked(session, rows, now=now or datetime.now(UTC),
+                                   learned=learned)
+
+
+async def _attribute_locked(session: AsyncSession, rows: Sequence[Any], *, now: datetime,
+                            learned: LearnedModels) -> Attributed:
+    """Attributes conversions already locked by this transaction."""
+    result = Attributed()
     if not rows:
         return result
     programs = {program.id: program for program in await repository.programs_of(
         session, sorted({row.merchant_id for row in rows}))}
+    settings = {program_id: settings_of(program) for program_id, program in programs.items()}
     longest: dict[uuid.UUID, timedelta] = {}
     for program in programs.values():
         window = timedelta(days=program.cookie_window_days)
@@ -149,7 +155,7 @@ async def attribute(session: AsyncSession, conversion_ids: Sequence[uuid.UUID], 
                                  if c.program_id in programs), None))
         case.program_id = program_id
         if program_id is not None:
-            case.settings = settings_of(programs[program_id])
+            case.settings = settings[program_id]
         window = (case.settings.window if program_id is not None
                   else longest.get(row.merchant_id, DEFAULT_SETTINGS.window))
         usable = (sub_click is not None and not sub_click.flagged
@@ -216,7 +222,7 @@ def _stored(outcome: models.Outcome, credit: models.Credit) -> _Stored:
                    match_type=credit.match_type, confidence=credit.confidence)
 
 
-async def _write(session: AsyncSession, rows: Sequence[Row[Any]],
+async def _write(session: AsyncSession, rows: Sequence[Any],
                  outcomes: dict[uuid.UUID, models.Outcome], result: Attributed) -> None:
     before = [row.id for row in rows if row.id in outcomes and row.attributed_at is not None]
     current: dict[uuid.UUID, set[tuple[Any, ...]]] = {}
@@ -264,26 +270,23 @@ class Rerun:
     changed: int = 0
 
 
-async def rerun(sessionmaker: async_sessionmaker[AsyncSession], *,
-                program_id: uuid.UUID | None = None, merchant_id: uuid.UUID | None = None,
-                since: datetime | None = None, until: datetime | None = None,
+async def rerun(sessionmaker: async_sessionmaker[AsyncSession], scope: repository.Range, *,
                 batch: int = 1000, progress: Callable[[int], None] | None = None) -> Rerun:
-    """Attributes every conversion in the range again, `batch` at a time, each batch in a
-    transaction of its own (a stopped run keeps what it finished; running it again is
-    harmless). Data-driven models are learned afresh for the run."""
+    """Attributes every conversion in `scope` again, `batch` at a time by (occurred_at, id),
+    each batch in a transaction of its own (a stopped run keeps what it finished; running it
+    again is harmless). Data-driven models are learned afresh for the run."""
     summary = Rerun()
     learned = LearnedModels(ttl=float("inf"))
     after: tuple[datetime, uuid.UUID] | None = None
     while True:
         async with sessionmaker() as session:
-            rows = await repository.ids_in_range(
-                session, program_id=program_id, merchant_id=merchant_id, since=since,
-                until=until, after=after, limit=batch)
+            rows = await repository.lock_range(session, scope, after=after, limit=batch)
             if not rows:
                 break
-            result = await attribute(session, [row.id for row in rows], learned=learned)
+            result = await _attribute_locked(session, rows, now=datetime.now(UTC),
+                                             learned=learned)
             await session.commit()
-        after = (rows[-1].occurred_at, rows[-1].id)
+        after = max((row.occurred_at, row.id) for row in rows)
         summary.conversions += len(rows)
         summary.attributed += result.attributed
         summary.unattributed += result.unattributed
