@@ -148,8 +148,8 @@ async def test_a_click_beats_a_coupon_unless_the_program_says_otherwise(
     assert [(c["influencer_id"], c["match_type"]) for c in again["attributions"]] == [
         (w.b.id, "coupon")]
     history = (await session.scalars(select(Attribution).where(
-        Attribution.conversion_id == uuid.UUID(first["id"])).order_by(Attribution.created_at,
-                                                                       Attribution.id))).all()
+        Attribution.conversion_id == uuid.UUID(first["id"])).order_by(
+        Attribution.superseded_at.nulls_last()))).all()
     assert [(str(row.influencer_id), row.superseded_at is not None) for row in history] == [
         (w.a.id, True), (w.b.id, False)]
 

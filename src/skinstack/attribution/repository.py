@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from psycopg.rows import namedtuple_row
+from psycopg.rows import args_row, namedtuple_row
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from skinstack.attribution.models import Touch
@@ -24,13 +24,14 @@ CLICK_ID_SLACK = timedelta(minutes=5)
 """How far a click's row time may be from the time inside its id (clock of the process)."""
 
 
-async def _fetch(session: AsyncSession, sql: str, parameters: dict[str, Any]) -> list[Any]:
+async def _fetch(session: AsyncSession, sql: str, parameters: dict[str, Any],
+                 row_factory: Any = namedtuple_row) -> list[Any]:
     """Runs `sql` on the session's own connection and transaction, with binary results and
     the parameters written `%(name)b` (binary): a batch's arrays of thousands of ids cost
     about seven times more through SQLAlchemy's text parameters."""
     connection = await session.connection()
     driver = (await connection.get_raw_connection()).driver_connection
-    async with driver.cursor(binary=True, row_factory=namedtuple_row) as cursor:
+    async with driver.cursor(binary=True, row_factory=row_factory) as cursor:
         await cursor.execute(sql, parameters)
         return await cursor.fetchall() if cursor.description else []
 
@@ -56,13 +57,10 @@ async def programs_of(session: AsyncSession, merchant_ids: Sequence[uuid.UUID]) 
 
 
 _CLICK_COLUMNS = ("c.id, c.clicked_at, c.merchant_id, c.influencer_id, c.program_id,"
-                  " c.link_id, c.device_id, NOT c.counted AS flagged")
-
-
-def _touch(row: Any) -> Touch:
-    return Touch(id=row.id, at=row.clicked_at, merchant_id=row.merchant_id,
-                 influencer_id=row.influencer_id, program_id=row.program_id,
-                 link_id=row.link_id, device_id=row.device_id, flagged=row.flagged)
+                  " c.link_id, c.device_id, NOT c.counted")
+"""A click as `Touch` takes its fields, in order."""
+_TOUCHES = args_row(Touch)
+_NUMBERED_TOUCHES = args_row(lambda n, *fields: (n, Touch(*fields)))
 
 
 _CLICKS_BY_ID = f"""
@@ -84,10 +82,10 @@ async def clicks_by_id(session: AsyncSession, click_ids: Sequence[tuple[uuid.UUI
     clicks table.)"""
     if not click_ids:
         return {}
-    rows = await _fetch(session, _CLICKS_BY_ID, {
+    touches = await _fetch(session, _CLICKS_BY_ID, {
         "ids": [click_id for click_id, _ in click_ids],
-        "made": [made for _, made in click_ids], "slack": CLICK_ID_SLACK})
-    return {row.id: _touch(row) for row in rows}
+        "made": [made for _, made in click_ids], "slack": CLICK_ID_SLACK}, _TOUCHES)
+    return {touch.id: touch for touch in touches}
 
 
 _DEVICE_CLICKS = f"""
@@ -115,9 +113,9 @@ async def device_clicks(session: AsyncSession,
     rows = await _fetch(session, _DEVICE_CLICKS, {
         "n": list(range(len(wanted))), "device": [w[0] for w in wanted],
         "merchant": [w[1] for w in wanted], "since": [w[2] for w in wanted],
-        "until": [w[3] for w in wanted]})
-    for row in rows:
-        found[row.n].append(_touch(row))
+        "until": [w[3] for w in wanted]}, _NUMBERED_TOUCHES)
+    for n, touch in rows:
+        found[n].append(touch)
     return found
 
 

@@ -19,6 +19,7 @@ click, and the periodic job `attribute_waiting` tries again.
 
 from __future__ import annotations
 
+import operator
 import time
 import uuid
 from collections.abc import Callable, Sequence
@@ -196,30 +197,19 @@ async def _attribute_locked(session: AsyncSession, rows: Sequence[Any], *, now: 
     return result
 
 
-def _key(conversion_id: uuid.UUID, credit: Any) -> tuple[Any, ...]:
-    return (conversion_id, credit.influencer_id, credit.program_id, credit.click_id,
-            credit.coupon_code, credit.weight, credit.model, credit.match_type,
-            credit.confidence)
+_COMPARED = operator.itemgetter(1, 2, 3, 6, 7, 8, 9, 10)
+"""What makes two credits the same, picked from an insert row: influencer, program, click,
+coupon, weight, model, match type, confidence (not the reason's wording)."""
 
 
-@dataclass(frozen=True)
-class _Stored:
-    """A credit as the database holds it (to compare with a new one)."""
-    influencer_id: uuid.UUID
-    program_id: uuid.UUID
-    click_id: uuid.UUID | None
-    coupon_code: str | None
-    weight: Any
-    model: str
-    match_type: str
-    confidence: Any
-
-
-def _stored(outcome: models.Outcome, credit: models.Credit) -> _Stored:
-    return _Stored(influencer_id=credit.influencer_id, program_id=credit.program_id,
-                   click_id=credit.click.id if credit.click else None,
-                   coupon_code=credit.coupon_code, weight=credit.weight, model=outcome.model,
-                   match_type=credit.match_type, confidence=credit.confidence)
+def _insert_row(conversion_id: uuid.UUID, model: str, credit: models.Credit
+                ) -> tuple[Any, ...]:
+    """A credit in repository.INSERT_COLUMNS order."""
+    click = credit.click
+    return (conversion_id, credit.influencer_id, credit.program_id,
+            click.id if click else None, click.at if click else None,
+            click.link_id if click else None, credit.coupon_code, credit.weight, model,
+            credit.match_type, credit.confidence, credit.reason)
 
 
 async def _write(session: AsyncSession, rows: Sequence[Any],
@@ -227,9 +217,10 @@ async def _write(session: AsyncSession, rows: Sequence[Any],
     before = [row.id for row in rows if row.id in outcomes and row.attributed_at is not None]
     current: dict[uuid.UUID, set[tuple[Any, ...]]] = {}
     for credit in await repository.current_credits(session, before):
-        current.setdefault(credit.conversion_id, set()).add(_key(credit.conversion_id, credit))
+        current.setdefault(credit.conversion_id, set()).add((
+            credit.influencer_id, credit.program_id, credit.click_id, credit.coupon_code,
+            credit.weight, credit.model, credit.match_type, credit.confidence))
     changed: list[uuid.UUID] = []
-    changed_set: set[uuid.UUID] = set()
     inserts: list[tuple[Any, ...]] = []
     notes: dict[uuid.UUID, str] = {}
     for row in rows:
@@ -240,20 +231,14 @@ async def _write(session: AsyncSession, rows: Sequence[Any],
             result.attributed += 1
         else:
             result.unattributed += 1
-        new = {_key(row.id, _stored(outcome, credit)) for credit in outcome.credits}
-        if new != current.get(row.id, set()):
+        new = [_insert_row(row.id, outcome.model, credit) for credit in outcome.credits]
+        previous = current.get(row.id)
+        if (previous is None and new) or (
+                previous is not None and previous != {_COMPARED(item) for item in new}):
             changed.append(row.id)
-            changed_set.add(row.id)
-            inserts.extend(
-                (row.id, credit.influencer_id, credit.program_id,
-                 credit.click.id if credit.click else None,
-                 credit.click.at if credit.click else None,
-                 credit.click.link_id if credit.click else None, credit.coupon_code,
-                 credit.weight, outcome.model, credit.match_type, credit.confidence,
-                 credit.reason)
-                for credit in outcome.credits)
-        if (row.attributed_at is None or row.id in changed_set
-                or row.attribution_note != outcome.reason):
+            inserts.extend(new)
+            notes[row.id] = outcome.reason
+        elif row.attributed_at is None or row.attribution_note != outcome.reason:
             notes[row.id] = outcome.reason
     await repository.replace_credits(
         session, superseded=[id_ for id_ in changed if id_ in current], rows=inserts)
