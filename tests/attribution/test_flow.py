@@ -26,7 +26,7 @@ from skinstack.models import Attribution, Conversion, WebhookEvent
 from skinstack.webhooks.tasks import normalised, process_event
 from tests import factories
 from tests.conftest import live_app
-from tests.webhooks.helpers import Shop, order, rows_of
+from tests.webhooks.helpers import Shop, order, postback_body, rows_of
 
 NOW = datetime.now(UTC)
 
@@ -178,6 +178,29 @@ async def test_a_path_model_splits_the_credit_over_the_device_path(
     assert sum(Decimal(c["weight"]) for c in credits) == 1
     assert {c["weight"] for c in credits} <= {"0.333333", "0.333334"}
     assert {c["model"] for c in credits} == {"linear"}
+
+
+async def test_a_postback_with_only_a_device_takes_the_devices_latest_click_and_program(
+        client: httpx.AsyncClient, session: AsyncSession) -> None:
+    w = await world(client, attribution_model="linear")
+    key, secret = f"key-{uuid.uuid4().hex[:8]}", "postback-" + uuid.uuid4().hex
+    await factories.integration(client, w.shop.account, type="postback", account_id=key,
+                                secret=secret)
+    early = await click(session, w.a.link, at=NOW - timedelta(days=3), device="dev-postback-1")
+    late = await click(session, w.b.link, at=NOW - timedelta(days=1), device="dev-postback-1")
+    await click(session, w.a.link, at=NOW - timedelta(days=1), device="dev-other")
+    body = postback_body(secret, key=key, order_id="PB-9", amount="59.98", currency="USD",
+                         device_id="dev-postback-1")
+    response = await client.post("/postback", content=body, headers={
+        "Content-Type": "application/x-www-form-urlencoded"})
+    assert response.status_code == 200, response.text
+    for event in await rows_of(session, WebhookEvent, w.shop.account):
+        await process_event(session, event.id)
+    listed = (await client.get("/api/v1/conversions", headers=w.shop.account.headers)).json()
+    credits = listed["items"][0]["attributions"]
+    assert [(c["click_id"], c["match_type"], c["weight"], c["model"]) for c in credits] == [
+        (early, "path", "0.500000", "linear"), (late, "device", "0.500000", "linear")]
+    assert credits[1]["confidence"] == "0.70"
 
 
 async def test_a_sub_id_whose_click_is_not_stored_yet_waits_for_the_sweep(

@@ -119,15 +119,40 @@ async def _attribute_locked(session: AsyncSession, rows: Sequence[Any], *, now: 
     result = Attributed()
     if not rows:
         return result
-    programs = {program.id: program for program in await repository.programs_of(
-        session, sorted({row.merchant_id for row in rows}))}
-    settings = {program_id: settings_of(program) for program_id, program in programs.items()}
-    longest: dict[uuid.UUID, timedelta] = {}
-    for program in programs.values():
-        window = timedelta(days=program.cookie_window_days)
-        longest[program.merchant_id] = max(window, longest.get(program.merchant_id, window))
+    cases = await _candidates(session, rows)
+    learned_of: dict[uuid.UUID, models.Learned] = {}
+    for case in cases:
+        if case.settings.model == "data_driven" and case.program_id not in learned_of:
+            learned_of[case.program_id] = await learned.get(
+                session, program_id=case.program_id, merchant_id=case.row.merchant_id, now=now)
 
-    cases = [_Case(row=row, settings=DEFAULT_SETTINGS, program_id=row.program_id,
+    outcomes: dict[uuid.UUID, models.Outcome] = {}
+    for case in cases:
+        row = case.row
+        if (case.click_made is not None and row.click_id not in case.clicks
+                and now - case.click_made < CLICK_GRACE):
+            result.waiting += 1
+            continue
+        order = models.Order(
+            at=row.occurred_at, merchant_id=row.merchant_id, program_id=case.program_id,
+            click_id=row.click_id, coupons=tuple(case.coupons), device_id=row.device_id,
+            named_influencer_id=row.influencer_id)
+        outcomes[row.id] = models.attribute(order, case.clicks.values(), case.settings,
+                                            learned_of.get(case.program_id))
+    await _write(session, rows, outcomes, result)
+    return result
+
+
+async def _candidates(session: AsyncSession, rows: Sequence[Any]) -> list[_Case]:
+    """Each conversion with its program's settings and the clicks and coupons that may get
+    credit, loaded for the whole batch at once."""
+    programs: dict[uuid.UUID, models.Settings] = {}
+    longest: dict[uuid.UUID, timedelta] = {}
+    for program in await repository.programs_of(session, sorted({r.merchant_id for r in rows})):
+        programs[program.id] = settings = settings_of(program)
+        longest[program.merchant_id] = max(settings.window,
+                                           longest.get(program.merchant_id, settings.window))
+    cases = [_Case(row=row, settings=DEFAULT_SETTINGS, program_id=None,
                    click_made=_click_ref(row.click_id)) for row in rows]
     sub_ids = await repository.clicks_by_id(session, [
         (case.row.click_id, case.click_made) for case in cases if case.click_made is not None])
@@ -141,7 +166,8 @@ async def _attribute_locked(session: AsyncSession, rows: Sequence[Any], *, now: 
             for c in coupons)
 
     # The program's settings: the conversion's program, else the sub-id click's, else the
-    # coupon's; a device alone searches the merchant's longest window.
+    # coupon's; a device alone searches the merchant's longest window, then takes the program
+    # of the device's latest click there.
     devices: list[tuple[str, uuid.UUID, datetime, datetime]] = []
     device_case: list[int] = []
     for index, case in enumerate(cases):
@@ -149,15 +175,12 @@ async def _attribute_locked(session: AsyncSession, rows: Sequence[Any], *, now: 
         sub_click = sub_ids.get(row.click_id) if row.click_id else None
         if sub_click is not None:
             case.clicks[sub_click.id] = sub_click
-        program_id = (row.program_id if row.program_id in programs
-                      else sub_click.program_id if sub_click is not None
-                      and sub_click.program_id in programs
-                      else next((c.program_id for c in case.coupons
-                                 if c.program_id in programs), None))
-        case.program_id = program_id
-        if program_id is not None:
-            case.settings = settings[program_id]
-        window = (case.settings.window if program_id is not None
+        case.program_id = next((program_id for program_id in (
+            row.program_id, sub_click and sub_click.program_id,
+            *(coupon.program_id for coupon in case.coupons)) if program_id in programs), None)
+        if case.program_id is not None:
+            case.settings = programs[case.program_id]
+        window = (case.settings.window if case.program_id is not None
                   else longest.get(row.merchant_id, DEFAULT_SETTINGS.window))
         usable = (sub_click is not None and not sub_click.flagged
                   and sub_click.merchant_id == row.merchant_id
@@ -172,29 +195,12 @@ async def _attribute_locked(session: AsyncSession, rows: Sequence[Any], *, now: 
             device_case.append(index)
     for index, touches in zip(device_case, await repository.device_clicks(session, devices),
                               strict=True):
-        cases[index].clicks.update((touch.id, touch) for touch in touches)
-
-    learned_of: dict[uuid.UUID, models.Learned] = {}
-    for case in cases:
-        if case.settings.model == "data_driven" and case.program_id not in learned_of:
-            learned_of[case.program_id] = await learned.get(
-                session, program_id=case.program_id, merchant_id=case.row.merchant_id, now=now)
-
-    outcomes: dict[uuid.UUID, models.Outcome] = {}
-    for case in cases:
-        row = case.row
-        if (row.click_id is not None and row.click_id not in case.clicks
-                and case.click_made is not None and now - case.click_made < CLICK_GRACE):
-            result.waiting += 1
-            continue
-        order = models.Order(
-            at=row.occurred_at, merchant_id=row.merchant_id, program_id=case.program_id,
-            click_id=row.click_id, coupons=tuple(case.coupons), device_id=row.device_id,
-            named_influencer_id=row.influencer_id)
-        outcomes[row.id] = models.attribute(order, case.clicks.values(), case.settings,
-                                            learned_of.get(case.program_id))
-    await _write(session, rows, outcomes, result)
-    return result
+        case = cases[index]
+        case.clicks.update((touch.id, touch) for touch in touches)
+        if case.program_id is None and touches and touches[0].program_id in programs:
+            case.program_id = touches[0].program_id  # the newest: they come newest first
+            case.settings = programs[case.program_id]
+    return cases
 
 
 _COMPARED = operator.itemgetter(1, 2, 3, 6, 7, 8, 9, 10)
