@@ -49,6 +49,9 @@ def serve(
     port: Annotated[int, typer.Option(help="TCP port.")] = 8000,
     no_worker: Annotated[bool, typer.Option("--no-worker",
                                             help="Do not run the background worker here.")] = False,
+    demo: Annotated[bool | None, typer.Option(
+        "--demo/--no-demo",
+        help="Add the demo data once (default: only on the embedded database).")] = None,
 ) -> None:
     """Applies migrations, then runs the HTTP service (and the worker, unless --no-worker)."""
     import uvicorn
@@ -57,6 +60,8 @@ def serve(
 
     url = _database_url()
     migrations.upgrade(url)
+    if demo if demo is not None else not get_settings().database_url:
+        _seed_demo(url)
     app = create_app(run_worker_in_process=not no_worker, database_url=url)
     console.print(f"SkinStack on http://{host}:{port}  (API docs: /docs, /openapi.json)")
     uvicorn.run(asgi(app), host=host, port=port, loop="uvloop", http="httptools", log_config=None,
@@ -253,6 +258,26 @@ def imports_amazon(
         raise typer.Exit(1)
     console.print(f"Imported {len(parsed.orders)} orders and {len(parsed.adjustments)} returns "
                   f"(event {accepted.event_id}).")
+
+
+def _seed_demo(url: str) -> None:
+    from skinstack.compliance import audit
+    from skinstack.demo import DEMO_PASSWORD, seed
+
+    async def main() -> object:
+        engine = create_engine(url, pool_size=1)
+        try:
+            async with create_sessionmaker(engine)() as session, session.begin():
+                audit.set_actor(session.sync_session, audit.Actor(user_id=None,
+                                                                  role=audit.SYSTEM))
+                return await seed(session)
+        finally:
+            await engine.dispose()
+
+    seeded = asyncio.run(main())
+    console.print(f"Demo data {'added' if seeded.created else 'already there'}; log in as "
+                  f"{', '.join(seeded.emails)} with the password {DEMO_PASSWORD!r} "
+                  "(admins: skinstack admin create).")
 
 
 @attribution_cli.command("rerun")

@@ -1,0 +1,34 @@
+"""The demo data: made through the real services once, attributed, and usable over HTTP."""
+
+from __future__ import annotations
+
+import httpx
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from skinstack.demo import DEMO_PASSWORD, MERCHANT_EMAIL, seed
+from skinstack.models import Attribution, Conversion, User
+from tests.factories import login
+
+
+async def test_the_demo_is_made_once_and_its_orders_are_attributed(
+        client: httpx.AsyncClient, session: AsyncSession) -> None:
+    first = await seed(session)
+    again = await seed(session)
+    assert (first.created, again.created) == (True, False)
+    assert await session.scalar(select(func.count()).select_from(User).where(
+        User.email.in_(first.emails))) == 3
+
+    token = (await login(client, MERCHANT_EMAIL, DEMO_PASSWORD)).json()["access_token"]
+    listed = (await client.get("/api/v1/conversions",
+                               headers={"Authorization": f"Bearer {token}"})).json()
+    by_order = {item["order_id"]: item for item in listed["items"]}
+    assert sorted(by_order) == ["demo-1", "demo-2", "demo-4"]
+    path = by_order["demo-1"]["attributions"]
+    assert [credit["match_type"] for credit in path] == ["path", "path", "sub_id"]
+    assert {credit["model"] for credit in path} == {"linear"}
+    assert [credit["match_type"] for credit in by_order["demo-4"]["attributions"]] == ["coupon"]
+    credited = await session.scalar(select(func.count(func.distinct(Attribution.conversion_id)))
+                                    .join(Conversion, Conversion.id == Attribution.conversion_id)
+                                    .where(Conversion.order_id.like("demo-%")))
+    assert credited == 3
