@@ -10,18 +10,17 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from psycopg.rows import args_row, namedtuple_row
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from skinstack.attribution.models import Touch
+from skinstack.kit import ids
 
 MAX_PATH = 100
 """Most recent clicks of one device loaded for a path; older ones get no credit."""
-CLICK_ID_SLACK = timedelta(minutes=5)
-"""How far a click's row time may be from the time inside its id (clock of the process)."""
 
 
 async def _fetch(session: AsyncSession, sql: str, parameters: dict[str, Any],
@@ -84,7 +83,7 @@ async def clicks_by_id(session: AsyncSession, click_ids: Sequence[tuple[uuid.UUI
         return {}
     touches = await _fetch(session, _CLICKS_BY_ID, {
         "ids": [click_id for click_id, _ in click_ids],
-        "made": [made for _, made in click_ids], "slack": CLICK_ID_SLACK}, _TOUCHES)
+        "made": [made for _, made in click_ids], "slack": ids.CLOCK_SLACK}, _TOUCHES)
     return {touch.id: touch for touch in touches}
 
 

@@ -95,16 +95,6 @@ class _Case:
     click_made: datetime | None = None
 
 
-def _click_ref(click_id: uuid.UUID | None) -> datetime | None:
-    """The time inside a click id (None for an id we could not have made)."""
-    if click_id is None:
-        return None
-    try:
-        return ids.timestamp(click_id)
-    except (ValueError, OverflowError, OSError):
-        return None
-
-
 async def attribute(session: AsyncSession, conversion_ids: Sequence[uuid.UUID], *,
                     now: datetime | None = None, learned: LearnedModels = LEARNED) -> Attributed:
     """Attributes the conversions (any number; callers batch by about a thousand)."""
@@ -153,7 +143,7 @@ async def _candidates(session: AsyncSession, rows: Sequence[Any]) -> list[_Case]
         longest[program.merchant_id] = max(settings.window,
                                            longest.get(program.merchant_id, settings.window))
     cases = [_Case(row=row, settings=DEFAULT_SETTINGS, program_id=None,
-                   click_made=_click_ref(row.click_id)) for row in rows]
+                   click_made=row.click_id and ids.made_at(row.click_id)) for row in rows]
     sub_ids = await repository.clicks_by_id(session, [
         (case.row.click_id, case.click_made) for case in cases if case.click_made is not None])
     wanted_codes = [(case_index, code) for case_index, case in enumerate(cases)

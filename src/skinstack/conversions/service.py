@@ -21,7 +21,6 @@ from __future__ import annotations
 import json
 import uuid
 from dataclasses import dataclass, field
-from datetime import timedelta
 
 from sqlalchemy import func, select, text
 from sqlalchemy.dialects.postgresql import insert
@@ -95,13 +94,15 @@ async def _click(session: AsyncSession, merchant_id: uuid.UUID, click_ref: str |
         return None, None
     try:
         click_id = ids.decode(click_ref)
-        made = ids.timestamp(click_id)
-    except (ValueError, OverflowError, OSError):
+    except ValueError:
+        return None, None
+    made = ids.made_at(click_id)
+    if made is None:
         return None, None
     row = (await session.execute(
         select(Click.program_id).where(
             Click.id == click_id, Click.merchant_id == merchant_id,
-            Click.clicked_at.between(made - timedelta(minutes=5), made + timedelta(minutes=5)))
+            Click.clicked_at.between(made - ids.CLOCK_SLACK, made + ids.CLOCK_SLACK))
     )).first()
     # A well-formed id with no click yet (the click sink writes within a second) still
     # goes to attribution, which looks it up again.

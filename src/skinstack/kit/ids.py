@@ -19,7 +19,7 @@ import re
 import threading
 import time
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 ALPHABET = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
 CLICK_ID_LENGTH = 22
@@ -101,3 +101,17 @@ def new_click_id(now_ms: int | None = None) -> tuple[bytes, str]:
 def timestamp(value: uuid.UUID) -> datetime:
     """When a UUIDv7 was made (millisecond precision)."""
     return datetime.fromtimestamp((value.int >> 80) / 1000, tz=UTC)
+
+
+def made_at(value: uuid.UUID) -> datetime | None:
+    """When a click id says it was made; None when its bits hold no usable time (an id we
+    could not have made)."""
+    try:
+        return timestamp(value)
+    except (ValueError, OverflowError, OSError):
+        return None
+
+
+CLOCK_SLACK = timedelta(minutes=5)
+"""How far a click row's `clicked_at` may be from the time inside its id: the bounds that
+narrow a lookup by id to its month's partition."""
