@@ -139,6 +139,8 @@ async def coupons_on(session: AsyncSession, wanted: Sequence[tuple[uuid.UUID, st
 
 async def current_credits(session: AsyncSession, conversion_ids: Sequence[uuid.UUID]
                           ) -> list[Any]:
+    """The conversions' current credits: the conversion id, then what makes two credits the
+    same, in the order of service._COMPARED."""
     if not conversion_ids:
         return []
     return await _fetch(session, """

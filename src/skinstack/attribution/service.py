@@ -213,9 +213,7 @@ async def _write(session: AsyncSession, rows: Sequence[Any],
     before = [row.id for row in rows if row.id in outcomes and row.attributed_at is not None]
     current: dict[uuid.UUID, set[tuple[Any, ...]]] = {}
     for credit in await repository.current_credits(session, before):
-        current.setdefault(credit.conversion_id, set()).add((
-            credit.influencer_id, credit.program_id, credit.click_id, credit.coupon_code,
-            credit.weight, credit.model, credit.match_type, credit.confidence))
+        current.setdefault(credit.conversion_id, set()).add(tuple(credit[1:]))
     changed: list[uuid.UUID] = []
     inserts: list[tuple[Any, ...]] = []
     notes: dict[uuid.UUID, str] = {}
