@@ -26,7 +26,23 @@ async def test_create_percentage_program(client: httpx.AsyncClient) -> None:
                   {"min_monthly_sales": "5000.50", "commission_percent": "20"}],
         "excluded_skus": ["GIFT-CARD"], "attribution_model": "last_click",
         "attribution_half_life_hours": 168, "coupon_beats_click": False,
-        "approval_delay_days": 30, "is_active": True, "created_at": None, "updated_at": None}
+        "approval_delay_days": 30, "manual_approval_threshold": None, "is_active": True,
+        "created_at": None, "updated_at": None}
+
+
+async def test_manual_approval_threshold_is_money_in_the_program_currency(
+        client: httpx.AsyncClient) -> None:
+    account = await merchant(client)
+    body = await program(client, account, manual_approval_threshold="250", currency="EUR")
+    assert body["manual_approval_threshold"] == "250.00"
+    changed = await client.patch(f"/api/v1/programs/{body['id']}", headers=account.headers,
+                                 json={"manual_approval_threshold": None})
+    assert changed.status_code == 200 and changed.json()["manual_approval_threshold"] is None
+    for bad in ("0", "-5", "1.001"):
+        refused = await client.patch(f"/api/v1/programs/{body['id']}", headers=account.headers,
+                                     json={"manual_approval_threshold": bad})
+        assert refused.status_code == 422, bad
+        assert refused.json()["errors"][0]["field"] == "manual_approval_threshold"
 
 
 async def test_fixed_program_and_network_defaults(client: httpx.AsyncClient,

@@ -10,7 +10,7 @@ Exactly once and idempotent: the conversions are locked (`FOR UPDATE`, in id ord
 are attributed, and the current credits of a conversion are unique in the database. A result
 equal to the current one writes nothing; a different one marks the current credits superseded
 and writes the new ones beside them (never an edit), and the conversion's id is handed to
-commissions in `Attributed.changed`, which posts the difference.
+commissions in `Attributed.changed`; the callers settle those (commissions/service).
 
 A sub-id click not in the database yet (the click sink writes within a second; a spool replay
 after an outage may take longer) leaves the conversion waiting for CLICK_GRACE after the
@@ -30,6 +30,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from skinstack.attribution import models, repository
+from skinstack.commissions import service as commissions
 from skinstack.kit import ids
 
 CLICK_GRACE = timedelta(minutes=15)
@@ -253,7 +254,8 @@ async def rerun(sessionmaker: async_sessionmaker[AsyncSession], scope: repositor
                 batch: int = 1000, progress: Callable[[int], None] | None = None) -> Rerun:
     """Attributes every conversion in `scope` again, `batch` at a time by (occurred_at, id),
     each batch in a transaction of its own (a stopped run keeps what it finished; running it
-    again is harmless). Data-driven models are learned afresh for the run."""
+    again is harmless) with the commissions of the conversions whose credits changed settled
+    in it. Data-driven models are learned afresh for the run."""
     summary = Rerun()
     learned = LearnedModels(ttl=float("inf"))
     after: tuple[datetime, uuid.UUID] | None = None
@@ -264,6 +266,7 @@ async def rerun(sessionmaker: async_sessionmaker[AsyncSession], scope: repositor
                 break
             result = await _attribute_locked(session, rows, now=datetime.now(UTC),
                                              learned=learned)
+            await commissions.settle(session, result.changed)
             await session.commit()
         after = max((row.occurred_at, row.id) for row in rows)
         summary.conversions += len(rows)

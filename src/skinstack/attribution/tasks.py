@@ -8,6 +8,7 @@ import structlog
 from procrastinate import JobContext
 
 from skinstack.attribution import repository, service
+from skinstack.commissions import service as commissions
 from skinstack.worker.queue import job
 
 log = structlog.get_logger(__name__)
@@ -28,6 +29,7 @@ async def attribute_waiting(context: JobContext, timestamp: int) -> None:
         if not waiting:
             return
         result = await service.attribute(session, waiting)
+        await commissions.settle(session, result.changed)
         await session.commit()
     log.info("attribution_sweep", conversions=len(waiting), attributed=result.attributed,
              unattributed=result.unattributed, waiting=result.waiting,

@@ -76,6 +76,8 @@ class ProgramIn(Input):
     coupon_beats_click: bool = Field(
         default=False, description="An influencer's coupon on the order wins over a click.")
     approval_delay_days: Annotated[int, Field(ge=0, le=365)] = 30
+    manual_approval_threshold: DecimalAmount | None = Field(
+        default=None, description="A commission above this waits on hold for a person.")
 
 
 class ProgramPatch(Input):
@@ -95,6 +97,7 @@ class ProgramPatch(Input):
     attribution_half_life_hours: HalfLife | None = None
     coupon_beats_click: bool | None = None
     approval_delay_days: Annotated[int, Field(ge=0, le=365)] | None = None
+    manual_approval_threshold: DecimalAmount | None = None
     is_active: bool | None = None
 
 
@@ -118,6 +121,7 @@ class ProgramOut(Output):
     attribution_half_life_hours: int
     coupon_beats_click: bool
     approval_delay_days: int
+    manual_approval_threshold: str | None
     is_active: bool
     created_at: datetime
     updated_at: datetime

@@ -124,6 +124,15 @@ def check_tiers(tiers: list[Any], currency: str) -> list[dict[str, Any]]:
     return stored
 
 
+def _threshold(value: Any, currency: str) -> int | None:
+    if value is None:
+        return None
+    threshold = minor(value, currency, field="manual_approval_threshold")
+    if threshold <= 0:
+        raise InvalidInput("must be above 0", field="manual_approval_threshold")
+    return threshold
+
+
 async def create_program(*, session: AsyncSession, merchant: Merchant, data: ProgramIn) -> Program:
     network = await repository.get_network_by_code(session=session, code=data.network)
     if network is None:
@@ -143,6 +152,7 @@ async def create_program(*, session: AsyncSession, merchant: Merchant, data: Pro
         attribution_half_life_hours=data.attribution_half_life_hours,
         coupon_beats_click=data.coupon_beats_click,
         approval_delay_days=data.approval_delay_days,
+        manual_approval_threshold=_threshold(data.manual_approval_threshold, data.currency),
         **columns,
     )
     session.add(program)
@@ -157,7 +167,10 @@ async def update_program(*, session: AsyncSession, merchant: Merchant, program_i
     if program is None:
         raise NotFound("No such program.")
     changes = changes_without_nulls(data, nullable={"description", "commission_percent",
-                                                    "fixed_amount"})
+                                                    "fixed_amount", "manual_approval_threshold"})
+    if "manual_approval_threshold" in changes:
+        program.manual_approval_threshold = _threshold(changes["manual_approval_threshold"],
+                                                       program.currency)
     terms: dict[str, Any] = {
         "currency": program.currency,
         "commission_type": program.commission_type,
@@ -194,6 +207,9 @@ def program_view(program: Program, merchant_name: str, network_code: str,
         "fixed_amount": (format_minor(program.fixed_amount, program.currency)
                          if program.fixed_amount is not None else None),
         "currency": program.currency, "cookie_window_days": program.cookie_window_days,
+        "manual_approval_threshold": (format_minor(program.manual_approval_threshold,
+                                                   program.currency)
+                                      if program.manual_approval_threshold is not None else None),
         "platform_fee_percent": _percent(program.platform_fee_percent),
         "tiers": [{"min_monthly_sales": format_minor(tier["min_monthly_sales"], program.currency),
                    "commission_percent": _percent(Decimal(tier["commission_percent"]))}

@@ -6,15 +6,18 @@ from skinstack.models.audit_log import AuditLog
 from skinstack.models.base import Base
 from skinstack.models.campaign import Campaign
 from skinstack.models.click import Click
+from skinstack.models.commission import COMMISSION_STATUSES, Commission
 from skinstack.models.conversion import Conversion
 from skinstack.models.conversion_adjustment import ConversionAdjustment
 from skinstack.models.coupon import Coupon
 from skinstack.models.influencer import Influencer
+from skinstack.models.ledger import POSTING_KINDS, LedgerEntry, LedgerPosting
 from skinstack.models.merchant import Merchant
 from skinstack.models.merchant_integration import IntegrationType, MerchantIntegration
 from skinstack.models.network import Network
 from skinstack.models.product import CATEGORIES, Product
 from skinstack.models.program import ATTRIBUTION_MODELS, Program
+from skinstack.models.reversal import REVERSAL_KINDS, Reversal
 from skinstack.models.tracking_link import TrackingLink
 from skinstack.models.user import Role, User
 from skinstack.models.webhook_event import EVENT_STATUSES, SOURCES, WebhookEvent
@@ -22,8 +25,11 @@ from skinstack.models.webhook_event import EVENT_STATUSES, SOURCES, WebhookEvent
 __all__ = [
     "ATTRIBUTION_MODELS",
     "CATEGORIES",
+    "COMMISSION_STATUSES",
     "EVENT_STATUSES",
     "MATCH_TYPES",
+    "POSTING_KINDS",
+    "REVERSAL_KINDS",
     "SOURCES",
     "AmazonTrackingId",
     "Attribution",
@@ -31,16 +37,20 @@ __all__ = [
     "Base",
     "Campaign",
     "Click",
+    "Commission",
     "Conversion",
     "ConversionAdjustment",
     "Coupon",
     "Influencer",
     "IntegrationType",
+    "LedgerEntry",
+    "LedgerPosting",
     "Merchant",
     "MerchantIntegration",
     "Network",
     "Product",
     "Program",
+    "Reversal",
     "Role",
     "TrackingLink",
     "User",

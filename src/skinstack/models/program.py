@@ -49,6 +49,8 @@ class Program(UUIDPrimaryKey, Timestamps, Base):
         CheckConstraint("currency ~ '^[A-Z]{3}$'", name="currency"),
         CheckConstraint("attribution_half_life_hours BETWEEN 1 AND 8760",
                         name="attribution_half_life"),
+        CheckConstraint("manual_approval_threshold IS NULL OR manual_approval_threshold > 0",
+                        name="manual_approval_threshold"),
     )
 
     merchant_id: Mapped[uuid.UUID] = mapped_column(
@@ -79,5 +81,7 @@ class Program(UUIDPrimaryKey, Timestamps, Base):
     coupon_beats_click: Mapped[bool] = mapped_column(Boolean, default=False,
                                                      server_default=false())
     """True: an influencer's coupon on the order wins over a link click."""
+    manual_approval_threshold: Mapped[int | None] = mapped_column(BigInteger)
+    """A commission above this (minor units of `currency`) waits on hold for a person."""
     approval_delay_days: Mapped[int] = mapped_column(Integer, default=30, server_default="30")
     is_active: Mapped[bool] = mapped_column(Boolean, server_default=true(), default=True)

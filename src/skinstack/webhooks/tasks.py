@@ -2,10 +2,11 @@
 
 `process_event()` does the work in the caller's transaction: it locks the event row, skips an
 event already handled, normalises the stored body, applies it (conversions/service) and
-attributes the conversions it touched (attribution/service), all in one transaction. A
-payload that can never be normalised marks the event `failed` with its reason and is not
-retried; any other error is recorded on the event (attempts, last error) in a transaction of
-its own and raised, so procrastinate retries it, until MAX_ATTEMPTS makes the event `dead`.
+attributes the conversions it touched (attribution/service) and settles their commissions
+(commissions/service), all in one transaction. A payload that can never be normalised marks
+the event `failed` with its reason and is not retried; any other error is recorded on the
+event (attempts, last error) in a transaction of its own and raised, so procrastinate retries
+it, until MAX_ATTEMPTS makes the event `dead`.
 Failed and dead events can be replayed by an admin.
 """
 
@@ -22,6 +23,7 @@ from sqlalchemy import Row, bindparam, select, text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from skinstack.attribution import service as attribution
+from skinstack.commissions import service as commissions
 from skinstack.conversions import normalise
 from skinstack.conversions import service as conversions
 from skinstack.models import WebhookEvent
@@ -75,7 +77,7 @@ _HANDLED = text("UPDATE webhook_events SET status = 'handled', attempts = attemp
 class Processed:
     applied: conversions.Applied
     attributed: attribution.Attributed
-    """`attributed.changed` is the hand-off to commissions (issue 7 takes it from here)."""
+    settled: commissions.Settled
 
 
 async def process_event(session: AsyncSession, event_id: uuid.UUID) -> Processed | None:
@@ -87,8 +89,9 @@ async def process_event(session: AsyncSession, event_id: uuid.UUID) -> Processed
                                       source=event.source, normalised=normalised(event),
                                       event_id=event_id)
     attributed = await attribution.attribute(session, applied.conversions)
+    settled = await commissions.settle(session, applied.conversions)
     await session.execute(_HANDLED, {"id": event_id})
-    return Processed(applied, attributed)
+    return Processed(applied, attributed, settled)
 
 
 _FAILED_ATTEMPT = text("""
@@ -133,12 +136,13 @@ async def run_event(sessionmaker: async_sessionmaker[AsyncSession], event_id: uu
             return status  # kept for a person: replay puts it back in the queue
         raise
     if processed is not None:
-        applied, attributed = processed.applied, processed.attributed
+        applied, attributed, settled = processed.applied, processed.attributed, processed.settled
         log.info("webhook_event_handled", event_id=str(event_id),
                  conversions=len(applied.conversions), created=applied.created,
                  adjustments=applied.adjustments, waiting=applied.waiting,
                  attributed=attributed.attributed, unattributed=attributed.unattributed,
-                 click_pending=attributed.waiting)
+                 click_pending=attributed.waiting, commissions=settled.created,
+                 recalculated=settled.recalculated, reversals=settled.reversals)
     return "handled"
 
 

@@ -51,7 +51,8 @@ def job(*, name: str, queue: str, cron: str | None = None, pass_context: bool = 
     return register
 
 
-TASK_MODULES = ("skinstack.webhooks.tasks", "skinstack.attribution.tasks")
+TASK_MODULES = ("skinstack.webhooks.tasks", "skinstack.attribution.tasks",
+                "skinstack.commissions.tasks")
 """Domain modules that declare jobs (imported here, since they import this module)."""
 
 

@@ -1,0 +1,243 @@
+"""Commission arithmetic: pure functions over exact numbers, no I/O.
+
+Amounts are integer minor units of the order's currency; rates are Decimal percents ("15" is
+15 %). Nothing is rounded until the end, and each amount is rounded once. The rules, each
+tested in tests/commissions/test_rules.py:
+
+1. **Commissionable amount** of an order. With line items: each line's price x quantity less
+   its own discount allocations; the order-level discount (the order's discounts less the
+   lines' own, when positive) is shared over all lines pro rata to their amount after their
+   own discounts; lines whose SKU the program excludes then drop out with their share. Without
+   line items (Impact, postbacks): the reported sale amount, subtotal less discounts. Tax and
+   shipping never count; the result is never below zero. Kept exact (a Decimal of minor units).
+2. **Tier**: the percent of the highest tier whose `min_monthly_sales` the influencer's
+   commissionable sales in the program for the order's calendar month (UTC) reach, this order
+   included; below every tier, the program's own percent. A tier reached later in the month
+   does not change commissions already made (no retroactive re-rating).
+3. **Base**: percentage programs earn commissionable x weight x percent / 100; fixed programs
+   earn the fixed amount per order x weight (split credits split the fixed amount).
+4. **Rounding**: the conversion's total base is rounded once, half up, to the minor unit, and
+   split between its influencers by largest remainder (ties to the earlier influencer id), so
+   the shares add up to exactly the rounded total.
+5. **Boost**: while a campaign applies, the boost is base exact x boost percent / 100, rounded
+   half up once, and never more than what is left of the campaign's budget. gross = base +
+   boost.
+6. **Platform fee**: gross x the program's fee percent / 100, the conversion's total rounded
+   half up once and split by largest remainder like the base; net = gross - fee.
+7. **Reversals**: the share F of the order taken back so far (refunded commissionable amount /
+   commissionable amount; a refund without line items counts pro rata to the goods amount;
+   a cancellation or full reversal is 1; capped at 1). After each reversal the commission's
+   reversed gross is round_half_up(gross x F) and its reversed fee round_half_up(fee x F); a
+   reversal posts the difference from what was reversed before, so any number of partial
+   refunds adds up to exactly the whole.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from decimal import ROUND_FLOOR, ROUND_HALF_UP, Decimal
+from typing import Any
+
+HUNDRED = Decimal(100)
+ZERO = Decimal(0)
+ONE = Decimal(1)
+
+
+def round_half_up(amount: Decimal) -> int:
+    """Minor units: an exact amount rounded once, half away from zero."""
+    return int(amount.quantize(ONE, rounding=ROUND_HALF_UP))
+
+
+def allocate(total: int, exacts: Sequence[Decimal]) -> list[int]:
+    """Splits `total` minor units in proportion to exact non-negative shares: each gets its share
+    floored, then the units left over go one each to the largest remainders (ties to the
+    earlier share). With total = round_half_up(sum(exacts)) no share moves by a whole unit."""
+    floors = [int(share.to_integral_value(rounding=ROUND_FLOOR)) for share in exacts]
+    left = total - sum(floors)
+    if left < 0 or left > len(exacts):
+        raise ValueError(f"cannot split {total} over shares summing to {sum(exacts)}")
+    order = sorted(range(len(exacts)), key=lambda i: (-(exacts[i] - floors[i]), i))
+    for index in order[:left]:
+        floors[index] += 1
+    return floors
+
+
+# --- 1. the commissionable amount ------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Line:
+    sku: str | None
+    quantity: int
+    unit_price: int
+    discount: int
+
+    @property
+    def amount(self) -> int:
+        """After the line's own discounts."""
+        return max(self.unit_price * self.quantity - self.discount, 0)
+
+
+@dataclass(frozen=True)
+class Order:
+    currency: str
+    subtotal: int
+    discounts: int
+    lines: tuple[Line, ...] = ()
+
+    @classmethod
+    def of(cls, currency: str, subtotal: int, discounts: int,
+           line_items: Iterable[Mapping[str, Any]]) -> Order:
+        return cls(currency=currency, subtotal=subtotal, discounts=discounts, lines=tuple(
+            Line(sku=item.get("sku"), quantity=int(item.get("quantity") or 0),
+                 unit_price=int(item.get("unit_price") or 0),
+                 discount=int(item.get("discount") or 0)) for item in line_items))
+
+
+@dataclass(frozen=True)
+class Commissionable:
+    amount: Decimal
+    """Exact minor units (order-level discount shares may be fractions of a unit)."""
+    goods: int
+    """What the order's goods came to after every discount, excluded SKUs included."""
+    lines_total: int
+    """The lines after their own discounts (0 without line items)."""
+    order_discount: int
+    """The order-level discount shared over the lines."""
+    lines: tuple[dict[str, Any], ...]
+
+
+def commissionable(order: Order, excluded_skus: Iterable[str] = ()) -> Commissionable:
+    excluded = {sku.strip().lower() for sku in excluded_skus}
+    if not order.lines:
+        goods = max(order.subtotal - order.discounts, 0)
+        return Commissionable(amount=Decimal(goods), goods=goods, lines_total=0,
+                              order_discount=0, lines=())
+    lines_total = sum(line.amount for line in order.lines)
+    own = sum(min(line.discount, line.unit_price * line.quantity) for line in order.lines)
+    order_discount = min(max(order.discounts - own, 0), lines_total)
+    goods = lines_total - order_discount
+    kept = 0
+    shown = []
+    for line in order.lines:
+        out = line.sku is not None and line.sku.strip().lower() in excluded
+        if not out:
+            kept += line.amount
+        share = Decimal(order_discount * line.amount) / lines_total if lines_total else ZERO
+        shown.append({"sku": line.sku, "quantity": line.quantity, "unit_price": line.unit_price,
+                      "discount": line.discount, "amount": line.amount,
+                      "order_discount_share": str(share), "excluded": out})
+    # The kept lines less their share of the order-level discount, in one division, so that
+    # keeping every line gives exactly the goods amount.
+    amount = Decimal(kept * goods) / lines_total if lines_total else ZERO
+    return Commissionable(amount=amount, goods=goods, lines_total=lines_total,
+                          order_discount=order_discount, lines=tuple(shown))
+
+
+# --- 2. tiers --------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Tier:
+    min_monthly_sales: int
+    commission_percent: Decimal
+
+
+def tiers_of(raw: Iterable[Mapping[str, Any]]) -> tuple[Tier, ...]:
+    return tuple(sorted((Tier(int(t["min_monthly_sales"]), Decimal(str(t["commission_percent"])))
+                         for t in raw), key=lambda tier: tier.min_monthly_sales))
+
+
+def tier_for(tiers: Sequence[Tier], month_sales: Decimal) -> Tier | None:
+    """The highest tier whose minimum `month_sales` (this order included) reaches."""
+    reached = [tier for tier in tiers if month_sales >= tier.min_monthly_sales]
+    return reached[-1] if reached else None
+
+
+# --- 3-6. a conversion's commissions ---------------------------------------------------------
+
+@dataclass(frozen=True)
+class Terms:
+    """One influencer's share of a conversion and the terms it earns under."""
+    influencer_id: uuid.UUID
+    weight: Decimal
+    commission_type: str
+    """percentage | fixed"""
+    percent: Decimal | None
+    """The rate after tiers, for percentage programs."""
+    fixed_amount: int | None
+    fee_percent: Decimal
+    boost_percent: Decimal | None = None
+    """The campaign's boost, when one applies to this share."""
+
+
+@dataclass(frozen=True)
+class Share:
+    influencer_id: uuid.UUID
+    base_exact: Decimal
+    base: int
+    boost_exact: Decimal
+    boost_wanted: int
+    """The boost before the campaign's budget is consulted."""
+
+
+def base_exact(terms: Terms, amount: Decimal) -> Decimal:
+    if terms.commission_type == "fixed":
+        return Decimal(terms.fixed_amount or 0) * terms.weight
+    return amount * terms.weight * (terms.percent or ZERO) / HUNDRED
+
+
+def shares(plans: Sequence[tuple[Terms, Decimal]]) -> list[Share]:
+    """Rules 3-5 before the budget: each influencer's base (largest remainder over the
+    conversion's rounded total) and the boost it asks for. `plans` pairs each influencer's
+    terms with the commissionable amount under their program, in influencer id order."""
+    exacts = [base_exact(terms, amount) for terms, amount in plans]
+    bases = allocate(round_half_up(sum(exacts, ZERO)), exacts)
+    result = []
+    for (t, _), exact, base in zip(plans, exacts, bases, strict=True):
+        boost_exact = exact * t.boost_percent / HUNDRED if t.boost_percent else ZERO
+        result.append(Share(influencer_id=t.influencer_id, base_exact=exact, base=base,
+                            boost_exact=boost_exact, boost_wanted=round_half_up(boost_exact)))
+    return result
+
+
+def fees(grosses: Sequence[int], fee_percents: Sequence[Decimal]
+         ) -> tuple[list[Decimal], list[int]]:
+    """Rule 6: the fee's exact shares and their minor units (largest remainder)."""
+    exacts = [Decimal(gross) * percent / HUNDRED
+              for gross, percent in zip(grosses, fee_percents, strict=True)]
+    return exacts, allocate(round_half_up(sum(exacts, ZERO)), exacts)
+
+
+# --- 7. reversals ----------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class TakenBack:
+    """One reported adjustment of the order, as reversals see it."""
+    full: bool
+    amount: int | None
+    line_items: tuple[Mapping[str, Any], ...] = ()
+
+
+def fraction_taken(basis: Commissionable, excluded_skus: Iterable[str],
+                   adjustment: TakenBack) -> Decimal:
+    """The share of the order's commissionable amount one adjustment takes back (unbounded)."""
+    if adjustment.full or adjustment.amount is None:
+        return ONE
+    excluded = {sku.strip().lower() for sku in excluded_skus}
+    if adjustment.line_items and basis.lines_total:
+        # Refunded lines after their own discounts, against the lines before the order-level
+        # discount: that discount scales both alike, so it cancels out.
+        kept = [Decimal(int(item.get("amount") or 0)) for item in adjustment.line_items
+                if not (item.get("sku") and str(item["sku"]).strip().lower() in excluded)]
+        included = sum((Decimal(line["amount"]) for line in basis.lines
+                        if not line["excluded"]), ZERO)
+        return sum(kept, ZERO) / included if included else ZERO
+    return Decimal(adjustment.amount) / basis.goods if basis.goods else ONE
+
+
+def reversed_to(gross: int, fee: int, fraction: Decimal) -> tuple[int, int]:
+    """Rule 7: (gross, fee) reversed in all once `fraction` of the order is taken back."""
+    fraction = min(max(fraction, ZERO), ONE)
+    return round_half_up(gross * fraction), round_half_up(fee * fraction)
+

@@ -1,0 +1,173 @@
+"""The commission arithmetic (commissions/rules.py): the worked example, each rule at its
+edges, and properties that hold for any order."""
+
+from __future__ import annotations
+
+import uuid
+from decimal import Decimal
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from skinstack.commissions import rules
+
+A, B, C = (uuid.UUID(int=n) for n in (1, 2, 3))
+
+
+def percent(weight: str = "1", rate: str = "15", fee: str = "20", *,
+            influencer: uuid.UUID = A, boost: str | None = None) -> rules.Terms:
+    return rules.Terms(influencer_id=influencer, weight=Decimal(weight),
+                       commission_type="percentage", percent=Decimal(rate), fixed_amount=None,
+                       fee_percent=Decimal(fee),
+                       boost_percent=Decimal(boost) if boost else None)
+
+
+def serum_order(**changes: object) -> rules.Order:
+    lines = (rules.Line(sku="VITC-30", quantity=2, unit_price=2999, discount=0),
+             rules.Line(sku="MASK-1", quantity=1, unit_price=999, discount=0))
+    return rules.Order(**({"currency": "USD", "subtotal": 6997, "discounts": 0,
+                           "lines": lines} | changes))  # type: ignore[arg-type]
+
+
+def test_the_seed_worked_example() -> None:
+    """Two Vitamin C serums at 29.99 and a mask at 9.99, 15 %, 20 % platform fee."""
+    basis = rules.commissionable(serum_order())
+    assert basis.amount == Decimal(6997)
+    (share,) = rules.shares([(percent(), basis.amount)])
+    assert share.base_exact == Decimal("1049.55")  # 10.4955
+    assert share.base == 1050  # 10.50: rounded once, half up
+    exacts, (fee,) = rules.fees([share.base], [Decimal(20)])
+    assert exacts == [Decimal("210")] and fee == 210  # 2.10
+    assert share.base - fee == 840  # 8.40 to the influencer
+
+
+def test_excluded_skus_drop_out_with_their_share_of_the_order_discount() -> None:
+    basis = rules.commissionable(serum_order(discounts=700), ["mask-1"])
+    # 7.00 off the order, shared 5998 : 999 over the lines; the mask's share leaves with it.
+    assert basis.order_discount == 700
+    assert basis.amount == Decimal(5998) - Decimal(700) * 5998 / 6997
+    assert basis.goods == 6297
+
+
+def test_line_discounts_are_not_counted_twice() -> None:
+    lines = (rules.Line(sku="A", quantity=1, unit_price=1000, discount=200),
+             rules.Line(sku="B", quantity=1, unit_price=1000, discount=0))
+    # The order's discounts include the line's own 2.00; 1.00 more is order-level.
+    basis = rules.commissionable(rules.Order("USD", 2000, 300, lines))
+    assert basis.order_discount == 100
+    assert basis.amount == Decimal(1700)
+
+
+def test_without_line_items_the_sale_amount_counts_and_tax_never_does() -> None:
+    assert rules.commissionable(rules.Order("USD", 5000, 500)).amount == Decimal(4500)
+    assert rules.commissionable(rules.Order("USD", 100, 500)).amount == Decimal(0)
+
+
+def test_tiers_at_their_boundaries() -> None:
+    tiers = rules.tiers_of([{"min_monthly_sales": 200000, "commission_percent": "20"},
+                            {"min_monthly_sales": 100000, "commission_percent": "18"}])
+    assert rules.tier_for(tiers, Decimal(99999)) is None
+    assert rules.tier_for(tiers, Decimal(100000)).commission_percent == Decimal(18)
+    assert rules.tier_for(tiers, Decimal(199999)).commission_percent == Decimal(18)
+    assert rules.tier_for(tiers, Decimal(200000)).commission_percent == Decimal(20)
+
+
+def test_fixed_commissions_split_by_weight_add_up_to_the_fixed_amount() -> None:
+    terms = [rules.Terms(influencer_id=i, weight=Decimal(w), commission_type="fixed",
+                         percent=None, fixed_amount=500, fee_percent=Decimal(20))
+             for i, w in ((A, "0.333334"), (B, "0.333333"), (C, "0.333333"))]
+    bases = [s.base for s in rules.shares([(t, Decimal(0)) for t in terms])]
+    assert bases == [167, 167, 166] and sum(bases) == 500
+    _, fees = rules.fees(bases, [Decimal(20)] * 3)
+    assert sum(fees) == 100 and fees == [34, 33, 33]
+
+
+def test_a_boost_is_rounded_once_on_the_exact_base() -> None:
+    (share,) = rules.shares([(percent(boost="25"), Decimal(6997))])
+    assert share.boost_exact == Decimal("262.3875") and share.boost_wanted == 262
+
+
+def test_refunds_of_lines_count_only_commissionable_lines() -> None:
+    basis = rules.commissionable(serum_order(), ["MASK-1"])
+    mask = rules.TakenBack(full=False, amount=999, line_items=({"sku": "MASK-1", "amount": 999},))
+    serum = rules.TakenBack(full=False, amount=2999,
+                            line_items=({"sku": "VITC-30", "amount": 2999},))
+    assert rules.fraction_taken(basis, ["MASK-1"], mask) == 0
+    assert rules.fraction_taken(basis, ["MASK-1"], serum) == Decimal("0.5")
+    no_lines = rules.TakenBack(full=False, amount=6997 // 2)
+    assert rules.fraction_taken(basis, ["MASK-1"], no_lines) == Decimal(3498) / 6997
+    assert rules.fraction_taken(basis, [], rules.TakenBack(full=True, amount=None)) == 1
+
+
+amounts = st.integers(min_value=0, max_value=10**9)
+weights = st.lists(st.integers(min_value=1, max_value=10**6), min_size=1, max_size=6)
+rates = st.decimals(min_value=Decimal("0.0001"), max_value=Decimal(100), places=4)
+
+
+def normalised(raw: list[int]) -> list[Decimal]:
+    """Weights with 6 decimals summing to exactly 1, as attribution makes them."""
+    total = sum(raw)
+    shares = [Decimal(r) / total for r in raw]
+    units = rules.allocate(10**6, [s * 10**6 for s in shares])
+    return [Decimal(u).scaleb(-6) for u in units]
+
+
+@given(st.integers(min_value=0, max_value=10**12),
+       st.lists(st.decimals(min_value=0, max_value=10**9, places=6), min_size=1, max_size=8))
+def test_allocate_adds_up_and_moves_no_share_by_a_whole_unit(_: int,
+                                                              exacts: list[Decimal]) -> None:
+    total = rules.round_half_up(sum(exacts, Decimal(0)))
+    parts = rules.allocate(total, exacts)
+    assert sum(parts) == total
+    assert all(abs(part - exact) < 1 for part, exact in zip(parts, exacts, strict=True))
+
+
+@given(amounts, weights, rates, st.decimals(min_value=0, max_value=100, places=4))
+def test_a_conversions_shares_add_up_to_its_rounded_total(amount: int, raw: list[int],
+                                                          rate: Decimal, fee: Decimal) -> None:
+    terms = [percent(str(w), str(rate), str(fee), influencer=uuid.UUID(int=i + 1))
+             for i, w in enumerate(normalised(raw))]
+    shares = rules.shares([(t, Decimal(amount)) for t in terms])
+    exact_total = Decimal(amount) * rate / 100
+    assert sum(s.base for s in shares) == rules.round_half_up(
+        sum((s.base_exact for s in shares), Decimal(0)))
+    assert abs(sum(s.base for s in shares) - exact_total) <= Decimal("0.5") + Decimal("1e-6")
+    grosses = [s.base for s in shares]
+    _, fees = rules.fees(grosses, [fee] * len(grosses))
+    assert sum(fees) == rules.round_half_up(sum(grosses) * fee / 100)
+    assert all(0 <= f <= g for f, g in zip(fees, grosses, strict=True))
+
+
+@given(st.lists(st.tuples(st.sampled_from(["A", "B", "GIFT"]), st.integers(1, 5),
+                          st.integers(0, 100_000), st.integers(0, 50_000)),
+                min_size=0, max_size=6), st.integers(0, 200_000))
+def test_the_commissionable_amount_is_never_negative_nor_more_than_the_goods(
+        raw: list[tuple[str, int, int, int]], discounts: int) -> None:
+    lines = tuple(rules.Line(sku=s, quantity=q, unit_price=p, discount=min(d, p * q))
+                  for s, q, p, d in raw)
+    subtotal = sum(line.unit_price * line.quantity for line in lines)
+    order = rules.Order("USD", subtotal, discounts + sum(line.discount for line in lines), lines)
+    everything = rules.commissionable(order)
+    without_gifts = rules.commissionable(order, ["gift"])
+    assert 0 <= without_gifts.amount <= everything.amount
+    assert everything.amount <= max(subtotal - order.discounts, 0) or not lines
+    if lines:
+        assert everything.amount == everything.goods
+
+
+@given(st.integers(0, 10**7), st.integers(0, 100),
+       st.lists(st.decimals(min_value=Decimal("0.001"), max_value=1, places=3), max_size=8))
+def test_partial_reversals_never_exceed_and_finally_reach_the_whole(
+        gross: int, fee_percent: int, refunds: list[Decimal]) -> None:
+    fee = rules.round_half_up(Decimal(gross) * fee_percent / 100)
+    taken, reversed_gross, reversed_fee = Decimal(0), 0, 0
+    for part in [*refunds, Decimal(1)]:  # the order is cancelled at the end
+        taken = min(taken + part, Decimal(1))
+        target_gross, target_fee = rules.reversed_to(gross, fee, taken)
+        step_gross = max(target_gross - reversed_gross, 0)
+        step_fee = min(max(target_fee - reversed_fee, 0), step_gross)
+        reversed_gross += step_gross
+        reversed_fee += step_fee
+        assert reversed_gross <= gross and reversed_fee <= fee
+        assert reversed_gross - reversed_fee <= gross - fee
+    assert (reversed_gross, reversed_fee) == (gross, fee)
