@@ -334,7 +334,7 @@ async def _plan(session: AsyncSession, conversion: Any, batch: _Batch,
                 "reached_min_monthly_sales": (format_minor(reached.min_monthly_sales,
                                                            conversion.currency)
                                               if reached is not None else None),
-                "commission_percent": str(percent)}
+                "commission_percent": _percent(percent)}
     campaign = _campaign(conversion, batch, influencer_id, credits, program) \
         if same_currency else None
     terms = rules.Terms(
@@ -403,6 +403,10 @@ def _holds(conversion: Any, plan: _Plan, batch: _Batch, gross: int) -> list[str]
     return reasons
 
 
+def _percent(value: Decimal | None) -> str | None:
+    return None if value is None else format(value.normalize(), "f")
+
+
 def _exact(minor: Decimal, currency: str) -> str:
     """An exact amount of minor units in the currency's units, to at most 10 decimals."""
     value = minor.scaleb(-exponent(currency)).quantize(Decimal("1e-10")).normalize()
@@ -439,19 +443,19 @@ def _details(conversion: Any, plan: _Plan, *, basis: str, gross: int, fee_exact:
         "weight": str(terms.weight),
         "commissionable_share": m(plan.commissionable),
         "program": {"id": str(program.id), "commission_type": program.commission_type,
-                    "commission_percent": (str(program.commission_percent)
-                                           if program.commission_percent is not None else None),
+                    "commission_percent": _percent(program.commission_percent),
                     "fixed_amount": (format_minor(program.fixed_amount, program.currency)
                                      if program.fixed_amount is not None else None),
                     "currency": program.currency,
-                    "platform_fee_percent": str(program.platform_fee_percent)},
+                    "platform_fee_percent": _percent(program.platform_fee_percent)},
         "tier": plan.tier,
-        "rate_percent": str(terms.percent) if terms.commission_type == "percentage" else None,
+        "rate_percent": (_percent(terms.percent) if terms.commission_type == "percentage"
+                         else None),
         "base_exact": _exact(share.base_exact, currency),
         "base_amount": m(share.base),
         "boost": None if plan.campaign is None else {
             "campaign_id": str(plan.campaign.id),
-            "percent": str(plan.campaign.commission_boost_percent),
+            "percent": _percent(plan.campaign.commission_boost_percent),
             "exact": _exact(share.boost_exact, currency), "wanted": m(share.boost_wanted),
             "granted": m(plan.boost)},
         "gross_amount": m(gross),
@@ -500,22 +504,22 @@ async def _take_back(session: AsyncSession, conversion: Any, batch: _Batch,
         program = batch.programs.get(commission.program_id) or (
             await session.execute(_PROGRAM, {"id": commission.program_id})).one()
         order = _order(conversion, program)
-        taken = rules.ZERO
-        for adjustment in adjustments:
-            share = rules.fraction_taken(order, program.excluded_skus, rules.TakenBack(
-                full=adjustment.amount is None, amount=adjustment.amount,
-                line_items=tuple(adjustment.line_items)))
-            if (commission.id, adjustment.source, adjustment.external_id) in batch.reversed:
-                taken = min(taken + share, rules.ONE)
-                continue
-            if share <= 0 or taken >= rules.ONE:
+        shares = [(adjustment, rules.fraction_taken(order, program.excluded_skus, rules.TakenBack(
+            full=adjustment.amount is None, amount=adjustment.amount,
+            line_items=tuple(adjustment.line_items)))) for adjustment in adjustments]
+        # What was taken back before counts first, whatever order the events came in.
+        done = [(commission.id, a.source, a.external_id) in batch.reversed for a, _ in shares]
+        taken = min(sum((share for (_, share), old in zip(shares, done, strict=True) if old),
+                        rules.ZERO), rules.ONE)
+        for (adjustment, share), old in zip(shares, done, strict=True):
+            if old or share <= 0 or taken >= rules.ONE:
                 continue
             taken = min(taken + share, rules.ONE)
             commission = await _reverse(
                 session, commission, source=adjustment.source,
                 external_id=adjustment.external_id, kind=adjustment.kind, fraction=taken,
                 adjustment_id=adjustment.id,
-                reason=f"{adjustment.kind} of order reported by {adjustment.source}")
+                reason=f"{adjustment.kind} of the order reported by {adjustment.source}")
             result.reversals += 1
 
 
