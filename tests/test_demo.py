@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 import httpx
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -32,3 +34,13 @@ async def test_the_demo_is_made_once_and_its_orders_are_attributed(
                                     .join(Conversion, Conversion.id == Attribution.conversion_id)
                                     .where(Conversion.order_id.like("demo-%")))
     assert credited == 3
+    shown = (await client.get("/api/v1/commissions",
+                              headers={"Authorization": f"Bearer {token}"})).json()["items"]
+    by_status: dict[str, list[str]] = {}
+    for commission in shown:
+        by_status.setdefault(commission["status"], []).append(commission["order_id"])
+    assert sorted(by_status["approved"]) == ["demo-2"]
+    assert by_status["on_hold"] == ["demo-4"]  # a coupon without a click
+    # The linear path's order: 10.50 split between its influencers, to the cent.
+    split = [c for c in shown if c["order_id"] == "demo-1"]
+    assert sum(Decimal(c["gross_amount"]) for c in split) == Decimal("10.50")

@@ -1,7 +1,8 @@
 """Demo data for `skinstack serve --demo` (the default on the embedded database): a merchant
 with a program and products, two influencers with links and a coupon, clicks, and orders taken
-through the real conversion and attribution code, so every screen and endpoint has something
-to show. Made once: a database that already has the demo merchant is left alone.
+through the real conversion, attribution and commission code (one commission approved), so
+every screen and endpoint has something to show. Made once: a database that already has the
+demo merchant is left alone.
 
 Every account's password is DEMO_PASSWORD. Never used on a database named by DATABASE_URL
 unless asked for with --demo.
@@ -21,6 +22,7 @@ from skinstack.accounts.schemas import InfluencerIn, MerchantIn, RegisterIn
 from skinstack.attribution import service as attribution
 from skinstack.catalog import service as catalog
 from skinstack.catalog.schemas import ProductIn, ProgramIn
+from skinstack.commissions import service as commissions
 from skinstack.conversions import service as conversions
 from skinstack.conversions.normalise import LineItem, Normalised, Order
 from skinstack.kit import ids
@@ -115,4 +117,10 @@ async def seed(session: AsyncSession) -> Seeded:
                                       normalised=Normalised(orders=tuple(orders)),
                                       event_id=None)
     await attribution.attribute(session, applied.conversions)
+    await commissions.settle(session, applied.conversions)
+    first = await session.scalar(text(
+        "SELECT c.id FROM commissions c JOIN conversions o ON o.id = c.conversion_id "
+        "WHERE o.merchant_id = :merchant AND o.order_id = 'demo-2'"), {"merchant": merchant.id})
+    if first is not None:
+        await commissions.approve(session, first, by=merchant.user_id)
     return Seeded(created=True, emails=emails)

@@ -329,7 +329,8 @@ async def test_the_worker_runs_the_approval_sweep(client: httpx.AsyncClient,
     job_app = connected(database_url)
     async with job_app.open_async():
         await job_app.configure_task("approve_due_commissions").defer_async(timestamp=0)
-        await run_worker(job_app, sessionmaker=sessionmaker, wait=False)
+        # One job at a time: every job the queue holds shares the test's connection.
+        await run_worker(job_app, sessionmaker=sessionmaker, wait=False, concurrency=1)
     (made,) = await of_order(client, w.shop.account, payload["id"])
     assert made["status"] == "approved" and made["approved_at"]
 

@@ -70,11 +70,21 @@ _CONVERSIONS = text("""
            customer_hash, status, is_test
     FROM conversions WHERE id = ANY(:ids) ORDER BY id FOR UPDATE
 """)
+# A credit with what its commission needs: its link's product and campaign, and the
+# influencer's email (compared with the order's keyed hash in memory, never stored or logged).
 _CREDITS = text("""
-    SELECT conversion_id, influencer_id, program_id, link_id, click_id, coupon_code, weight,
-           match_type
-    FROM attributions WHERE conversion_id = ANY(:ids) AND superseded_at IS NULL
-    ORDER BY conversion_id, influencer_id, weight DESC, id
+    SELECT a.conversion_id, a.influencer_id, a.program_id, a.link_id, a.click_id, a.coupon_code,
+           a.weight, a.match_type, l.product_id, u.email,
+           g.id AS campaign_id, g.program_id AS campaign_program_id,
+           g.commission_boost_percent, g.start_date, g.end_date, g.is_active,
+           g.eligible_product_ids, g.eligible_influencer_ids
+    FROM attributions a
+    LEFT JOIN tracking_links l ON l.id = a.link_id
+    LEFT JOIN campaigns g ON g.id = l.campaign_id
+    LEFT JOIN influencers i ON i.id = a.influencer_id
+    LEFT JOIN users u ON u.id = i.user_id
+    WHERE a.conversion_id = ANY(:ids) AND a.superseded_at IS NULL
+    ORDER BY a.conversion_id, a.influencer_id, a.weight DESC, a.id
 """)
 _COMMISSIONS = text("""
     SELECT * FROM commissions WHERE conversion_id = ANY(:ids) ORDER BY id FOR UPDATE
@@ -91,16 +101,6 @@ _PROGRAMS = text("""
     SELECT id, merchant_id, currency, commission_type, commission_percent, fixed_amount,
            platform_fee_percent, tiers, excluded_skus, manual_approval_threshold
     FROM programs WHERE id = ANY(:ids)
-""")
-_LINKS = text("SELECT id, campaign_id, product_id FROM tracking_links WHERE id = ANY(:ids)")
-_CAMPAIGNS = text("""
-    SELECT id, program_id, commission_boost_percent, start_date, end_date, is_active,
-           eligible_product_ids, eligible_influencer_ids
-    FROM campaigns WHERE id = ANY(:ids)
-""")
-_EMAILS = text("""
-    SELECT i.id, u.email FROM influencers i JOIN users u ON u.id = i.user_id
-    WHERE i.id = ANY(:ids)
 """)
 
 
@@ -122,48 +122,114 @@ class _Batch:
     adjustments: dict[uuid.UUID, list[Any]]
     reversed: set[tuple[uuid.UUID, str, str]]
     programs: dict[uuid.UUID, Any]
-    links: dict[uuid.UUID, Any]
-    campaigns: dict[uuid.UUID, Any]
-    emails: dict[uuid.UUID, str] = field(default_factory=dict)
+    month_sales: dict[tuple[uuid.UUID, uuid.UUID, datetime], int] = field(default_factory=dict)
+    """Running tier sales per (influencer, program, month start), this batch's included."""
+    postings: list[ledger.Posting] = field(default_factory=list)
+    """Accruals waiting to be written together."""
 
 
 async def _load(session: AsyncSession, conversions: Sequence[Any]) -> _Batch:
+    """Everything the batch needs, in a fixed number of statements."""
     ids = [row.id for row in conversions]
     credits = await _rows(session, _CREDITS, ids)
     commissions = await _rows(session, _COMMISSIONS, ids)
+    adjustments = await _rows(session, _ADJUSTMENTS, ids)
     programs = await _rows(session, _PROGRAMS, sorted(
         {c.program_id for c in credits} | {c.program_id for c in commissions}))
-    links = await _rows(session, _LINKS, sorted({c.link_id for c in credits if c.link_id}))
-    campaigns = await _rows(session, _CAMPAIGNS,
-                            sorted({link.campaign_id for link in links if link.campaign_id}))
-    batch = _Batch(
-        credits=_by(credits, "conversion_id"), commissions=_by(commissions, "conversion_id"),
-        adjustments=_by(await _rows(session, _ADJUSTMENTS, ids), "conversion_id"),
-        reversed={(r.commission_id, r.source, r.external_id) for r in await _rows(
-            session, _REVERSED, [c.id for c in commissions])},
-        programs={p.id: p for p in programs}, links={link.id: link for link in links},
-        campaigns={c.id: c for c in campaigns})
-    if any(row.customer_hash for row in conversions):
-        batch.emails = {row.id: row.email for row in await _rows(
-            session, _EMAILS, sorted({c.influencer_id for c in credits}))}
+    with_adjustments = {a.conversion_id for a in adjustments}
+    reversed_ = await _rows(session, _REVERSED, [
+        c.id for c in commissions if c.conversion_id in with_adjustments])
+    batch = _Batch(credits=_by(credits, "conversion_id"),
+                   commissions=_by(commissions, "conversion_id"),
+                   adjustments=_by(adjustments, "conversion_id"),
+                   reversed={(r.commission_id, r.source, r.external_id) for r in reversed_},
+                   programs={p.id: p for p in programs})
+    await _load_month_sales(session, conversions, batch)
     return batch
+
+
+_TIER_LOCKS = text("""
+    SELECT pg_advisory_xact_lock(hashtextextended(k, 0))
+    FROM unnest(CAST(:keys AS text[])) AS k ORDER BY k
+""")
+_MONTH_SALES = text("""
+    SELECT k.influencer_id, k.program_id, k.start, coalesce(t.total, 0) AS total
+    FROM unnest(CAST(:influencers AS uuid[]), CAST(:programs AS uuid[]),
+                CAST(:starts AS timestamptz[]), CAST(:ends AS timestamptz[]))
+         AS k(influencer_id, program_id, start, "end")
+    CROSS JOIN LATERAL (
+        SELECT sum(commissionable_amount) AS total FROM commissions c
+        WHERE c.influencer_id = k.influencer_id AND c.program_id = k.program_id
+          AND c.occurred_at >= k.start AND c.occurred_at < k."end" AND c.status <> 'reversed'
+    ) t
+""")
+
+
+def _month(at: datetime) -> tuple[datetime, datetime]:
+    start = at.astimezone(UTC).replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+    end = (start + timedelta(days=32)).replace(day=1)
+    return start, end
+
+
+def _tiered(program: Any, conversion: Any) -> bool:
+    return (program.commission_type == "percentage" and bool(program.tiers)
+            and conversion.currency == program.currency)
+
+
+async def _load_month_sales(session: AsyncSession, conversions: Sequence[Any],
+                            batch: _Batch) -> None:
+    """Each tiered (influencer, program, month)'s sales so far, every commission of it
+    included; the batch then keeps the sums running as it writes. Orders of one influencer in
+    one month take turns through an advisory lock, so each sees the others."""
+    keys: set[tuple[uuid.UUID, uuid.UUID, datetime, datetime]] = set()
+    for conversion in conversions:
+        for credit in batch.credits.get(conversion.id, []):
+            program = batch.programs[credit.program_id]
+            if _tiered(program, conversion):
+                keys.add((credit.influencer_id, program.id, *_month(conversion.occurred_at)))
+    if not keys:
+        return
+    ordered = sorted(keys)
+    await session.execute(_TIER_LOCKS, {"keys": sorted(
+        f"tier:{influencer}:{program}:{start:%Y-%m}" for influencer, program, start, _ in ordered)})
+    rows = await session.execute(_MONTH_SALES, {
+        "influencers": [k[0] for k in ordered], "programs": [k[1] for k in ordered],
+        "starts": [k[2] for k in ordered], "ends": [k[3] for k in ordered]})
+    batch.month_sales = {(row.influencer_id, row.program_id, row.start): int(row.total)
+                         for row in rows}
 
 
 # --- settling --------------------------------------------------------------------------------
 
 async def settle(session: AsyncSession, conversion_ids: Sequence[uuid.UUID]) -> Settled:
     """Brings the conversions' commissions and reversals in line with their current credits
-    and adjustments; does nothing the second time."""
+    and adjustments; does nothing the second time. A fixed number of statements per batch
+    when nothing was there before (loads, one insert of the commissions, one of their
+    postings); recalculations, boosts and reversals add their own."""
     result = Settled()
     ids = sorted(set(conversion_ids))
     if not ids:
         return result
-    conversions = (await session.execute(_CONVERSIONS, {"ids": ids})).all()
+    conversions = [row for row in (await session.execute(_CONVERSIONS, {"ids": ids})).all()
+                   if not row.is_test]
+    if not conversions:
+        return result
     batch = await _load(session, conversions)
+    inserts: list[dict[str, Any]] = []
     for conversion in conversions:
-        if conversion.is_test:
-            continue
-        await _accrue(session, conversion, batch, result)
+        await _accrue(session, conversion, batch, result, inserts)
+    if inserts:
+        wanted = {(v["conversion_id"], v["influencer_id"]): v for v in inserts}
+        # A row another transaction made first (the conversion lock makes that rare) is not
+        # returned, and is not posted again.
+        for made in (await session.execute(_INSERT, _columns(inserts))).all():
+            values = wanted[(made.conversion_id, made.influencer_id)]
+            batch.postings.append(_accrual(values, made.id, revision=1, kind="accrual",
+                                           gross=values["gross_amount"],
+                                           fee=values["platform_fee"]))
+            result.created += 1
+    await ledger.post_many(session, batch.postings)
+    for conversion in conversions:
         await _take_back(session, conversion, batch, result)
     return result
 
@@ -178,8 +244,10 @@ class _Plan:
     terms: rules.Terms
     commissionable: int
     """The influencer's share of the commissionable amount, to the minor unit (for tiers)."""
+    month: tuple[uuid.UUID, uuid.UUID, datetime] | None = None
     tier: dict[str, Any] | None = None
     campaign: Any | None = None
+    """The credit row whose link's campaign applies."""
     share: rules.Share | None = None
     boost: int = 0
     keep: Any | None = None
@@ -207,13 +275,46 @@ _INSERT = text("""
                              currency, occurred_at, weight, commissionable_amount, gross_amount,
                              boost_amount, platform_fee, net_amount, status, hold_reasons,
                              calculation_details)
-    VALUES (:conversion_id, :influencer_id, :program_id, :merchant_id, :campaign_id, :currency,
-            :occurred_at, :weight, :commissionable_amount, :gross_amount, :boost_amount,
-            :platform_fee, :net_amount, :status, CAST(:hold_reasons AS varchar[]),
-            CAST(:calculation_details AS jsonb))
+    SELECT v.conversion_id, v.influencer_id, v.program_id, v.merchant_id, v.campaign_id,
+           v.currency, v.occurred_at, v.weight, v.commissionable_amount, v.gross_amount,
+           v.boost_amount, v.platform_fee, v.net_amount, v.status,
+           CAST(v.hold_reasons AS varchar[]), d.details
+    FROM unnest(CAST(:conversion_id AS uuid[]), CAST(:influencer_id AS uuid[]),
+                CAST(:program_id AS uuid[]), CAST(:merchant_id AS uuid[]),
+                CAST(:campaign_id AS uuid[]), CAST(:currency AS varchar[]),
+                CAST(:occurred_at AS timestamptz[]), CAST(:weight AS numeric[]),
+                CAST(:commissionable_amount AS bigint[]), CAST(:gross_amount AS bigint[]),
+                CAST(:boost_amount AS bigint[]), CAST(:platform_fee AS bigint[]),
+                CAST(:net_amount AS bigint[]), CAST(:status AS varchar[]),
+                CAST(:hold_reasons AS text[])) WITH ORDINALITY
+         AS v(conversion_id, influencer_id, program_id, merchant_id, campaign_id, currency,
+              occurred_at, weight, commissionable_amount, gross_amount, boost_amount,
+              platform_fee, net_amount, status, hold_reasons, n)
+    JOIN jsonb_array_elements(CAST(:calculation_details AS jsonb)) WITH ORDINALITY
+         AS d(details, n) USING (n)
     ON CONFLICT (conversion_id, influencer_id) DO NOTHING
-    RETURNING id
+    RETURNING id, conversion_id, influencer_id
 """)
+_INSERTED = ("conversion_id", "influencer_id", "program_id", "merchant_id", "campaign_id",
+             "currency", "occurred_at", "weight", "commissionable_amount", "gross_amount",
+             "boost_amount", "platform_fee", "net_amount", "status", "hold_reasons",
+             "calculation_details")
+
+
+def _columns(inserts: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """Rows as the arrays `_INSERT` unnests. Hold reasons travel as array literals (unnest
+    cannot take an array of arrays of different lengths), the details as one JSON array (a
+    text array of JSON documents costs psycopg an escape of every quote)."""
+    columns: dict[str, Any] = {name: [] for name in _INSERTED if name != "calculation_details"}
+    for values in inserts:
+        for name, column in columns.items():
+            value = values[name]
+            column.append("{" + ",".join(value) + "}" if name == "hold_reasons" else value)
+    columns["calculation_details"] = "[" + ",".join(
+        values["calculation_details"] for values in inserts) + "]"
+    return columns
+
+
 _RECALCULATE = text("""
     UPDATE commissions SET program_id = :program_id, campaign_id = :campaign_id, weight = :weight,
         commissionable_amount = :commissionable_amount, gross_amount = :gross_amount,
@@ -225,8 +326,8 @@ _RECALCULATE = text("""
 """)
 
 
-async def _accrue(session: AsyncSession, conversion: Any, batch: _Batch,
-                  result: Settled) -> None:
+async def _accrue(session: AsyncSession, conversion: Any, batch: _Batch, result: Settled,
+                  inserts: list[dict[str, Any]]) -> None:
     credits = batch.credits.get(conversion.id, [])
     existing = {c.influencer_id: c for c in batch.commissions.get(conversion.id, [])}
     basis = _basis(conversion, credits)
@@ -243,8 +344,10 @@ async def _accrue(session: AsyncSession, conversion: Any, batch: _Batch,
                        external_id=f"reattribution:{commission.revision}", kind="reattribution",
                        fraction=rules.ONE, adjustment_id=None,
                        reason="attributed again without this influencer")
+        _count_sales(batch, conversion, commission.influencer_id, commission.program_id,
+                     -commission.commissionable_amount)
         result.reversals += 1
-    plans = [await _plan(session, conversion, batch, influencer_id, rows)
+    plans = [_plan(conversion, batch, influencer_id, rows, existing.get(influencer_id))
              for influencer_id, rows in sorted(by_influencer.items())]
     # Rule 4: the conversion's base is rounded once and split over all its influencers; a
     # commission that stays as it is takes part in the split and keeps its own amounts.
@@ -258,18 +361,19 @@ async def _accrue(session: AsyncSession, conversion: Any, batch: _Batch,
         if commission is not None:
             await _release_boost(session, commission)
         if plan.campaign is not None and share.boost_wanted:
-            plan.boost = await _grant_boost(session, plan.campaign.id, share.boost_wanted)
+            plan.boost = await _grant_boost(session, plan.campaign.campaign_id,
+                                            share.boost_wanted)
     grosses = [plan.keep.gross_amount if plan.keep is not None
                else plan.share.base + plan.boost for plan in plans]  # type: ignore[union-attr]
     fee_exacts, fees = rules.fees(grosses, [plan.terms.fee_percent for plan in plans])
     for plan, gross, fee_exact, fee in zip(plans, grosses, fee_exacts, fees, strict=True):
         if plan.keep is not None:
             continue
-        holds = _holds(conversion, plan, batch, gross)
+        holds = _holds(conversion, plan, gross)
         values = {
             "conversion_id": conversion.id, "influencer_id": plan.influencer_id,
             "program_id": plan.program.id, "merchant_id": conversion.merchant_id,
-            "campaign_id": plan.campaign.id if plan.boost else None,
+            "campaign_id": plan.campaign.campaign_id if plan.boost else None,
             "currency": conversion.currency, "occurred_at": conversion.occurred_at,
             "weight": plan.terms.weight, "commissionable_amount": plan.commissionable,
             "gross_amount": gross, "boost_amount": plan.boost, "platform_fee": fee,
@@ -278,37 +382,29 @@ async def _accrue(session: AsyncSession, conversion: Any, batch: _Batch,
                 _details(conversion, plan, basis=basis, gross=gross, fee_exact=fee_exact,
                          fee=fee, holds=holds))}
         commission = existing.get(plan.influencer_id)
+        old = commission.commissionable_amount if commission is not None else 0
+        _count_sales(batch, conversion, plan.influencer_id, plan.program.id,
+                     plan.commissionable - old)
         if commission is None:
-            commission_id = await session.scalar(_INSERT, values)
-            if commission_id is None:
-                continue  # made by another transaction (the conversion lock makes this rare)
-            await _post_accrual(session, conversion, plan.influencer_id, commission_id,
-                                revision=1, gross=gross, fee=fee, kind="accrual")
-            result.created += 1
-        else:
-            revision = await session.scalar(_RECALCULATE, values | {"id": commission.id})
-            await _post_accrual(session, conversion, plan.influencer_id, commission.id,
-                                revision=revision, gross=gross - commission.gross_amount,
-                                fee=fee - commission.platform_fee, kind="recalculation")
-            result.recalculated += 1
+            inserts.append(values)
+            continue
+        revision = await session.scalar(_RECALCULATE, values | {"id": commission.id})
+        batch.postings.append(_accrual(values, commission.id, revision=revision,
+                                       kind="recalculation",
+                                       gross=gross - commission.gross_amount,
+                                       fee=fee - commission.platform_fee))
+        result.recalculated += 1
 
 
-_MONTH_SALES = text("""
-    SELECT coalesce(sum(commissionable_amount), 0) FROM commissions
-    WHERE influencer_id = :influencer_id AND program_id = :program_id
-      AND occurred_at >= :start AND occurred_at < :end AND conversion_id <> :conversion_id
-      AND status <> 'reversed'
-""")
+def _count_sales(batch: _Batch, conversion: Any, influencer_id: uuid.UUID,
+                 program_id: uuid.UUID, change: int) -> None:
+    key = (influencer_id, program_id, _month(conversion.occurred_at)[0])
+    if key in batch.month_sales:
+        batch.month_sales[key] += change
 
 
-def _month(at: datetime) -> tuple[datetime, datetime]:
-    start = at.astimezone(UTC).replace(day=1, hour=0, minute=0, second=0, microsecond=0)
-    end = (start + timedelta(days=32)).replace(day=1)
-    return start, end
-
-
-async def _plan(session: AsyncSession, conversion: Any, batch: _Batch,
-                influencer_id: uuid.UUID, credits: list[Any]) -> _Plan:
+def _plan(conversion: Any, batch: _Batch, influencer_id: uuid.UUID, credits: list[Any],
+          commission: Any | None) -> _Plan:
     program = batch.programs[credits[0].program_id]  # the heaviest credit's program
     weight = min(sum((c.weight for c in credits), Decimal(0)), rules.ONE)
     order = _order(conversion, program)
@@ -316,17 +412,13 @@ async def _plan(session: AsyncSession, conversion: Any, batch: _Batch,
     same_currency = conversion.currency == program.currency
     percent = program.commission_percent
     tier = None
-    tiers = rules.tiers_of(program.tiers)
-    if program.commission_type == "percentage" and tiers and same_currency:
-        start, end = _month(conversion.occurred_at)
-        # Two orders of one influencer in one month take turns, so each sees the other.
-        await session.execute(text("SELECT pg_advisory_xact_lock(hashtextextended(:key, 0))"),
-                              {"key": f"tier:{influencer_id}:{program.id}:{start:%Y-%m}"})
-        others = await session.scalar(_MONTH_SALES, {
-            "influencer_id": influencer_id, "program_id": program.id, "start": start,
-            "end": end, "conversion_id": conversion.id})
-        month_sales = int(others) + share
-        reached = rules.tier_for(tiers, Decimal(month_sales))
+    if _tiered(program, conversion):
+        start, _ = _month(conversion.occurred_at)
+        # This order's share in place of what its commission counted before, if it has one.
+        counted = (commission.commissionable_amount
+                   if commission is not None and commission.status != "reversed" else 0)
+        month_sales = batch.month_sales[(influencer_id, program.id, start)] - counted + share
+        reached = rules.tier_for(rules.tiers_of(program.tiers), Decimal(month_sales))
         if reached is not None:
             percent = reached.commission_percent
         tier = {"month": f"{start:%Y-%m}",
@@ -335,8 +427,7 @@ async def _plan(session: AsyncSession, conversion: Any, batch: _Batch,
                                                            conversion.currency)
                                               if reached is not None else None),
                 "commission_percent": _percent(percent)}
-    campaign = _campaign(conversion, batch, influencer_id, credits, program) \
-        if same_currency else None
+    campaign = _campaign(conversion, influencer_id, credits, program) if same_currency else None
     terms = rules.Terms(
         influencer_id=influencer_id, weight=weight, commission_type=program.commission_type,
         percent=percent, fixed_amount=program.fixed_amount if same_currency else None,
@@ -346,22 +437,20 @@ async def _plan(session: AsyncSession, conversion: Any, batch: _Batch,
                  terms=terms, commissionable=share, tier=tier, campaign=campaign)
 
 
-def _campaign(conversion: Any, batch: _Batch, influencer_id: uuid.UUID,
-              credits: Sequence[Any], program: Any) -> Any | None:
-    """The campaign of the influencer's heaviest clicked link that applied on the order's
-    date (UTC), to the link's product and to this influencer."""
+def _campaign(conversion: Any, influencer_id: uuid.UUID, credits: Sequence[Any],
+              program: Any) -> Any | None:
+    """The credit (heaviest first) whose clicked link's campaign applied on the order's date
+    (UTC), to the link's product and to this influencer."""
     day: date = conversion.occurred_at.astimezone(UTC).date()
     for credit in credits:
-        link = batch.links.get(credit.link_id) if credit.link_id else None
-        campaign = batch.campaigns.get(link.campaign_id) if link and link.campaign_id else None
-        if (campaign is not None and campaign.is_active and campaign.program_id == program.id
-                and campaign.start_date <= day
-                and (campaign.end_date is None or day <= campaign.end_date)
-                and (not campaign.eligible_influencer_ids
-                     or influencer_id in campaign.eligible_influencer_ids)
-                and (not campaign.eligible_product_ids
-                     or link.product_id in campaign.eligible_product_ids)):
-            return campaign
+        if (credit.campaign_id is not None and credit.is_active
+                and credit.campaign_program_id == program.id and credit.start_date <= day
+                and (credit.end_date is None or day <= credit.end_date)
+                and (not credit.eligible_influencer_ids
+                     or influencer_id in credit.eligible_influencer_ids)
+                and (not credit.eligible_product_ids
+                     or credit.product_id in credit.eligible_product_ids)):
+            return credit
     return None
 
 
@@ -388,9 +477,9 @@ async def _release_boost(session: AsyncSession, commission: Any) -> None:
                               {"id": commission.campaign_id, "boost": commission.boost_amount})
 
 
-def _holds(conversion: Any, plan: _Plan, batch: _Batch, gross: int) -> list[str]:
+def _holds(conversion: Any, plan: _Plan, gross: int) -> list[str]:
     reasons = []
-    email = batch.emails.get(plan.influencer_id)
+    email = plan.credits[0].email
     if conversion.customer_hash and email and customer_hash(email) == conversion.customer_hash:
         reasons.append(HOLD_SELF_REFERRAL)
     if all(credit.match_type == "coupon" for credit in plan.credits):
@@ -454,7 +543,7 @@ def _details(conversion: Any, plan: _Plan, *, basis: str, gross: int, fee_exact:
         "base_exact": _exact(share.base_exact, currency),
         "base_amount": m(share.base),
         "boost": None if plan.campaign is None else {
-            "campaign_id": str(plan.campaign.id),
+            "campaign_id": str(plan.campaign.campaign_id),
             "percent": _percent(plan.campaign.commission_boost_percent),
             "exact": _exact(share.boost_exact, currency), "wanted": m(share.boost_wanted),
             "granted": m(plan.boost)},
@@ -468,17 +557,16 @@ def _details(conversion: Any, plan: _Plan, *, basis: str, gross: int, fee_exact:
     }
 
 
-async def _post_accrual(session: AsyncSession, conversion: Any, influencer_id: uuid.UUID,
-                        commission_id: uuid.UUID, *, revision: int, gross: int, fee: int,
-                        kind: str) -> None:
-    await ledger.post(
-        session, key=f"accrual:{commission_id}:{revision}", kind=kind,
-        currency=conversion.currency, memo=f"commission on order {conversion.id}",
-        merchant_id=conversion.merchant_id, influencer_id=influencer_id,
-        commission_id=commission_id, entries=[
-            ledger.Entry(ledger.merchant_payable(conversion.merchant_id), -gross),
+def _accrual(values: dict[str, Any], commission_id: uuid.UUID, *, revision: int, kind: str,
+             gross: int, fee: int) -> ledger.Posting:
+    merchant_id, influencer_id = values["merchant_id"], values["influencer_id"]
+    return ledger.Posting(
+        key=f"accrual:{commission_id}:{revision}", kind=kind, currency=values["currency"],
+        memo=f"commission on order {values['conversion_id']}", merchant_id=merchant_id,
+        influencer_id=influencer_id, commission_id=commission_id, entries=(
+            ledger.Entry(ledger.merchant_payable(merchant_id), -gross),
             ledger.Entry(ledger.influencer_pending(influencer_id), gross - fee),
-            ledger.Entry(ledger.PLATFORM_REVENUE, fee)])
+            ledger.Entry(ledger.PLATFORM_REVENUE, fee)))
 
 
 # --- reversals -------------------------------------------------------------------------------

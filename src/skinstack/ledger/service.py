@@ -7,8 +7,8 @@ hold for the influencer before and after approval), `platform:revenue` (our fees
 
 A posting is one money movement: its entries sum to zero in each currency, it has a unique
 idempotency key (posting the same key again does nothing and says so), and its entries are
-written in one statement. The database refuses an unbalanced posting, a posting written in
-parts, and any UPDATE, DELETE or TRUNCATE of either table.
+written in one statement (which many postings may share). The database refuses an unbalanced
+posting, a posting written in parts, and any UPDATE, DELETE or TRUNCATE of either table.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ import uuid
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -49,20 +50,75 @@ class Unbalanced(ValueError):
     pass
 
 
+@dataclass(frozen=True)
+class Posting:
+    """One balanced movement in one currency, to be written by post_many()."""
+    key: str
+    kind: str
+    currency: str
+    entries: tuple[Entry, ...]
+    memo: str
+    merchant_id: uuid.UUID | None = None
+    influencer_id: uuid.UUID | None = None
+    commission_id: uuid.UUID | None = None
+    reversal_id: uuid.UUID | None = None
+
+    def merged(self) -> dict[str, int]:
+        """Amounts per account, zeros dropped; raises Unbalanced unless they sum to zero."""
+        totals: dict[str, int] = defaultdict(int)
+        for entry in self.entries:
+            totals[entry.account] += entry.amount
+        if sum(totals.values()) != 0:
+            raise Unbalanced(f"posting {self.key} sums to {sum(totals.values())}, not 0")
+        return {account: amount for account, amount in totals.items() if amount}
+
+
+# The postings and all their entries in one statement: a posting whose key exists already is
+# skipped with its entries, and the balance trigger sees each posting whole.
 _POST = text("""
     WITH posting AS (
         INSERT INTO ledger_postings (idempotency_key, kind, merchant_id, influencer_id,
                                      commission_id, reversal_id, memo)
-        VALUES (:key, :kind, :merchant_id, :influencer_id, :commission_id, :reversal_id, :memo)
+        SELECT * FROM unnest(CAST(:keys AS varchar[]), CAST(:kinds AS varchar[]),
+                             CAST(:merchants AS uuid[]), CAST(:influencers AS uuid[]),
+                             CAST(:commissions AS uuid[]), CAST(:reversals AS uuid[]),
+                             CAST(:memos AS text[]))
         ON CONFLICT (idempotency_key) DO NOTHING
-        RETURNING id, booked_at
+        RETURNING id, idempotency_key, booked_at
     )
     INSERT INTO ledger_entries (posting_id, account, currency, amount, booked_at)
-    SELECT posting.id, e.account, :currency, e.amount, posting.booked_at
-    FROM posting, unnest(CAST(:accounts AS varchar[]), CAST(:amounts AS bigint[]))
-         AS e(account, amount)
+    SELECT posting.id, e.account, e.currency, e.amount, posting.booked_at
+    FROM unnest(CAST(:entry_keys AS varchar[]), CAST(:accounts AS varchar[]),
+                CAST(:currencies AS varchar[]), CAST(:amounts AS bigint[]))
+         AS e(key, account, currency, amount)
+    JOIN posting ON posting.idempotency_key = e.key
     RETURNING posting_id
 """)
+
+
+async def post_many(session: AsyncSession, postings: Sequence[Posting]) -> int:
+    """Writes the postings that move money and whose keys are new, in one statement; returns
+    how many were written."""
+    columns: dict[str, list[Any]] = defaultdict(list)
+    for posting in postings:
+        merged = posting.merged()
+        if not merged:
+            continue
+        for name, value in (("keys", posting.key), ("kinds", posting.kind),
+                            ("merchants", posting.merchant_id),
+                            ("influencers", posting.influencer_id),
+                            ("commissions", posting.commission_id),
+                            ("reversals", posting.reversal_id), ("memos", posting.memo)):
+            columns[name].append(value)
+        for account, amount in merged.items():
+            columns["entry_keys"].append(posting.key)
+            columns["accounts"].append(account)
+            columns["currencies"].append(posting.currency)
+            columns["amounts"].append(amount)
+    if not columns:
+        return 0
+    rows = (await session.execute(_POST, dict(columns))).all()
+    return len({row[0] for row in rows})
 
 
 async def post(session: AsyncSession, *, key: str, kind: str, currency: str,
@@ -71,20 +127,10 @@ async def post(session: AsyncSession, *, key: str, kind: str, currency: str,
                reversal_id: uuid.UUID | None = None) -> bool:
     """Posts one balanced movement in `currency`; False when it moves nothing or `key` was
     posted before (nothing is written then)."""
-    merged: dict[str, int] = defaultdict(int)
-    for entry in entries:
-        merged[entry.account] += entry.amount
-    accounts = [account for account, amount in merged.items() if amount]
-    if sum(merged.values()) != 0:
-        raise Unbalanced(f"posting {key} sums to {sum(merged.values())}, not 0")
-    if not accounts:
-        return False
-    rows = (await session.execute(_POST, {
-        "key": key, "kind": kind, "merchant_id": merchant_id, "influencer_id": influencer_id,
-        "commission_id": commission_id, "reversal_id": reversal_id, "memo": memo,
-        "currency": currency, "accounts": accounts,
-        "amounts": [merged[account] for account in accounts]})).all()
-    return bool(rows)
+    return bool(await post_many(session, [Posting(
+        key=key, kind=kind, currency=currency, entries=tuple(entries), memo=memo,
+        merchant_id=merchant_id, influencer_id=influencer_id, commission_id=commission_id,
+        reversal_id=reversal_id)]))
 
 
 async def balances(session: AsyncSession, accounts: Sequence[str]
