@@ -244,7 +244,6 @@ class _Plan:
     terms: rules.Terms
     commissionable: int
     """The influencer's share of the commissionable amount, to the minor unit (for tiers)."""
-    month: tuple[uuid.UUID, uuid.UUID, datetime] | None = None
     tier: dict[str, Any] | None = None
     campaign: Any | None = None
     """The credit row whose link's campaign applies."""
@@ -573,11 +572,6 @@ def _accrual(values: dict[str, Any], commission_id: uuid.UUID, *, revision: int,
 
 _CONVERSION_COMMISSIONS = text(
     "SELECT * FROM commissions WHERE conversion_id = :id ORDER BY id FOR UPDATE")
-_PROGRAM = text("""
-    SELECT id, merchant_id, currency, commission_type, commission_percent, fixed_amount,
-           platform_fee_percent, tiers, excluded_skus, manual_approval_threshold
-    FROM programs WHERE id = :id
-""")
 
 
 async def _take_back(session: AsyncSession, conversion: Any, batch: _Batch,
@@ -590,7 +584,7 @@ async def _take_back(session: AsyncSession, conversion: Any, batch: _Batch,
         if commission.status == "reversed":
             continue
         program = batch.programs.get(commission.program_id) or (
-            await session.execute(_PROGRAM, {"id": commission.program_id})).one()
+            await _rows(session, _PROGRAMS, [commission.program_id]))[0]
         order = _order(conversion, program)
         shares = [(adjustment, rules.fraction_taken(order, program.excluded_skus, rules.TakenBack(
             full=adjustment.amount is None, amount=adjustment.amount,
