@@ -8,6 +8,7 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from types import SimpleNamespace
+from urllib.parse import urlencode
 
 import httpx
 import psycopg
@@ -34,11 +35,12 @@ from tests.commissions.helpers import (
     ledger_totals,
     line_refund,
     of_order,
+    process_all,
     send,
     shop_order,
 )
 from tests.conftest import live_app
-from tests.webhooks.helpers import rows_of
+from tests.webhooks.helpers import basic, rows_of
 
 CLICKED = RECENTLY - timedelta(minutes=5)
 
@@ -467,3 +469,33 @@ async def test_a_rerun_settles_what_it_changed(client: httpx.AsyncClient,
     moved = {c["influencer_id"]: c["status"]
              for c in await of_order(client, w.shop.account, payload["id"])}
     assert moved == {w.a.id: "reversed", w.b.id: "on_hold"}
+
+
+async def test_an_impact_reduction_and_reversal_take_the_commission_back(
+        client: httpx.AsyncClient, session: AsyncSession) -> None:
+    w = await world(client, network="impact")
+    sid, token = f"IR{uuid.uuid4().hex[:8]}", "impact-" + uuid.uuid4().hex
+    await factories.integration(client, w.shop.account, type="impact", account_id=sid,
+                                secret=token)
+    sub_id = await click(session, w.a.link, at=CLICKED)
+    order_id = f"IMP-{uuid.uuid4().hex[:8]}"
+
+    async def action(state: str, amount: str) -> None:
+        fields = {"ActionId": f"A-{order_id}", "OrderId": order_id, "State": state,
+                  "Amount": amount, "Currency": "USD", "SubId1": sub_id,
+                  "EventDate": RECENTLY.isoformat()}
+        sent = await client.post("/webhooks/impact", content=urlencode(fields).encode(),
+                                 headers={"Authorization": basic(sid, token), "Content-Type":
+                                          "application/x-www-form-urlencoded"})
+        assert sent.status_code == 200, sent.text
+        await process_all(session, w.shop)
+
+    await action("PENDING", "120.00")
+    (made,) = await of_order(client, w.shop.account, order_id)
+    assert (made["gross_amount"], made["status"]) == ("18.00", "pending")  # 15 % of the sale
+    await action("APPROVED", "100.00")  # the network lowers the sale by a sixth
+    (reduced,) = await of_order(client, w.shop.account, order_id)
+    assert (reduced["reversed_amount"], reduced["status"]) == ("3.00", "pending")
+    await action("REVERSED", "0")
+    (gone,) = await of_order(client, w.shop.account, order_id)
+    assert (gone["reversed_amount"], gone["status"]) == ("18.00", "reversed")
