@@ -26,7 +26,7 @@ from skinstack.catalog.schemas import (
 )
 from skinstack.db import add_unique
 from skinstack.errors import Conflict, InvalidInput, NotFound
-from skinstack.kit.money import MoneyError, format_minor, to_minor
+from skinstack.kit.money import MoneyError, format_minor, format_percent, to_minor
 from skinstack.kit.urls import url_host
 from skinstack.models import Campaign, Merchant, Product, Program, Role, User
 
@@ -203,16 +203,16 @@ def program_view(program: Program, merchant_name: str, network_code: str,
         "id": program.id, "merchant_id": program.merchant_id, "merchant_name": merchant_name,
         "name": program.name, "description": program.description, "network": network_code,
         "network_name": network_name, "commission_type": program.commission_type,
-        "commission_percent": _percent(program.commission_percent),
+        "commission_percent": format_percent(program.commission_percent),
         "fixed_amount": (format_minor(program.fixed_amount, program.currency)
                          if program.fixed_amount is not None else None),
         "currency": program.currency, "cookie_window_days": program.cookie_window_days,
         "manual_approval_threshold": (format_minor(program.manual_approval_threshold,
                                                    program.currency)
                                       if program.manual_approval_threshold is not None else None),
-        "platform_fee_percent": _percent(program.platform_fee_percent),
+        "platform_fee_percent": format_percent(program.platform_fee_percent),
         "tiers": [{"min_monthly_sales": format_minor(tier["min_monthly_sales"], program.currency),
-                   "commission_percent": _percent(Decimal(tier["commission_percent"]))}
+                   "commission_percent": format_percent(Decimal(tier["commission_percent"]))}
                   for tier in program.tiers],
         "excluded_skus": program.excluded_skus, "attribution_model": program.attribution_model,
         "attribution_half_life_hours": program.attribution_half_life_hours,
@@ -220,13 +220,6 @@ def program_view(program: Program, merchant_name: str, network_code: str,
         "approval_delay_days": program.approval_delay_days, "is_active": program.is_active,
         "created_at": program.created_at, "updated_at": program.updated_at,
     }
-
-
-def _percent(value: Decimal | None) -> str | None:
-    if value is None:
-        return None
-    normalised = value.normalize()
-    return format(normalised, "f")
 
 
 # Products ------------------------------------------------------------------------------------
@@ -381,7 +374,7 @@ def campaign_view(campaign: Campaign, currency: str) -> dict[str, Any]:
         "eligible_product_ids", "eligible_influencer_ids", "is_active", "created_at",
         "updated_at",
     )} | {
-        "commission_boost_percent": _percent(campaign.commission_boost_percent),
+        "commission_boost_percent": format_percent(campaign.commission_boost_percent),
         "budget": (format_minor(campaign.budget, currency)
                    if campaign.budget is not None else None),
         "spent": format_minor(campaign.spent, currency),

@@ -37,8 +37,10 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from decimal import ROUND_FLOOR, ROUND_HALF_UP, Decimal
+from decimal import ROUND_FLOOR, Decimal
 from typing import Any
+
+from skinstack.kit import money
 
 HUNDRED = Decimal(100)
 ZERO = Decimal(0)
@@ -46,8 +48,8 @@ ONE = Decimal(1)
 
 
 def round_half_up(amount: Decimal) -> int:
-    """Minor units: an exact amount rounded once, half away from zero."""
-    return int(amount.quantize(ONE, rounding=ROUND_HALF_UP))
+    """Minor units: an exact amount rounded once, half away from zero (kit.money's rule)."""
+    return int(money.round_half_up(amount))
 
 
 def allocate(total: int, exacts: Sequence[Decimal]) -> list[int]:

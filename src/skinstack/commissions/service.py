@@ -45,7 +45,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from skinstack.commissions import rules
 from skinstack.conversions.service import customer_hash
 from skinstack.errors import Conflict
-from skinstack.kit.money import exponent, format_minor
+from skinstack.kit.money import exponent, format_minor, format_percent
 from skinstack.ledger import service as ledger
 
 RULES_VERSION = 1
@@ -425,7 +425,7 @@ def _plan(conversion: Any, batch: _Batch, influencer_id: uuid.UUID, credits: lis
                 "reached_min_monthly_sales": (format_minor(reached.min_monthly_sales,
                                                            conversion.currency)
                                               if reached is not None else None),
-                "commission_percent": _percent(percent)}
+                "commission_percent": format_percent(percent)}
     campaign = _campaign(conversion, influencer_id, credits, program) if same_currency else None
     terms = rules.Terms(
         influencer_id=influencer_id, weight=weight, commission_type=program.commission_type,
@@ -491,10 +491,6 @@ def _holds(conversion: Any, plan: _Plan, gross: int) -> list[str]:
     return reasons
 
 
-def _percent(value: Decimal | None) -> str | None:
-    return None if value is None else format(value.normalize(), "f")
-
-
 def _exact(minor: Decimal, currency: str) -> str:
     """An exact amount of minor units in the currency's units, to at most 10 decimals."""
     value = minor.scaleb(-exponent(currency)).quantize(Decimal("1e-10")).normalize()
@@ -531,19 +527,19 @@ def _details(conversion: Any, plan: _Plan, *, basis: str, gross: int, fee_exact:
         "weight": str(terms.weight),
         "commissionable_share": m(plan.commissionable),
         "program": {"id": str(program.id), "commission_type": program.commission_type,
-                    "commission_percent": _percent(program.commission_percent),
+                    "commission_percent": format_percent(program.commission_percent),
                     "fixed_amount": (format_minor(program.fixed_amount, program.currency)
                                      if program.fixed_amount is not None else None),
                     "currency": program.currency,
-                    "platform_fee_percent": _percent(program.platform_fee_percent)},
+                    "platform_fee_percent": format_percent(program.platform_fee_percent)},
         "tier": plan.tier,
-        "rate_percent": (_percent(terms.percent) if terms.commission_type == "percentage"
+        "rate_percent": (format_percent(terms.percent) if terms.commission_type == "percentage"
                          else None),
         "base_exact": _exact(share.base_exact, currency),
         "base_amount": m(share.base),
         "boost": None if plan.campaign is None else {
             "campaign_id": str(plan.campaign.campaign_id),
-            "percent": _percent(plan.campaign.commission_boost_percent),
+            "percent": format_percent(plan.campaign.commission_boost_percent),
             "exact": _exact(share.boost_exact, currency), "wanted": m(share.boost_wanted),
             "granted": m(plan.boost)},
         "gross_amount": m(gross),

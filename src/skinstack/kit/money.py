@@ -102,6 +102,11 @@ def format_minor(minor: int, currency: str) -> str:
     return f"{from_minor(minor, currency):.{places}f}"
 
 
+def format_percent(value: Decimal | None) -> str | None:
+    """A percent as the API writes it: "15", "12.5" (no trailing zeros, never an exponent)."""
+    return None if value is None else format(value.normalize(), "f")
+
+
 def round_half_up(amount: Decimal, places: int = 0) -> Decimal:
     return amount.quantize(Decimal(1).scaleb(-places), rounding=ROUND_HALF_UP)
 
@@ -116,8 +121,7 @@ def _percent(value: object) -> Decimal:
 Percent = Annotated[
     Decimal,
     BeforeValidator(_percent),
-    PlainSerializer(lambda value: format(value.normalize(), "f"), return_type=str,
-                    when_used="json"),
+    PlainSerializer(format_percent, return_type=str, when_used="json"),
 ]
 """A percent as Decimal ("15" is 15 %); serialised as a plain decimal string."""
 
