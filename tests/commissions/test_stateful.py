@@ -17,7 +17,6 @@ from decimal import Decimal
 from fractions import Fraction
 from typing import Any
 
-import pytest
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import (
@@ -311,7 +310,6 @@ class Commissions(RuleBasedStateMachine):
 DATABASE_URL: list[str] = []
 
 
-@pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
 def test_commissions_and_the_ledger_agree_with_the_reference(database_url: str) -> None:
     DATABASE_URL[:] = [database_url]
     run_state_machine_as_test(Commissions, settings=settings(
