@@ -82,11 +82,12 @@ class Books:
 
 class Commissions(RuleBasedStateMachine):
     orders = Bundle("orders")
+    database_url: str  # set by the test on a subclass
 
     def __init__(self) -> None:
         super().__init__()
         self.loop = asyncio.new_event_loop()
-        self.engine = create_engine(DATABASE_URL[0], pool_size=1)
+        self.engine = create_engine(self.database_url, pool_size=1)
         self.connection = self.run(self.engine.connect())
         self.transaction = self.run(self.connection.begin())
         self.session: AsyncSession = async_sessionmaker(
@@ -307,11 +308,8 @@ class Commissions(RuleBasedStateMachine):
         return {account: int(total) for account, total in rows}
 
 
-DATABASE_URL: list[str] = []
-
-
 def test_commissions_and_the_ledger_agree_with_the_reference(database_url: str) -> None:
-    DATABASE_URL[:] = [database_url]
-    run_state_machine_as_test(Commissions, settings=settings(
+    machine = type("CommissionsOnTheTestDatabase", (Commissions,), {"database_url": database_url})
+    run_state_machine_as_test(machine, settings=settings(
         max_examples=60, stateful_step_count=25, deadline=None,
         suppress_health_check=[HealthCheck.too_slow]))
