@@ -104,9 +104,11 @@ async def test_postback_signature_and_timestamp_window(client: httpx.AsyncClient
     key, secret = f"key-{uuid.uuid4().hex[:8]}", "postback-" + uuid.uuid4().hex
     await factories.integration(client, shop, type="postback", account_id=key, secret=secret)
     form = {"Content-Type": "application/x-www-form-urlencoded"}
-    now = int(time.time())
 
     def body(offset: int, **params: str) -> bytes:
+        # The clock is read as each body is signed: on a loaded machine a time read once at
+        # the start can be seconds old by the last request, moving the window's edges.
+        now = int(time.time())
         return postback_body(secret, **({"key": key, "order_id": "PB-1", "amount": "42.50",
                                          "currency": "USD", "timestamp": str(now + offset)}
                                         | params))

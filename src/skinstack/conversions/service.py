@@ -50,6 +50,8 @@ class Applied:
     adjustments: int = 0
     waiting: int = 0
     """Adjustments stored before their order arrived."""
+    adjusted: list[uuid.UUID] = field(default_factory=list)
+    """Conversions that an adjustment was stored for (their commissions take it back)."""
 
 
 def customer_hash(email: str | None) -> str | None:
@@ -73,7 +75,9 @@ async def apply(session: AsyncSession, *, merchant_id: uuid.UUID, source: str,
             applied.adjustments += 1
             if stored == "waiting":
                 applied.waiting += 1
-            elif stored not in applied.conversions:
+                continue
+            applied.adjusted.append(stored)
+            if stored not in applied.conversions:
                 applied.conversions.append(stored)
     return applied
 

@@ -89,7 +89,9 @@ async def process_event(session: AsyncSession, event_id: uuid.UUID) -> Processed
                                       source=event.source, normalised=normalised(event),
                                       event_id=event_id)
     attributed = await attribution.attribute(session, applied.conversions)
-    settled = await commissions.settle(session, applied.conversions)
+    # Commissions change only with credits or adjustments: a repeated order, or one nothing
+    # was credited for, costs the commission loads nothing.
+    settled = await commissions.settle(session, [*attributed.changed, *applied.adjusted])
     await session.execute(_HANDLED, {"id": event_id})
     return Processed(applied, attributed, settled)
 
