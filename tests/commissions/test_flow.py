@@ -23,7 +23,7 @@ from skinstack.commissions import service
 from skinstack.conversions import service as conversions
 from skinstack.ledger import service as ledger
 from skinstack.models import Commission, Conversion, LedgerPosting, WebhookEvent
-from skinstack.webhooks.tasks import normalised
+from skinstack.webhooks.tasks import normalised, process_event
 from skinstack.worker.queue import connected, run_worker
 from tests import factories
 from tests.attribution.test_flow import click, coupon, world
@@ -41,6 +41,7 @@ from tests.commissions.helpers import (
 )
 from tests.conftest import live_app
 from tests.webhooks.helpers import basic, rows_of
+from tests.webhooks.test_sources import REPORT as AMAZON_REPORT
 
 CLICKED = RECENTLY - timedelta(minutes=5)
 
@@ -499,3 +500,29 @@ async def test_an_impact_reduction_and_reversal_take_the_commission_back(
     await action("REVERSED", "0")
     (gone,) = await of_order(client, w.shop.account, order_id)
     assert (gone["reversed_amount"], gone["status"]) == ("18.00", "reversed")
+
+
+async def test_an_amazon_return_takes_back_its_share(client: httpx.AsyncClient,
+                                                     session: AsyncSession) -> None:
+    shop = await factories.merchant(client)
+    await factories.program(client, shop, network="amazon", commission_percent="10")
+    _creator, creator_id = await factories.influencer(client)
+    await factories.integration(client, shop, type="amazon", account_id="glowlabs-20",
+                                secret="amazon-" + uuid.uuid4().hex)
+    mapped = await client.post("/api/v1/merchants/me/amazon-tracking-ids", headers=shop.headers,
+                               json={"tracking_id": "gabi-20", "influencer_id": creator_id})
+    assert mapped.status_code == 201, mapped.text
+    imported = await client.post("/api/v1/imports/amazon", content=AMAZON_REPORT.encode(),
+                                 headers={"Content-Type": "text/csv"} | shop.headers)
+    assert imported.status_code == 202, imported.text
+    for event in await rows_of(session, WebhookEvent, shop):
+        await process_event(session, event.id)
+    listed = await commissions(client, shop)
+    made = {c["order_id"].split(":")[1]: c for c in listed}
+    # Two serums at 29.99 (10 %: 6.00), one of them returned: half taken back. The toner's
+    # tracking id belongs to no one, so it earns nothing.
+    serum = made["B000SERUM1"]
+    assert (serum["influencer_id"], serum["gross_amount"], serum["reversed_amount"],
+            serum["status"]) == (creator_id, "6.00", "3.00", "pending")
+    assert sorted(c["order_id"].split(":")[1] for c in listed) == [
+        "B000MASK01", "B000MASK01", "B000SERUM1"]  # two identical mask rows: two orders
