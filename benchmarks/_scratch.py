@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+import uuid
 from pathlib import Path
 
 import psycopg
@@ -51,3 +52,17 @@ def merchant(url: str, email: str = "bench-merchant@example.com") -> str:
             "INSERT INTO merchants (user_id, business_name, website_url) VALUES "
             "(%s, 'Glow Labs', 'https://glowlabs.example.com') RETURNING id",
             (user_id,)).fetchone()[0])
+
+
+def copy_influencers(cursor: psycopg.Cursor, count: int) -> list[uuid.UUID]:
+    """`count` influencer accounts with their profiles, COPied; returns the influencer ids."""
+    users = [uuid.uuid4() for _ in range(count)]
+    ids = [uuid.uuid4() for _ in range(count)]
+    with cursor.copy("COPY users (id, email, password_hash, role) FROM STDIN") as copy:
+        for index, user_id in enumerate(users):
+            copy.write_row((user_id, f"creator{index}@example.com", "x", "influencer"))
+    with cursor.copy("COPY influencers (id, user_id, display_name, preferred_payout_method) "
+                     "FROM STDIN") as copy:
+        for index, (influencer_id, user_id) in enumerate(zip(ids, users, strict=True)):
+            copy.write_row((influencer_id, user_id, f"Creator {index}", "ach"))
+    return ids

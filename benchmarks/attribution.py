@@ -28,7 +28,7 @@ import uuid
 from datetime import UTC, datetime, timedelta
 
 import psycopg
-from _scratch import drop, fresh, merchant
+from _scratch import copy_influencers, drop, fresh, merchant
 
 from skinstack.attribution import service
 from skinstack.attribution.models import MODELS
@@ -63,18 +63,9 @@ def setup(url: str, clicks: int, devices: int, conversions: int, seed: int) -> s
             "commission_percent, cookie_window_days) SELECT %s, id, 'Bench', 'percentage', 15, "
             "30 FROM networks WHERE code = 'shopify_refersion' RETURNING id",
             (merchant_id,)).fetchone()[0]
-        users = [uuid.uuid4() for _ in range(INFLUENCERS)]
-        influencers = [uuid.uuid4() for _ in range(INFLUENCERS)]
         links = [uuid.uuid4() for _ in range(INFLUENCERS)]
         with conn.cursor() as cursor:
-            with cursor.copy("COPY users (id, email, password_hash, role) FROM STDIN") as copy:
-                for index, user_id in enumerate(users):
-                    copy.write_row((user_id, f"creator{index}@example.com", "x", "influencer"))
-            with cursor.copy("COPY influencers (id, user_id, display_name, "
-                             "preferred_payout_method) FROM STDIN") as copy:
-                for index, (influencer_id, user_id) in enumerate(zip(influencers, users,
-                                                                     strict=True)):
-                    copy.write_row((influencer_id, user_id, f"Creator {index}", "ach"))
+            influencers = copy_influencers(cursor, INFLUENCERS)
             with cursor.copy("COPY tracking_links (id, slug, influencer_id, program_id, "
                              "merchant_id, destination_url, sub_id_parameter) FROM STDIN"
                              ) as copy:

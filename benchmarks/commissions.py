@@ -27,7 +27,7 @@ import uuid
 from datetime import UTC, datetime, timedelta
 
 import psycopg
-from _scratch import drop, fresh, merchant
+from _scratch import copy_influencers, drop, fresh, merchant
 
 from skinstack.commissions import service
 from skinstack.db import create_engine, create_sessionmaker, libpq_url
@@ -48,18 +48,9 @@ def setup(url: str, conversions: int, seed: int) -> tuple[str, list[uuid.UUID]]:
             "'percentage', 15, 30, '[{\"min_monthly_sales\": 500000, "
             "\"commission_percent\": \"18\"}]' FROM networks "
             "WHERE code = 'shopify_refersion' RETURNING id", (merchant_id,)).fetchone()[0]
-        users = [uuid.uuid4() for _ in range(INFLUENCERS)]
-        influencers = [uuid.uuid4() for _ in range(INFLUENCERS)]
         ids = [uuid.uuid4() for _ in range(conversions)]
         with conn.cursor() as cursor:
-            with cursor.copy("COPY users (id, email, password_hash, role) FROM STDIN") as copy:
-                for index, user_id in enumerate(users):
-                    copy.write_row((user_id, f"creator{index}@example.com", "x", "influencer"))
-            with cursor.copy("COPY influencers (id, user_id, display_name, "
-                             "preferred_payout_method) FROM STDIN") as copy:
-                for index, (influencer_id, user_id) in enumerate(zip(influencers, users,
-                                                                     strict=True)):
-                    copy.write_row((influencer_id, user_id, f"Creator {index}", "ach"))
+            influencers = copy_influencers(cursor, INFLUENCERS)
             with cursor.copy("COPY conversions (id, merchant_id, program_id, source, order_id, "
                              "occurred_at, currency, subtotal, discounts, tax, shipping, total, "
                              "line_items, discount_codes, attributed_at) FROM STDIN") as copy:
