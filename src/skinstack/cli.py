@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
@@ -16,7 +18,7 @@ from skinstack.db import create_engine, create_sessionmaker, resolve_database_ur
 from skinstack.logs import configure_logging
 
 if TYPE_CHECKING:
-    from sqlalchemy.ext.asyncio import AsyncSession
+    from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
     from skinstack.models import Merchant
 
@@ -123,14 +125,9 @@ def admin_create(
     migrations.upgrade(url)
 
     async def main() -> tuple[str, bool]:
-        engine = create_engine(url, pool_size=1)
-        try:
-            async with create_sessionmaker(engine)() as session, session.begin():
-                user, created = await create_admin(session=session, email=email,
-                                                   password=password)
-                return str(user.id), created
-        finally:
-            await engine.dispose()
+        async with _sessions(url) as sessions, sessions() as session, session.begin():
+            user, created = await create_admin(session=session, email=email, password=password)
+            return str(user.id), created
 
     try:
         user_id, created = asyncio.run(main())
@@ -138,6 +135,24 @@ def admin_create(
         console.print(f"[red]{exc}[/red]")
         raise typer.Exit(1) from None
     console.print(f"Admin {'created' if created else 're-activated'}: {user_id}")
+
+
+@asynccontextmanager
+async def _sessions(url: str, *, pool_size: int = 1
+                    ) -> AsyncIterator[async_sessionmaker[AsyncSession]]:
+    """Sessions on an engine of the command's own, disposed when the command is done."""
+    engine = create_engine(url, pool_size=pool_size)
+    try:
+        yield create_sessionmaker(engine)
+    finally:
+        await engine.dispose()
+
+
+def _as_system(session: AsyncSession) -> None:
+    """A command's audit entries are the system's: no user is logged in."""
+    from skinstack.compliance import audit
+
+    audit.set_actor(session.sync_session, audit.Actor(user_id=None, role=audit.SYSTEM))
 
 
 async def _merchant_by_email(session: AsyncSession, email: str) -> Merchant:
@@ -166,7 +181,6 @@ def products_import(
     from rich.progress import BarColumn, DownloadColumn, Progress, TimeRemainingColumn
 
     from skinstack.catalog.importer import detect_format, import_products
-    from skinstack.compliance import audit
     from skinstack.errors import AppError
 
     if format not in (None, "csv", "shopify"):
@@ -177,26 +191,21 @@ def products_import(
     size = file.stat().st_size
 
     async def main() -> object:
-        engine = create_engine(url, pool_size=1)
-        try:
-            async with create_sessionmaker(engine)() as session, session.begin():
-                audit.set_actor(session.sync_session, audit.Actor(user_id=None,
-                                                                  role=audit.SYSTEM))
-                profile = await _merchant_by_email(session, merchant)
-                with file.open("rb") as stream, Progress(
-                    "[progress.description]{task.description}", BarColumn(), DownloadColumn(),
-                    TimeRemainingColumn(), console=console,
-                ) as bar:
-                    task = bar.add_task(f"Importing {file.name}", total=size)
-                    kind = format or detect_format(stream.read(64), filename=file.name)
-                    stream.seek(0)
-                    report = await import_products(
-                        session=session, merchant=profile, stream=stream, format=kind,
-                        progress=lambda done: bar.update(task, completed=done))
-                    bar.update(task, completed=size)
-                return report
-        finally:
-            await engine.dispose()
+        async with _sessions(url) as sessions, sessions() as session, session.begin():
+            _as_system(session)
+            profile = await _merchant_by_email(session, merchant)
+            with file.open("rb") as stream, Progress(
+                "[progress.description]{task.description}", BarColumn(), DownloadColumn(),
+                TimeRemainingColumn(), console=console,
+            ) as bar:
+                task = bar.add_task(f"Importing {file.name}", total=size)
+                kind = format or detect_format(stream.read(64), filename=file.name)
+                stream.seek(0)
+                report = await import_products(
+                    session=session, merchant=profile, stream=stream, format=kind,
+                    progress=lambda done: bar.update(task, completed=done))
+                bar.update(task, completed=size)
+            return report
 
     try:
         report = asyncio.run(main())
@@ -229,9 +238,7 @@ def imports_amazon(
     migrations.upgrade(url)
 
     async def main() -> tuple[object, object, str]:
-        engine = create_engine(url, pool_size=1)
-        sessions = create_sessionmaker(engine)
-        try:
+        async with _sessions(url) as sessions:
             async with sessions() as session, session.begin():
                 profile = await _merchant_by_email(session, merchant)
                 accepted, parsed = await accept_amazon_report(
@@ -241,8 +248,6 @@ def imports_amazon(
             if accepted.event_id is not None:
                 outcome = await run_event(sessions, accepted.event_id)
             return accepted, parsed, outcome
-        finally:
-            await engine.dispose()
 
     try:
         accepted, parsed, outcome = asyncio.run(main())
@@ -261,18 +266,12 @@ def imports_amazon(
 
 
 def _seed_demo(url: str) -> None:
-    from skinstack.compliance import audit
     from skinstack.demo import DEMO_PASSWORD, seed
 
     async def main() -> object:
-        engine = create_engine(url, pool_size=1)
-        try:
-            async with create_sessionmaker(engine)() as session, session.begin():
-                audit.set_actor(session.sync_session, audit.Actor(user_id=None,
-                                                                  role=audit.SYSTEM))
-                return await seed(session)
-        finally:
-            await engine.dispose()
+        async with _sessions(url) as sessions, sessions() as session, session.begin():
+            _as_system(session)
+            return await seed(session)
 
     seeded = asyncio.run(main())
     console.print(f"Demo data {'added' if seeded.created else 'already there'}; log in as "
@@ -312,9 +311,7 @@ def attribution_rerun(
     migrations.upgrade(url)
 
     async def main() -> service.Rerun:
-        engine = create_engine(url, pool_size=2)
-        sessions = create_sessionmaker(engine)
-        try:
+        async with _sessions(url, pool_size=2) as sessions:
             async with sessions() as session:
                 merchant_id = (await _merchant_by_email(session, merchant)).id if merchant else None
                 scope = repository.Range(program_id=program_id, merchant_id=merchant_id,
@@ -327,16 +324,13 @@ def attribution_rerun(
                     sessions, scope, batch=batch,
                     progress=lambda done: bar.advance(task, done))
             async with sessions() as session, session.begin():
-                audit.set_actor(session.sync_session, audit.Actor(user_id=None,
-                                                                  role=audit.SYSTEM))
+                _as_system(session)
                 audit.record(session.sync_session, action="attribution.rerun",
                              resource_type="conversions", resource_id=program_id,
                              changes={"merchant_id": merchant_id, "from": since, "to": until,
                                       "conversions": summary.conversions,
                                       "changed": summary.changed})
             return summary
-        finally:
-            await engine.dispose()
 
     summary = asyncio.run(main())
     console.print(f"{summary.conversions} conversions: {summary.attributed} attributed, "
