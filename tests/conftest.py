@@ -158,9 +158,43 @@ async def live_app(database_url: str, **settings_update):
             yield app, client
 
 
-@pytest.fixture
-async def live(database_url: str):
-    async with live_app(database_url) as pair:
+@asynccontextmanager
+async def served_app(database_url: str, **settings_update):
+    """live_app() behind a real uvicorn server on a free loopback port, with the protocol that
+    `skinstack serve` runs (the redirect's fast lane); the client talks TCP to it."""
+    import asyncio
+
+    import uvicorn
+
+    from skinstack.redirect.protocol import protocol_for
+
+    settings = get_settings().model_copy(update=settings_update)
+    app = create_app(settings, database_url=database_url)
+    async with app.router.lifespan_context(app):
+        config = uvicorn.Config(asgi(app), host="127.0.0.1", port=0, lifespan="off",
+                                http=protocol_for(app.state.redirect), log_config=None,
+                                access_log=False, server_header=False, proxy_headers=False)
+        server = uvicorn.Server(config)
+        serving = asyncio.create_task(server.serve())
+        while not server.started:
+            if serving.done():
+                serving.result()  # raises what stopped it
+            await asyncio.sleep(0.01)
+        port = server.servers[0].sockets[0].getsockname()[1]
+        try:
+            async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as client:
+                yield app, client
+        finally:
+            server.should_exit = True
+            await serving
+
+
+@pytest.fixture(params=["asgi", "served"])
+async def live(request: pytest.FixtureRequest, database_url: str):
+    """The app as in production, twice: through ASGI, and served over TCP by uvicorn with the
+    redirect's fast lane."""
+    serve = live_app if request.param == "asgi" else served_app
+    async with serve(database_url) as pair:
         yield pair
 
 

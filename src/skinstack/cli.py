@@ -59,6 +59,7 @@ def serve(
     import uvicorn
 
     from skinstack.app import asgi, create_app
+    from skinstack.redirect.protocol import protocol_for
 
     url = _database_url()
     migrations.upgrade(url)
@@ -66,8 +67,9 @@ def serve(
         _seed_demo(url)
     app = create_app(run_worker_in_process=not no_worker, database_url=url)
     console.print(f"SkinStack on http://{host}:{port}  (API docs: /docs, /openapi.json)")
-    uvicorn.run(asgi(app), host=host, port=port, loop="uvloop", http="httptools", log_config=None,
-                access_log=False, server_header=False, proxy_headers=False)
+    uvicorn.run(asgi(app), host=host, port=port, loop="uvloop",
+                http=protocol_for(app.state.redirect), log_config=None, access_log=False,
+                server_header=False, proxy_headers=False)
 
 
 @cli.command()

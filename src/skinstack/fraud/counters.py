@@ -28,6 +28,11 @@ class ClickCounters(Protocol):
         """Records a click; returns (clicks from this IP on this link in the current minute,
         whether this IP + user agent clicked this link within the last hour before)."""
 
+    def observe_now(self, *, ip_hash: str, user_agent: str,
+                    link_id: str) -> tuple[int, bool] | None:
+        """observe() when it needs no I/O (the redirect's fast lane), else None and nothing
+        recorded: the caller then awaits observe()."""
+
 
 class MemoryClickCounters:
     def __init__(self) -> None:
@@ -36,6 +41,9 @@ class MemoryClickCounters:
         self._seen: dict[int, float] = {}  # key -> last seen (monotonic)
 
     async def observe(self, *, ip_hash: str, user_agent: str, link_id: str) -> tuple[int, bool]:
+        return self.observe_now(ip_hash=ip_hash, user_agent=user_agent, link_id=link_id)
+
+    def observe_now(self, *, ip_hash: str, user_agent: str, link_id: str) -> tuple[int, bool]:
         now = time.monotonic()
         minute = int(now // VELOCITY_WINDOW_SECONDS)
         velocity_key = hash((ip_hash, link_id))
@@ -63,6 +71,9 @@ class RedisClickCounters:
     def __init__(self, redis: Redis) -> None:
         self.redis = redis
         self.fallback = MemoryClickCounters()
+
+    def observe_now(self, *, ip_hash: str, user_agent: str, link_id: str) -> None:
+        return None  # every observation is a round trip to Redis
 
     async def observe(self, *, ip_hash: str, user_agent: str, link_id: str) -> tuple[int, bool]:
         minute = int(time.time() // VELOCITY_WINDOW_SECONDS)

@@ -24,7 +24,7 @@ from skinstack.kit import crypto
 from skinstack.kit.ids import new_click_id, random_token
 from skinstack.links.destination import passed_on_query
 from skinstack.middleware import LATENCY, REQUESTS
-from skinstack.redirect.cache import MISS, LinkCache
+from skinstack.redirect.cache import MISS, LinkCache, LinkTarget
 from skinstack.redirect.sink import ClickSink
 
 PREFIX = "/l/"
@@ -117,6 +117,10 @@ def device_cookie(header: str) -> str:
 
 
 _NO_AGENT = agent_facts(b"")
+Headers = list[tuple[bytes, bytes]]
+Answer = tuple[int, Headers, bytes]  # status, headers, body
+# (agent facts, referrer, device id from the cookie or "", IP hash, country)
+Visit = tuple[AgentFacts, str, str, str | None, str | None]
 
 
 class RedirectEndpoint:
@@ -154,26 +158,59 @@ class RedirectEndpoint:
         if elapsed:
             self._latency._sum.inc(elapsed)
 
-    async def handle(self, scope: Scope, send: Send) -> None:
+    def answer_now(self, method: str, path: str, query: bytes, headers: Headers,
+                   client: tuple[str, int] | None, https: bool) -> Answer | None:
+        """The whole answer when nothing has to be awaited (the link is cached, the fraud
+        counters are in this process), else None with nothing recorded: the server's fast lane
+        (redirect.protocol) calls this and falls back to handle() on None."""
         started = time.perf_counter()
-        slug = scope["path"][len(PREFIX):]
-        if _SLUG.match(slug):
-            target = self.cache.peek(slug)
-            if target is MISS:
-                target = await self.cache.get(slug)
-        else:
-            target = None
+        target = self._cached(path)
+        if target is MISS:
+            return None
         now_ns = time.time_ns()
         if target is None or not target.live_at(now_ns / 1e9):
-            await send({"type": "http.response.start", "status": 404,
-                        "headers": _NOT_FOUND_HEADERS})
-            await send({"type": "http.response.body", "body": NOT_FOUND_PAGE})
-            self._counters[scope["method"], "404"].inc()
-            return
+            return self._not_found(method)
+        visit = self._visit(headers, client)
+        counts = self.counters.observe_now(ip_hash=visit[4] or "", user_agent=visit[0][0],
+                                           link_id=target.link_key)
+        if counts is None:
+            return None
+        return self._redirect(method, target, visit, counts, query, https, now_ns, started)
 
+    async def handle(self, scope: Scope, send: Send) -> None:
+        """The ASGI route: answer_now()'s steps, awaiting the link cache and the counters."""
+        started = time.perf_counter()
+        method, path = scope["method"], scope["path"]
+        target = self._cached(path)
+        if target is MISS:
+            target = await self.cache.get(path[len(PREFIX):])
+        now_ns = time.time_ns()
+        if target is None or not target.live_at(now_ns / 1e9):
+            status, headers, body = self._not_found(method)
+        else:
+            visit = self._visit(scope["headers"], scope.get("client"))
+            counts = await self.counters.observe(ip_hash=visit[4] or "", user_agent=visit[0][0],
+                                                 link_id=target.link_key)
+            status, headers, body = self._redirect(
+                method, target, visit, counts, scope.get("query_string") or b"",
+                scope.get("scheme") == "https", now_ns, started)
+        await send({"type": "http.response.start", "status": status, "headers": headers})
+        await send({"type": "http.response.body", "body": body})
+
+    def _cached(self, path: str) -> LinkTarget | object | None:
+        """The link of /l/{slug} from the cache, None for a slug that cannot exist, or MISS."""
+        slug = path[len(PREFIX):]
+        return self.cache.peek(slug) if _SLUG.match(slug) else None
+
+    def _not_found(self, method: str) -> Answer:
+        self._counters[method, "404"].inc()
+        return 404, _NOT_FOUND_HEADERS, NOT_FOUND_PAGE
+
+    def _visit(self, headers: Headers, client: tuple[str, int] | None) -> Visit:
+        """What the request tells about the visitor, before the fraud counters are asked."""
         agent = None
         referrer = cookie = country_header = ""
-        for name, value in scope["headers"]:
+        for name, value in headers:
             if name == b"user-agent":
                 agent = agent_facts(value[:MAX_USER_AGENT])
             elif name == b"referer":
@@ -183,17 +220,21 @@ class RedirectEndpoint:
             elif name == self.country_header:
                 country_header = value.decode("latin-1").strip().upper()
         known_device = device_cookie(cookie) if cookie else ""
-        device_id = known_device or random_token(16)
-        client = scope.get("client")
         ip_hash, country = ip_facts(client[0]) if client else (None, None)
         if country_header and len(country_header) == 2 and country_header.isalpha():
             country = country_header
-        user_agent, platform, os_family, browser, agent_flags = agent or _NO_AGENT
-        per_minute, seen = await self.counters.observe(
-            ip_hash=ip_hash or "", user_agent=user_agent, link_id=target.link_key)
-        flags, fraud_score = verdict(agent_flags, scope["method"] == "HEAD",
-                                     per_minute > VELOCITY_LIMIT, seen)
-        raw_query = scope.get("query_string")
+        return agent or _NO_AGENT, referrer, known_device, ip_hash, country
+
+    def _redirect(self, method: str, target: LinkTarget, visit: Visit,
+                  counts: tuple[int, bool], raw_query: bytes, https: bool, now_ns: int,
+                  started: float) -> Answer:
+        """The 302, and the click handed to the sink; tallied for the metrics."""
+        (user_agent, platform, os_family, browser, agent_flags), referrer, known_device, \
+            ip_hash, country = visit
+        per_minute, seen = counts
+        device_id = known_device or random_token(16)
+        flags, fraud_score = verdict(agent_flags, method == "HEAD", per_minute > VELOCITY_LIMIT,
+                                     seen)
         extra = passed_on_query(raw_query) if raw_query else []
         click_bytes, click_id = new_click_id(now_ns // 1_000_000)
         self.sink.add((
@@ -205,16 +246,14 @@ class RedirectEndpoint:
         if known_device:
             headers = [(b"location", location.encode()), *_REDIRECT_HEADERS]
         else:
-            cookie_end = (self._secure_cookie_end if self.secure_cookie
-                          or scope.get("scheme") == "https" else _COOKIE_END)
+            cookie_end = self._secure_cookie_end if self.secure_cookie or https else _COOKIE_END
             headers = [(b"location", location.encode()), *_REDIRECT_HEADERS,
                        (b"set-cookie", _COOKIE_START + device_id.encode() + cookie_end)]
-        await send({"type": "http.response.start", "status": 302, "headers": headers})
-        await send({"type": "http.response.body", "body": b""})
-        self._redirects[scope["method"]] += 1
+        self._redirects[method] += 1
         elapsed = time.perf_counter() - started
         self._latency_counts[bisect_left(self._bounds, elapsed)] += 1  # first bound >= elapsed
         self._latency_sum += elapsed
+        return 302, headers, b""
 
 
 class RedirectMiddleware:

@@ -1,0 +1,95 @@
+"""The redirect's fast lane: uvicorn's own HTTP protocol, answering GET and HEAD /l/… in the
+parser's callback.
+
+On uvicorn's path every request gets a scope, a request/response cycle object, an asyncio task
+and two ASGI messages whose headers are checked one by one; for the redirect that costs as much
+as the redirect itself. Here a complete /l/ request whose answer needs nothing awaited (the link
+is cached and the fraud counters are in this process: `RedirectEndpoint.answer_now`) is written
+back at once, in order, on the same connection. Everything else, and a redirect that would have
+to wait, goes the ASGI way unchanged: the same endpoint's `handle()`, through uvicorn.
+"""
+
+from __future__ import annotations
+
+import re
+
+import structlog
+from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
+
+from skinstack.redirect.endpoint import PREFIX, Answer, RedirectEndpoint
+
+log = structlog.get_logger(__name__)
+
+_PREFIX = PREFIX.encode()
+_FAST_METHODS = (b"GET", b"HEAD")
+_HEADER_VALUE = re.compile(rb"[\x00-\x08\x0a-\x1f\x7f]")  # what uvicorn refuses in a value
+_CLOSE = b"connection: close\r\n"
+_SERVER_ERROR = (STATUS_LINE[500] + b"content-type: text/plain; charset=utf-8\r\n"
+                 b"content-length: 21\r\nconnection: close\r\n\r\nInternal Server Error")
+
+
+class RedirectProtocol(HttpToolsProtocol):
+    """HttpToolsProtocol with the fast lane; `protocol_for()` binds it to the app's endpoint."""
+
+    endpoint: RedirectEndpoint
+    _fast = False  # this request is a candidate for the fast lane
+
+    def on_headers_complete(self) -> None:
+        # Only when nothing is ahead of it on the connection (a pipelined request waits for
+        # the ASGI answer before it) and the client is reading what it is sent.
+        if (self.url.startswith(_PREFIX) and self.parser.get_method() in _FAST_METHODS
+                and (self.cycle is None or self.cycle.response_complete)
+                and not self.flow.write_paused and not self.parser.should_upgrade()):
+            self._fast = True
+            return
+        super().on_headers_complete()
+
+    def on_body(self, body: bytes) -> None:
+        if not self._fast:  # a GET's body means nothing to the redirect
+            super().on_body(body)
+
+    def on_message_complete(self) -> None:
+        if not self._fast:
+            super().on_message_complete()
+            return
+        self._fast = False
+        method = self.parser.get_method().decode()
+        path, _, query = self.url.partition(b"?")
+        try:
+            answer = None if b"%" in path or b"#" in self.url else self.endpoint.answer_now(
+                method, path.decode("latin-1"), query, self.headers, self.client,
+                self.scheme == "https")
+            if answer is None:  # it has to wait: uvicorn's ASGI path from the headers on
+                super().on_headers_complete()
+                super().on_message_complete()
+                return
+            self._write(method, answer)
+        except Exception:
+            log.exception("redirect_failed")
+            self.transport.write(_SERVER_ERROR)
+            self.transport.close()
+
+    def _write(self, method: str, answer: Answer) -> None:
+        status, headers, body = answer
+        keep_alive = self.parser.should_keep_alive()  # HTTP/1.0 and `Connection: close` aside
+        content = [STATUS_LINE[status]]
+        for name, value in self.server_state.default_headers:
+            content += (name, b": ", value, b"\r\n")
+        for name, value in headers:
+            if _HEADER_VALUE.search(value):
+                raise RuntimeError("Invalid HTTP header value.")
+            content += (name, b": ", value, b"\r\n")
+        if not keep_alive:
+            content.append(_CLOSE)
+        content.append(b"\r\n")
+        if method != "HEAD":
+            content.append(body)
+        self.transport.write(b"".join(content))
+        if not keep_alive:
+            self.transport.close()
+        self.on_response_complete()  # uvicorn's: counts it, resumes reading, keep-alive timer
+
+
+def protocol_for(endpoint: RedirectEndpoint) -> type[RedirectProtocol]:
+    """The protocol class uvicorn runs (`uvicorn.run(..., http=protocol_for(endpoint))`)."""
+    return type("RedirectProtocol", (RedirectProtocol,), {"endpoint": endpoint})

@@ -1,0 +1,134 @@
+"""The redirect's fast lane in the server's protocol (redirect.protocol), over real TCP.
+
+Every test in test_redirect.py also runs through it (the `live` fixture's "served" half); these
+are about what only a server sees: which lane answers, pipelining, keep-alive and HTTP/1.0.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from urllib.parse import urlsplit
+
+import pytest
+
+from tests.conftest import REDIS_URL, served_app
+from tests.factories import linked_world
+from tests.redirect.test_redirect import _sample, clicks
+
+BROWSER = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) Firefox/125.0"
+REDIRECTS = 'skinstack_http_requests_total{method="GET",route="/l/{slug}",status="302"}'
+
+
+async def _exchange(port: int, raw: bytes, responses: int) -> list[bytes]:
+    """Sends `raw` in one write and reads `responses` HTTP responses (heads and bodies)."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    try:
+        writer.write(raw)
+        await writer.drain()
+        answers = []
+        for _ in range(responses):
+            head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 5)
+            length = next((int(line.split(b":")[1]) for line in head.split(b"\r\n")
+                           if line.lower().startswith(b"content-length:")), 0)
+            is_head = raw.split(b"\r\n\r\n")[len(answers)].startswith(b"HEAD")
+            body = b"" if is_head else await reader.readexactly(length)
+            answers.append(head + body)
+        rest = await asyncio.wait_for(reader.read(), 0.3) if b"HTTP/1.0" in raw else b""
+        answers.append(rest)  # what followed the last answer before the server closed
+        return answers
+    finally:
+        writer.close()
+
+
+def _port(client) -> int:
+    return urlsplit(str(client.base_url)).port
+
+
+def _request(path: str, method: str = "GET", version: str = "1.1") -> bytes:
+    return (f"{method} {path} HTTP/{version}\r\nHost: go.example\r\nUser-Agent: {BROWSER}\r\n"
+            "\r\n").encode()
+
+
+async def test_a_cached_link_is_answered_without_the_asgi_route(database_url: str,
+                                                                monkeypatch) -> None:
+    async with served_app(database_url) as (app, client):
+        world = await linked_world(client)
+        other = await linked_world(client)
+        path = f"/l/{world['link']['slug']}"
+        assert (await client.get(path)).status_code == 302  # loads the link into the cache
+
+        async def refuse(scope, send) -> None:
+            raise AssertionError("the ASGI route was used")
+
+        monkeypatch.setattr(app.state.redirect, "handle", refuse)
+        fast = await client.get(path, headers={"user-agent": BROWSER})
+        assert fast.status_code == 302 and fast.headers["cache-control"] == "no-store"
+        assert urlsplit(fast.headers["location"]).netloc == "glowlabs.example.com"
+        assert "date" in fast.headers and "server" not in fast.headers
+        # An uncached slug, and a percent-encoded path, go the ASGI way (refused here: 500).
+        assert (await client.get(f"/l/{other['link']['slug']}")).status_code == 500
+        encoded = f"/l/%{ord(world['link']['slug'][0]):02X}{world['link']['slug'][1:]}"
+        assert (await client.get(encoded)).status_code == 500
+        monkeypatch.undo()
+        assert (await client.get(encoded)).status_code == 302
+        await app.state.click_sink.flush()
+
+
+async def test_pipelined_requests_are_answered_in_order(database_url: str) -> None:
+    async with served_app(database_url) as (_, client):
+        world = await linked_world(client)
+        path = f"/l/{world['link']['slug']}"
+        await client.get(path)  # cached from here on
+        # A redirect behind an ASGI request waits for it; redirects behind it follow in order.
+        raw = (_request(path) + _request("/health") + _request(path) + _request(path, "HEAD")
+               + _request("/l/NoSuchSlug7", "HEAD") + _request(path))
+        answers = await _exchange(_port(client), raw, 6)
+        statuses = [answer.split(b" ", 2)[1] for answer in answers[:6]]
+        assert statuses == [b"302", b"200", b"302", b"302", b"404", b"302"]
+        assert b'"status":"ok"' in answers[1]
+        assert answers[4].endswith(b"\r\n\r\n")  # HEAD: the page's length, not the page
+        assert b"content-length: 0" in answers[3]
+        assert len({answer.split(b"aff_sub=")[1][:22] for answer in
+                    (answers[0], answers[2], answers[3], answers[5])}) == 4
+
+
+async def test_keep_alive_and_http_1_0(database_url: str) -> None:
+    async with served_app(database_url) as (_, client):
+        world = await linked_world(client)
+        path = f"/l/{world['link']['slug']}"
+        before = _sample((await client.get("/metrics")).text, REDIRECTS)
+        for _ in range(20):  # one connection throughout (httpx keeps it alive)
+            assert (await client.get(path)).status_code == 302
+        [answer, after] = await _exchange(_port(client), _request(path, version="1.0"), 1)
+        assert answer.startswith(b"HTTP/1.1 302 ") and b"connection: close" in answer
+        assert after == b""  # and it closed the connection
+        # Both lanes count their answers in the metrics.
+        assert _sample((await client.get("/metrics")).text, REDIRECTS) - before == 21
+
+
+async def test_counters_in_redis_take_the_asgi_route(database_url: str, redis_available,
+                                                    monkeypatch) -> None:
+    async with served_app(database_url, redis_url=REDIS_URL) as (app, client):
+        world = await linked_world(client)
+        path = f"/l/{world['link']['slug']}"
+        handled = []
+        asgi_route = app.state.redirect.handle
+
+        async def spy(scope, send) -> None:
+            handled.append(scope["path"])
+            await asgi_route(scope, send)
+
+        monkeypatch.setattr(app.state.redirect, "handle", spy)
+        answers = [await client.get(path, headers={"user-agent": BROWSER}) for _ in range(2)]
+        assert [answer.status_code for answer in answers] == [302, 302]
+        assert handled == [path, path]  # the second one too, with its link cached
+        await app.state.click_sink.flush()
+    rows = clicks(database_url, world["link"]["id"])
+    assert [row["fraud_flags"] for row in rows] == [[], ["duplicate"]]
+
+
+@pytest.mark.parametrize("target", ["/l/x#frag", "/l/" + "a" * 51, "/l/bad.slug", "/l/"])
+async def test_what_cannot_be_a_slug_is_the_same_404(database_url: str, target: str) -> None:
+    async with served_app(database_url) as (_, client):
+        [answer, _] = await _exchange(_port(client), _request(target), 1)
+        assert answer.startswith(b"HTTP/1.1 404 ") and b"This link does not exist" in answer
