@@ -69,6 +69,7 @@ def create_app(settings: Settings | None = None, *, run_worker_in_process: bool 
             redirect.cache, redirect.sink = app.state.link_cache, sink
             redirect.counters = (RedisClickCounters(app.state.redis) if app.state.redis
                                  else MemoryClickCounters())
+            stack.push_async_callback(redirect.drain)  # clicks waiting for Redis, then the sink
             # Open in every web process: endpoints enqueue jobs even where no worker runs.
             app.state.jobs = connected(url)
             pool = job_pool(url)

@@ -1,14 +1,18 @@
-"""Click fraud rules as properties, and the in-process counters."""
+"""Click fraud rules as properties, and the counters in this process and in Redis."""
 
 from __future__ import annotations
+
+import uuid
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from redis.asyncio import Redis
 
 from skinstack.fraud import counters as counters_module
 from skinstack.fraud.clicks import SCORES, VELOCITY_LIMIT, click_flags, score
-from skinstack.fraud.counters import MemoryClickCounters
+from skinstack.fraud.counters import MemoryClickCounters, RedisClickCounters
+from tests.conftest import REDIS_URL
 
 agents = st.one_of(st.text(max_size=200), st.sampled_from([
     "", "Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)",
@@ -49,16 +53,39 @@ def test_a_real_browser_is_clean() -> None:
     assert flags == frozenset()
 
 
-async def test_memory_counters(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_memory_counters(monkeypatch: pytest.MonkeyPatch) -> None:
     now = [1000.0]
     monkeypatch.setattr(counters_module.time, "monotonic", lambda: now[0])
     counters = MemoryClickCounters()
-    seen = [await counters.observe(ip_hash="ip", user_agent="ua", link_id="L")
+    seen = [counters.observe_now(ip_hash="ip", user_agent="ua", link_id="L")
             for _ in range(3)]
     assert seen == [(1, False), (2, True), (3, True)]
-    assert await counters.observe(ip_hash="ip", user_agent="other", link_id="L") == (4, False)
-    assert await counters.observe(ip_hash="ip2", user_agent="ua", link_id="L") == (1, False)
+    assert counters.observe_now(ip_hash="ip", user_agent="other", link_id="L") == (4, False)
+    assert counters.observe_now(ip_hash="ip2", user_agent="ua", link_id="L") == (1, False)
     now[0] += 61  # a new minute
-    assert (await counters.observe(ip_hash="ip", user_agent="ua", link_id="L"))[0] == 1
+    assert counters.observe_now(ip_hash="ip", user_agent="ua", link_id="L")[0] == 1
     now[0] += 3600  # over an hour since the last
-    assert await counters.observe(ip_hash="ip", user_agent="ua", link_id="L") == (1, False)
+    assert counters.observe_now(ip_hash="ip", user_agent="ua", link_id="L") == (1, False)
+
+
+async def test_redis_counters_answer_a_batch_in_order(redis_available) -> None:
+    link = f"L-{uuid.uuid4()}"
+    redis = Redis.from_url(REDIS_URL)
+    try:
+        counters = RedisClickCounters(redis)
+        batch = [("ip", "ua", link)] * 3 + [("ip", "other", link), ("ip2", "ua", link)]
+        assert await counters.observe_many(batch) == [
+            (1, False), (2, True), (3, True), (4, False), (1, False)]
+        assert await counters.observe_many([("ip", "ua", link)]) == [(5, True)]
+        assert await counters.observe_many([]) == []
+    finally:
+        await redis.aclose()
+
+
+async def test_redis_counters_fall_back_to_this_process_when_redis_is_down() -> None:
+    redis = Redis.from_url("redis://127.0.0.1:1/0", socket_connect_timeout=0.5)
+    try:
+        counters = RedisClickCounters(redis)
+        assert await counters.observe_many([("ip", "ua", "L")] * 2) == [(1, False), (2, True)]
+    finally:
+        await redis.aclose()

@@ -23,15 +23,18 @@ def _digest(*parts: str) -> str:
     return hashlib.blake2b("\x1f".join(parts).encode(), digest_size=12).hexdigest()
 
 
-class ClickCounters(Protocol):
-    async def observe(self, *, ip_hash: str, user_agent: str, link_id: str) -> tuple[int, bool]:
-        """Records a click; returns (clicks from this IP on this link in the current minute,
-        whether this IP + user agent clicked this link within the last hour before)."""
+Observation = tuple[str, str, str]  # (IP hash, user agent, link id)
+Counts = tuple[int, bool]  # (clicks from this IP on this link in the current minute,
+#                            whether this IP + user agent clicked this link in the hour before)
 
-    def observe_now(self, *, ip_hash: str, user_agent: str,
-                    link_id: str) -> tuple[int, bool] | None:
-        """observe() when it needs no I/O (the redirect's fast lane), else None and nothing
-        recorded: the caller then awaits observe()."""
+
+class ClickCounters(Protocol):
+    def observe_now(self, *, ip_hash: str, user_agent: str, link_id: str) -> Counts | None:
+        """Records a click and returns its counts when that needs no I/O; else None, with
+        nothing recorded: the caller then hands the click to observe_many()."""
+
+    async def observe_many(self, observations: list[Observation]) -> list[Counts]:
+        """Records clicks in their order, in one round trip; their counts, in the same order."""
 
 
 class MemoryClickCounters:
@@ -40,10 +43,11 @@ class MemoryClickCounters:
         self._minute: dict[int, tuple[int, int]] = {}  # key -> (minute, count)
         self._seen: dict[int, float] = {}  # key -> last seen (monotonic)
 
-    async def observe(self, *, ip_hash: str, user_agent: str, link_id: str) -> tuple[int, bool]:
-        return self.observe_now(ip_hash=ip_hash, user_agent=user_agent, link_id=link_id)
+    async def observe_many(self, observations: list[Observation]) -> list[Counts]:
+        return [self.observe_now(ip_hash=ip_hash, user_agent=user_agent, link_id=link_id)
+                for ip_hash, user_agent, link_id in observations]
 
-    def observe_now(self, *, ip_hash: str, user_agent: str, link_id: str) -> tuple[int, bool]:
+    def observe_now(self, *, ip_hash: str, user_agent: str, link_id: str) -> Counts:
         now = time.monotonic()
         minute = int(now // VELOCITY_WINDOW_SECONDS)
         velocity_key = hash((ip_hash, link_id))
@@ -67,26 +71,40 @@ class MemoryClickCounters:
                     del table[key]
 
 
+# One call for a whole batch, in order: per click its velocity key (INCR, expiring with its
+# minute) and its seen key (SET … GET: was it there within the hour?).
+_OBSERVE_MANY = """
+local replies = {}
+for i = 1, #KEYS, 2 do
+  local count = redis.call('INCR', KEYS[i])
+  if count == 1 then redis.call('EXPIRE', KEYS[i], ARGV[1]) end
+  local before = redis.call('SET', KEYS[i + 1], 1, 'EX', ARGV[2], 'GET')
+  replies[#replies + 1] = count
+  replies[#replies + 1] = before and 1 or 0
+end
+return replies
+"""
+
+
 class RedisClickCounters:
     def __init__(self, redis: Redis) -> None:
         self.redis = redis
         self.fallback = MemoryClickCounters()
+        self._observe_many = redis.register_script(_OBSERVE_MANY)
 
     def observe_now(self, *, ip_hash: str, user_agent: str, link_id: str) -> None:
-        return None  # every observation is a round trip to Redis
+        return None  # every observation is a round trip to Redis: observe_many() batches them
 
-    async def observe(self, *, ip_hash: str, user_agent: str, link_id: str) -> tuple[int, bool]:
+    async def observe_many(self, observations: list[Observation]) -> list[Counts]:
         minute = int(time.time() // VELOCITY_WINDOW_SECONDS)
-        velocity_key = f"skinstack:v:{_digest(ip_hash, link_id)}:{minute}"
-        seen_key = f"skinstack:d:{_digest(ip_hash, user_agent, link_id)}"
+        keys = []
+        for ip_hash, user_agent, link_id in observations:
+            keys += (f"skinstack:v:{_digest(ip_hash, link_id)}:{minute}",
+                     f"skinstack:d:{_digest(ip_hash, user_agent, link_id)}")
         try:
-            async with self.redis.pipeline(transaction=False) as pipe:
-                pipe.incr(velocity_key)
-                pipe.expire(velocity_key, VELOCITY_WINDOW_SECONDS * 2)
-                pipe.set(seen_key, 1, ex=DUPLICATE_WINDOW_SECONDS, get=True)
-                count, _, previous = await pipe.execute()
-            return int(count), previous is not None
+            replies = await self._observe_many(
+                keys=keys, args=[VELOCITY_WINDOW_SECONDS * 2, DUPLICATE_WINDOW_SECONDS])
         except RedisError:
             log.warning("click_counters_redis_unavailable")
-            return await self.fallback.observe(ip_hash=ip_hash, user_agent=user_agent,
-                                               link_id=link_id)
+            return await self.fallback.observe_many(observations)
+        return [(int(replies[at]), replies[at + 1] == 1) for at in range(0, len(replies), 2)]

@@ -8,6 +8,7 @@ sink's buffer. Unknown, inactive and expired slugs all get the same 404 page.
 
 from __future__ import annotations
 
+import asyncio
 import re
 import time
 from bisect import bisect_left
@@ -15,17 +16,20 @@ from functools import lru_cache
 from http.cookies import SimpleCookie
 
 import iptocc
+import structlog
 import ua_parser
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from skinstack.fraud.clicks import VELOCITY_LIMIT, user_agent_flags, verdict
-from skinstack.fraud.counters import ClickCounters
+from skinstack.fraud.counters import ClickCounters, Counts, Observation
 from skinstack.kit import crypto
 from skinstack.kit.ids import new_click_id, random_token
 from skinstack.links.destination import passed_on_query
 from skinstack.middleware import LATENCY, REQUESTS
 from skinstack.redirect.cache import MISS, LinkCache, LinkTarget
-from skinstack.redirect.sink import ClickSink
+from skinstack.redirect.sink import Click, ClickSink
+
+log = structlog.get_logger(__name__)
 
 PREFIX = "/l/"
 ROUTE = "/l/{slug}"
@@ -119,8 +123,6 @@ def device_cookie(header: str) -> str:
 _NO_AGENT = agent_facts(b"")
 Headers = list[tuple[bytes, bytes]]
 Answer = tuple[int, Headers, bytes]  # status, headers, body
-# (agent facts, referrer, device id from the cookie or "", IP hash, country)
-Visit = tuple[AgentFacts, str, str, str | None, str | None]
 
 
 class RedirectEndpoint:
@@ -143,6 +145,9 @@ class RedirectEndpoint:
         self._bounds = tuple(self._latency._upper_bounds)  # prometheus_client's, +Inf last
         self._latency_counts = [0] * len(self._bounds)
         self._latency_sum = 0.0
+        # Clicks waiting for their counts from Redis (see _judge_later).
+        self._undecided: list[tuple[Click, frozenset[str], bool, Observation]] = []
+        self._judging: asyncio.Task[None] | None = None
 
     def publish_metrics(self) -> None:
         """Moves the tallied redirects into the Prometheus counter and latency histogram."""
@@ -160,57 +165,49 @@ class RedirectEndpoint:
 
     def answer_now(self, method: str, path: str, query: bytes, headers: Headers,
                    client: tuple[str, int] | None, https: bool) -> Answer | None:
-        """The whole answer when nothing has to be awaited (the link is cached, the fraud
-        counters are in this process), else None with nothing recorded: the server's fast lane
-        (redirect.protocol) calls this and falls back to handle() on None."""
+        """The whole answer when the link is cached, else None with nothing recorded: the
+        server's fast lane (redirect.protocol) calls this and falls back to handle() on None."""
         started = time.perf_counter()
         target = self._cached(path)
         if target is MISS:
             return None
-        now_ns = time.time_ns()
-        if target is None or not target.live_at(now_ns / 1e9):
-            return self._not_found(method)
-        visit = self._visit(headers, client)
-        counts = self.counters.observe_now(ip_hash=visit[4] or "", user_agent=visit[0][0],
-                                           link_id=target.link_key)
-        if counts is None:
-            return None
-        return self._redirect(method, target, visit, counts, query, https, now_ns, started)
+        return self._answer(method, target, query, headers, client, https, started)
 
     async def handle(self, scope: Scope, send: Send) -> None:
-        """The ASGI route: answer_now()'s steps, awaiting the link cache and the counters."""
+        """The ASGI route: answer_now(), awaiting the link when it is not cached."""
         started = time.perf_counter()
         method, path = scope["method"], scope["path"]
         target = self._cached(path)
         if target is MISS:
             target = await self.cache.get(path[len(PREFIX):])
-        now_ns = time.time_ns()
-        if target is None or not target.live_at(now_ns / 1e9):
-            status, headers, body = self._not_found(method)
-        else:
-            visit = self._visit(scope["headers"], scope.get("client"))
-            counts = await self.counters.observe(ip_hash=visit[4] or "", user_agent=visit[0][0],
-                                                 link_id=target.link_key)
-            status, headers, body = self._redirect(
-                method, target, visit, counts, scope.get("query_string") or b"",
-                scope.get("scheme") == "https", now_ns, started)
+        status, headers, body = self._answer(
+            method, target, scope.get("query_string") or b"", scope["headers"],
+            scope.get("client"), scope.get("scheme") == "https", started)
         await send({"type": "http.response.start", "status": status, "headers": headers})
         await send({"type": "http.response.body", "body": body})
+
+    async def drain(self) -> None:
+        """Waits until every click waiting for its counts is in the sink (shutdown, tests)."""
+        while self._judging is not None and not self._judging.done():
+            await self._judging
 
     def _cached(self, path: str) -> LinkTarget | object | None:
         """The link of /l/{slug} from the cache, None for a slug that cannot exist, or MISS."""
         slug = path[len(PREFIX):]
         return self.cache.peek(slug) if _SLUG.match(slug) else None
 
-    def _not_found(self, method: str) -> Answer:
-        self._counters[method, "404"].inc()
-        return 404, _NOT_FOUND_HEADERS, NOT_FOUND_PAGE
-
-    def _visit(self, headers: Headers, client: tuple[str, int] | None) -> Visit:
-        """What the request tells about the visitor, before the fraud counters are asked."""
+    def _answer(self, method: str, target: LinkTarget | None, raw_query: bytes,
+                request_headers: Headers, client: tuple[str, int] | None, https: bool,
+                started: float) -> Answer:
+        """The 302, and the click handed to the sink (or to the counters first when they are
+        elsewhere); or the 404 page. Tallied for the metrics."""
+        now_ns = time.time_ns()
+        if target is None or not target.live_at(now_ns / 1e9):
+            self._counters[method, "404"].inc()
+            return 404, _NOT_FOUND_HEADERS, NOT_FOUND_PAGE
         agent = None
         referrer = cookie = country_header = ""
-        for name, value in headers:
+        for name, value in request_headers:
             if name == b"user-agent":
                 agent = agent_facts(value[:MAX_USER_AGENT])
             elif name == b"referer":
@@ -219,29 +216,24 @@ class RedirectEndpoint:
                 cookie = value.decode("latin-1")
             elif name == self.country_header:
                 country_header = value.decode("latin-1").strip().upper()
+        user_agent, platform, os_family, browser, agent_flags = agent or _NO_AGENT
         known_device = device_cookie(cookie) if cookie else ""
+        device_id = known_device or random_token(16)
         ip_hash, country = ip_facts(client[0]) if client else (None, None)
         if country_header and len(country_header) == 2 and country_header.isalpha():
             country = country_header
-        return agent or _NO_AGENT, referrer, known_device, ip_hash, country
-
-    def _redirect(self, method: str, target: LinkTarget, visit: Visit,
-                  counts: tuple[int, bool], raw_query: bytes, https: bool, now_ns: int,
-                  started: float) -> Answer:
-        """The 302, and the click handed to the sink; tallied for the metrics."""
-        (user_agent, platform, os_family, browser, agent_flags), referrer, known_device, \
-            ip_hash, country = visit
-        per_minute, seen = counts
-        device_id = known_device or random_token(16)
-        flags, fraud_score = verdict(agent_flags, method == "HEAD", per_minute > VELOCITY_LIMIT,
-                                     seen)
         extra = passed_on_query(raw_query) if raw_query else []
         click_bytes, click_id = new_click_id(now_ns // 1_000_000)
-        self.sink.add((
-            click_bytes, now_ns // 1000, target, device_id, ip_hash, user_agent or None,
-            platform, os_family, browser, referrer or None, country, extra, fraud_score,
-            flags, not flags,
-        ))
+        click = (click_bytes, now_ns // 1000, target, device_id, ip_hash, user_agent or None,
+                 platform, os_family, browser, referrer or None, country, extra)
+        head = method == "HEAD"
+        counts = self.counters.observe_now(ip_hash=ip_hash or "", user_agent=user_agent,
+                                           link_id=target.link_key)
+        if counts is None:
+            self._judge_later(click, agent_flags, head, (ip_hash or "", user_agent,
+                                                         target.link_key))
+        else:
+            self.sink.add(click + _judged(agent_flags, head, counts))
         location = target.destination.for_click(target.sub_id_parameter, click_id, extra)
         if known_device:
             headers = [(b"location", location.encode()), *_REDIRECT_HEADERS]
@@ -254,6 +246,33 @@ class RedirectEndpoint:
         self._latency_counts[bisect_left(self._bounds, elapsed)] += 1  # first bound >= elapsed
         self._latency_sum += elapsed
         return 302, headers, b""
+
+    def _judge_later(self, click: Click, agent_flags: frozenset[str], head: bool,
+                     observation: Observation) -> None:
+        """Counters in Redis: the answer does not wait for them. Clicks queue here and one
+        task asks for all the queued clicks' counts in one round trip, then sinks them."""
+        self._undecided.append((click, agent_flags, head, observation))
+        if self._judging is None or self._judging.done():
+            self._judging = asyncio.get_running_loop().create_task(self._judge())
+
+    async def _judge(self) -> None:
+        while self._undecided:
+            batch, self._undecided = self._undecided, []
+            observations = [observation for *_, observation in batch]
+            try:
+                counts = await self.counters.observe_many(observations)
+            except Exception:  # a click is kept with what is known rather than lost
+                log.exception("click_counters_failed", clicks=len(batch))
+                counts = [(1, False)] * len(batch)
+            for (click, agent_flags, head, _), observed in zip(batch, counts, strict=True):
+                self.sink.add(click + _judged(agent_flags, head, observed))
+
+
+def _judged(agent_flags: frozenset[str], head: bool,
+            counts: Counts) -> tuple[int, tuple[str, ...], bool]:
+    """The click's last three sink fields: fraud score, flags, counted."""
+    flags, fraud_score = verdict(agent_flags, head, counts[0] > VELOCITY_LIMIT, counts[1])
+    return fraud_score, flags, not flags
 
 
 class RedirectMiddleware:
