@@ -9,6 +9,7 @@ wrk's completed responses are all among them.
 
     apt-get install nginx wrk      # once
     .venv/bin/python benchmarks/redirect.py [--seconds 10] [--connections 32]
+    REDIS_URL=redis://127.0.0.1:6379/14 .venv/bin/python benchmarks/redirect.py  # counters in Redis
 
 Target (issue 4): the service at least 20 % of nginx's requests/s, p99 ≤ 15 ms at that load,
 not a click missing.
