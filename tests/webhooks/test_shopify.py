@@ -137,6 +137,25 @@ async def test_an_empty_secret_never_verifies(client: httpx.AsyncClient,
     assert await events(session, shop) == []
 
 
+async def test_a_changed_or_switched_off_integration_stops_verifying_at_once(
+        client: httpx.AsyncClient, session: AsyncSession) -> None:
+    """Senders are cached per process, but never trusted past what is stored."""
+    shop = await Shop.connect(client, await factories.merchant(client))
+    assert (await shop.send(client, "orders/create", order())).json()["status"] == "accepted"
+    row = await session.scalar(select(MerchantIntegration).where(
+        MerchantIntegration.shop_domain == shop.domain))
+    row.secret_encrypted = crypto.encrypt("shpss_rotated")
+    await session.commit()
+    old = await shop.send(client, "orders/create", order())  # verifies with the cached secret
+    assert old.status_code == 401
+    shop.secret = "shpss_rotated"
+    assert (await shop.send(client, "orders/create", order())).json()["status"] == "accepted"
+    row.is_active = False
+    await session.commit()
+    assert (await shop.send(client, "orders/create", order())).status_code == 401
+    assert len(await events(session, shop)) == 2
+
+
 async def test_refund_before_its_order_waits_then_applies(client: httpx.AsyncClient,
                                                           session: AsyncSession) -> None:
     shop = await Shop.connect(client, await factories.merchant(client))

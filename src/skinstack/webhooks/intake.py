@@ -13,7 +13,7 @@ import hashlib
 import json
 import time
 import uuid
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qsl
@@ -52,6 +52,46 @@ class Sender:
     merchant_id: uuid.UUID
     account_id: str | None
     secret: str
+    secret_encrypted: bytes
+    """As stored when the secret was read: storing checks that it is still the stored one."""
+
+
+class StaleSender(Exception):
+    """The integration was switched off, or its secret changed, since it was cached."""
+
+
+class SenderCache:
+    """Integrations by (type, shop domain or account id), decrypted, for TTL_SECONDS.
+
+    Nothing depends on an entry being fresh: store() writes only while the integration is
+    still active with the very secret that verified the delivery, and a signature that fails
+    against a cached secret is checked again against the stored one. The cache saves the
+    lookup and the decryption on every delivery.
+    """
+
+    TTL_SECONDS = 60.0
+    MAX_ENTRIES = 10_000
+
+    def __init__(self) -> None:
+        self._entries: dict[tuple[str, str], tuple[float, Sender]] = {}
+
+    def get(self, type: str, key: str) -> Sender | None:
+        entry = self._entries.get((type, key))
+        return entry[1] if entry is not None and entry[0] > time.monotonic() else None
+
+    def put(self, type: str, key: str, sender: Sender) -> None:
+        if len(self._entries) >= self.MAX_ENTRIES:
+            self._entries.clear()
+        self._entries[type, key] = (time.monotonic() + self.TTL_SECONDS, sender)
+
+    def forget(self, type: str, key: str) -> None:
+        self._entries.pop((type, key), None)
+
+    def clear(self) -> None:
+        self._entries.clear()
+
+
+senders = SenderCache()  # per process; see its docstring for why a stale entry is harmless
 
 
 @dataclass(frozen=True)
@@ -76,7 +116,7 @@ _BY_ACCOUNT = select(*_SENDER_COLUMNS).where(
 
 async def find_sender(session: AsyncSession, *, type: str, shop_domain: str | None = None,
                       account_id: str | None = None) -> Sender:
-    """The active integration named by the delivery, or BadSignature."""
+    """The active integration named by the delivery (stored, not cached), or BadSignature."""
     if shop_domain:
         statement, key = _BY_SHOP, shop_domain.lower()
     elif account_id:
@@ -86,8 +126,38 @@ async def find_sender(session: AsyncSession, *, type: str, shop_domain: str | No
     row = (await session.execute(statement, {"type": type, "key": key})).first()
     if row is None:
         raise BadSignature()
-    return Sender(integration_id=row.id, merchant_id=row.merchant_id, account_id=row.account_id,
-                  secret=crypto.decrypt(row.secret_encrypted))
+    sender = Sender(integration_id=row.id, merchant_id=row.merchant_id,
+                    account_id=row.account_id, secret=crypto.decrypt(row.secret_encrypted),
+                    secret_encrypted=row.secret_encrypted)
+    senders.put(type, key, sender)
+    return sender
+
+
+async def verified_sender(session: AsyncSession, *, type: str, check: Callable[[Sender], bool],
+                          shop_domain: str | None = None,
+                          account_id: str | None = None) -> Sender:
+    """The integration named by the delivery when `check` (the source's signature scheme)
+    passes with its secret: the cached one first, then the stored one; else BadSignature."""
+    key = shop_domain.lower() if shop_domain else account_id
+    cached = senders.get(type, key) if key else None
+    if cached is not None and check(cached):
+        return cached
+    sender = await find_sender(session, type=type, shop_domain=shop_domain,
+                               account_id=account_id)
+    if not check(sender):
+        raise BadSignature()
+    return sender
+
+
+async def accept(receive: Callable[[AsyncSession, Mapping[str, str], bytes], Awaitable[Accepted]],
+                 session: AsyncSession, headers: Mapping[str, str], body: bytes) -> Accepted:
+    """One source's intake (shopify, impact, refersion, postback), once more from the stored
+    integration when the cached one turned out stale."""
+    try:
+        return await receive(session, headers, body)
+    except StaleSender:
+        senders.clear()
+        return await receive(session, headers, body)
 
 
 def kept_headers(headers: Mapping[str, str]) -> dict[str, str]:
@@ -95,32 +165,42 @@ def kept_headers(headers: Mapping[str, str]) -> dict[str, str]:
             if name.lower() not in CREDENTIAL_HEADERS}
 
 
+# Stored only while the integration is active with the secret that verified the delivery.
 _STORE = text("""
-    WITH stored AS (
+    WITH sender AS (
+        SELECT id, merchant_id FROM merchant_integrations
+        WHERE id = :integration_id AND is_active AND secret_encrypted = :secret_encrypted
+    ), stored AS (
         INSERT INTO webhook_events (source, external_id, merchant_id, integration_id, topic,
                                     headers, body, received_at)
-        VALUES (:source, :external_id, :merchant_id, :integration_id, :topic,
-                CAST(:headers AS jsonb), :body, clock_timestamp())
+        SELECT :source, :external_id, sender.merchant_id, sender.id, :topic,
+               CAST(:headers AS jsonb), :body, clock_timestamp()
+        FROM sender
         ON CONFLICT (source, external_id) DO NOTHING
         RETURNING id
+    ), deferred AS (
+        SELECT stored.id, procrastinate_defer_jobs_v1(ARRAY[ROW(:queue, :task, 0, NULL, NULL,
+                   jsonb_build_object('event_id', stored.id::text), NULL
+               )::procrastinate_job_to_defer_v1])
+        FROM stored
     )
-    SELECT stored.id, procrastinate_defer_jobs_v1(ARRAY[ROW(:queue, :task, 0, NULL, NULL,
-               jsonb_build_object('event_id', stored.id::text), NULL
-           )::procrastinate_job_to_defer_v1])
-    FROM stored
+    SELECT EXISTS (SELECT FROM sender), (SELECT id FROM deferred)
 """)
 
 
 async def store(session: AsyncSession, *, source: str, external_id: str, sender: Sender,
                 topic: str, headers: Mapping[str, str], body: bytes) -> Accepted:
-    """Inserts the event and its job in one statement; a repeat inserts neither."""
-    row = (await session.execute(_STORE, {
-        "source": source, "external_id": external_id[:300], "merchant_id": sender.merchant_id,
-        "integration_id": sender.integration_id, "topic": topic[:100],
-        "headers": json.dumps(kept_headers(headers)), "body": body,
+    """Inserts the event and its job in one statement; a repeat inserts neither. StaleSender
+    when the integration is no longer active with the secret `sender` was read with."""
+    current, event_id = (await session.execute(_STORE, {
+        "source": source, "external_id": external_id[:300],
+        "integration_id": sender.integration_id, "secret_encrypted": sender.secret_encrypted,
+        "topic": topic[:100], "headers": json.dumps(kept_headers(headers)), "body": body,
         "queue": QUEUE, "task": PROCESS_TASK,
-    })).first()
-    return Accepted(event_id=row[0] if row else None)
+    })).one()
+    if not current:
+        raise StaleSender()
+    return Accepted(event_id=event_id)
 
 
 def body_digest(body: bytes) -> str:
@@ -134,11 +214,9 @@ async def body_signed_sender(session: AsyncSession, *, type: str, body: bytes,
                              account_id: str | None = None) -> Sender:
     """The integration named by the delivery, when `signature` is the base64 HMAC-SHA256 of
     the raw body under its secret (Shopify's and Refersion's scheme); else BadSignature."""
-    sender = await find_sender(session, type=type, shop_domain=shop_domain,
-                               account_id=account_id)
-    if not signatures.base64_hmac_matches(sender.secret, body, signature):
-        raise BadSignature()
-    return sender
+    return await verified_sender(
+        session, type=type, shop_domain=shop_domain, account_id=account_id,
+        check=lambda sender: signatures.base64_hmac_matches(sender.secret, body, signature))
 
 
 async def shopify(session: AsyncSession, headers: Mapping[str, str], body: bytes) -> Accepted:
@@ -176,9 +254,9 @@ async def impact(session: AsyncSession, headers: Mapping[str, str], body: bytes)
     if credentials is None:
         raise BadSignature()
     account, token = credentials
-    sender = await find_sender(session, type="impact", account_id=account)
-    if not signatures.secrets_match(sender.secret, token):
-        raise BadSignature()
+    sender = await verified_sender(
+        session, type="impact", account_id=account,
+        check=lambda sender: signatures.secrets_match(sender.secret, token))
     fields = form_or_json(headers.get("content-type", ""), body)
     try:
         external_id = normalise.impact_external_id(account, fields or {})
@@ -223,11 +301,11 @@ async def postback(session: AsyncSession, headers: Mapping[str, str], body: byte
     key = params.get("key", "")
     if not key:
         raise BadSignature()
-    sender = await find_sender(session, type="postback", account_id=key)
-    if not signatures.hex_hmac_matches(sender.secret,
-                                       signatures.canonical_parameters(params.items()),
-                                       params.get("signature")):
-        raise BadSignature()
+    signed = signatures.canonical_parameters(params.items())
+    sender = await verified_sender(
+        session, type="postback", account_id=key,
+        check=lambda sender: signatures.hex_hmac_matches(sender.secret, signed,
+                                                         params.get("signature")))
     try:
         sent_at = int(params.get("timestamp", ""))
     except ValueError:

@@ -47,21 +47,24 @@ def _answer(accepted: intake.Accepted) -> DeliveryOut:
 async def shopify_webhook(request: Request, session: DBSession) -> DeliveryOut:
     """Shopify's `orders/create`, `orders/paid`, `orders/cancelled` and `refunds/create`,
     signed with the store's webhook secret (`X-Shopify-Hmac-Sha256`)."""
-    return _answer(await intake.shopify(session, request.headers, await request.body()))
+    return _answer(await intake.accept(intake.shopify, session, request.headers,
+                                       await request.body()))
 
 
 @router.post("/webhooks/impact", response_model=DeliveryOut, responses=SIGNED)
 async def impact_webhook(request: Request, session: DBSession) -> DeliveryOut:
     """Impact action postbacks (form-encoded or JSON), HTTP Basic with the account SID and the
     integration's secret."""
-    return _answer(await intake.impact(session, request.headers, await request.body()))
+    return _answer(await intake.accept(intake.impact, session, request.headers,
+                                       await request.body()))
 
 
 @router.post("/webhooks/refersion", response_model=DeliveryOut, responses=SIGNED)
 async def refersion_webhook(request: Request, session: DBSession) -> DeliveryOut:
     """Refersion conversion webhooks: `Refersion-Public-Key` names the integration,
     `Refersion-Signature` is the base64 HMAC-SHA256 of the body."""
-    return _answer(await intake.refersion(session, request.headers, await request.body()))
+    return _answer(await intake.accept(intake.refersion, session, request.headers,
+                                       await request.body()))
 
 
 @router.post("/postback", response_model=DeliveryOut, responses=SIGNED)
@@ -71,7 +74,8 @@ async def generic_postback(request: Request, session: DBSession) -> DeliveryOut:
     (conversion | refund | reversal), optional `event_id`, `click_id`, `device_id`, `coupon`,
     `email`, `occurred_at`; `signature` = hex HMAC-SHA256 over the other parameters sorted by
     name, each `name=value` percent-encoded, joined with `&`."""
-    return _answer(await intake.postback(session, request.headers, await request.body()))
+    return _answer(await intake.accept(intake.postback, session, request.headers,
+                                       await request.body()))
 
 
 # --- Amazon ---------------------------------------------------------------------------------
@@ -82,14 +86,16 @@ class AmazonNotConnected(AppError):
 
 async def amazon_sender(session: AsyncSession, merchant_id: uuid.UUID) -> intake.Sender:
     row = (await session.execute(
-        select(MerchantIntegration.id, MerchantIntegration.account_id).where(
+        select(MerchantIntegration.id, MerchantIntegration.account_id,
+               MerchantIntegration.secret_encrypted).where(
             MerchantIntegration.merchant_id == merchant_id,
             MerchantIntegration.type == "amazon", MerchantIntegration.is_active))).first()
     if row is None:
         raise AmazonNotConnected("Connect the Amazon Associates integration first "
                                  "(POST /api/v1/merchants/me/integrations, type amazon).")
     return intake.Sender(integration_id=row.id, merchant_id=merchant_id,
-                         account_id=row.account_id, secret="")
+                         account_id=row.account_id, secret="",
+                         secret_encrypted=row.secret_encrypted)
 
 
 async def accept_amazon_report(session: AsyncSession, *, merchant_id: uuid.UUID, body: bytes,
