@@ -30,6 +30,7 @@ from skinstack.ops.router import router as ops_router
 from skinstack.redirect.cache import LinkCache
 from skinstack.redirect.endpoint import RedirectEndpoint, RedirectMiddleware
 from skinstack.redirect.sink import ClickSink
+from skinstack.webhooks.lane import IntakeLane
 from skinstack.webhooks.router import AMAZON_IMPORT_PATH, AMAZON_REPORT_MAX_BYTES
 from skinstack.webhooks.router import router as webhooks_router
 from skinstack.worker.queue import connected, job_pool, run_worker
@@ -118,12 +119,15 @@ def create_app(settings: Settings | None = None, *, run_worker_in_process: bool 
 
 
 def asgi(app: FastAPI) -> RedirectMiddleware:
-    """What the server runs: the redirect hot path in front of the FastAPI app.
+    """What the server runs: the redirect hot path and the webhook intake in front of the
+    FastAPI app.
 
-    `/l/…` never passes through FastAPI's layers (routing, middleware, exception wrappers);
-    everything else, lifespan included, goes to `app`.
+    `/l/…` never passes through FastAPI's layers (routing, middleware, exception wrappers), and
+    webhook deliveries only through the request context and body limit; everything else,
+    lifespan included, goes to `app`.
     """
-    return RedirectMiddleware(app, app.state.redirect)
+    intake = IntakeLane(app, max_bytes=app.state.settings.max_body_bytes)
+    return RedirectMiddleware(intake, app.state.redirect)
 
 
 async def _stop(task: asyncio.Task[None]) -> None:

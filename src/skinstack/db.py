@@ -71,7 +71,7 @@ def create_engine(database_url: str, *, pool_size: int = 10) -> AsyncEngine:
     return create_async_engine(
         sqlalchemy_url(database_url),
         pool_size=pool_size,
-        max_overflow=pool_size,
+        max_overflow=0,
         # No pre-ping: it costs a round trip per checkout. A connection broken by a database
         # restart fails its first statement, which invalidates the pool; recycling bounds age.
         pool_recycle=1800,

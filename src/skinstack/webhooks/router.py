@@ -30,6 +30,9 @@ from skinstack.webhooks.schemas import (
 from skinstack.worker.queue import defer_in_transaction
 
 router = APIRouter(tags=["conversions in"])
+# The four delivery routes below describe their paths in the OpenAPI document; served through
+# skinstack.app.asgi(), deliveries are answered by webhooks.lane in front of FastAPI, with the
+# same intake.accept() and answer().
 
 AMAZON_IMPORT_PATH = "/api/v1/imports/amazon"
 AMAZON_REPORT_MAX_BYTES = 32 * 1024 * 1024
@@ -37,7 +40,7 @@ SIGNED = {401: {"description": "Unknown account, or a missing or wrong signature
           413: {"description": "Body over 1 MiB"}}
 
 
-def _answer(accepted: intake.Accepted) -> DeliveryOut:
+def answer(accepted: intake.Accepted) -> DeliveryOut:
     if accepted.duplicate:
         return DeliveryOut(status="duplicate")
     return DeliveryOut(status="accepted", event_id=accepted.event_id)
@@ -47,7 +50,7 @@ def _answer(accepted: intake.Accepted) -> DeliveryOut:
 async def shopify_webhook(request: Request, session: DBSession) -> DeliveryOut:
     """Shopify's `orders/create`, `orders/paid`, `orders/cancelled` and `refunds/create`,
     signed with the store's webhook secret (`X-Shopify-Hmac-Sha256`)."""
-    return _answer(await intake.accept(intake.shopify, session, request.headers,
+    return answer(await intake.accept(intake.shopify, session, request.headers,
                                        await request.body()))
 
 
@@ -55,7 +58,7 @@ async def shopify_webhook(request: Request, session: DBSession) -> DeliveryOut:
 async def impact_webhook(request: Request, session: DBSession) -> DeliveryOut:
     """Impact action postbacks (form-encoded or JSON), HTTP Basic with the account SID and the
     integration's secret."""
-    return _answer(await intake.accept(intake.impact, session, request.headers,
+    return answer(await intake.accept(intake.impact, session, request.headers,
                                        await request.body()))
 
 
@@ -63,7 +66,7 @@ async def impact_webhook(request: Request, session: DBSession) -> DeliveryOut:
 async def refersion_webhook(request: Request, session: DBSession) -> DeliveryOut:
     """Refersion conversion webhooks: `Refersion-Public-Key` names the integration,
     `Refersion-Signature` is the base64 HMAC-SHA256 of the body."""
-    return _answer(await intake.accept(intake.refersion, session, request.headers,
+    return answer(await intake.accept(intake.refersion, session, request.headers,
                                        await request.body()))
 
 
@@ -74,7 +77,7 @@ async def generic_postback(request: Request, session: DBSession) -> DeliveryOut:
     (conversion | refund | reversal), optional `event_id`, `click_id`, `device_id`, `coupon`,
     `email`, `occurred_at`; `signature` = hex HMAC-SHA256 over the other parameters sorted by
     name, each `name=value` percent-encoded, joined with `&`."""
-    return _answer(await intake.accept(intake.postback, session, request.headers,
+    return answer(await intake.accept(intake.postback, session, request.headers,
                                        await request.body()))
 
 
@@ -135,7 +138,7 @@ async def import_amazon_report(
                                                   body=await request.body())
     if accepted.duplicate:
         response.status_code = status.HTTP_200_OK
-    return ReportAccepted(**_answer(accepted).model_dump(), orders=len(parsed.orders),
+    return ReportAccepted(**answer(accepted).model_dump(), orders=len(parsed.orders),
                           returns=len(parsed.adjustments))
 
 
