@@ -104,11 +104,23 @@ def _validation_errors(exc: RequestValidationError) -> list[dict[str, Any]]:
     ]
 
 
+def app_error_problem(exc: AppError, instance: str) -> JSONResponse:
+    """The problem document of a business error (the handlers', and the intake lane's)."""
+    return problem(exc.status, exc.title, exc.detail, instance=instance, headers=exc.headers,
+                   code=exc.code, errors=exc.errors)
+
+
+def unhandled_problem(exc: Exception, instance: str) -> JSONResponse:
+    """Logs an unexpected error and answers 500 without its details."""
+    log.error("unhandled_error", error_type=type(exc).__name__, exc_info=exc)
+    return problem(HTTP_500_INTERNAL_SERVER_ERROR, "Internal Server Error",
+                   "Something went wrong on our side; it has been logged.", instance=instance)
+
+
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(AppError)
     async def _app_error(request: Request, exc: AppError) -> JSONResponse:
-        return problem(exc.status, exc.title, exc.detail, instance=request.url.path,
-                       headers=exc.headers, code=exc.code, errors=exc.errors)
+        return app_error_problem(exc, request.url.path)
 
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -132,7 +144,4 @@ def install_error_handlers(app: FastAPI) -> None:
             log.info("client_disconnected")
             return problem(400, "Bad Request", "The client disconnected.",
                            instance=request.url.path)
-        log.error("unhandled_error", error_type=type(exc).__name__, exc_info=exc)
-        return problem(HTTP_500_INTERNAL_SERVER_ERROR, "Internal Server Error",
-                       "Something went wrong on our side; it has been logged.",
-                       instance=request.url.path)
+        return unhandled_problem(exc, request.url.path)

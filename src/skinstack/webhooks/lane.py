@@ -13,19 +13,15 @@ from __future__ import annotations
 
 from types import SimpleNamespace
 
-import structlog
 from fastapi import FastAPI
-from starlette.datastructures import Headers
-from starlette.requests import ClientDisconnect
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from skinstack.errors import AppError, problem
+from skinstack.errors import AppError, app_error_problem, unhandled_problem
 from skinstack.middleware import BodyLimitMiddleware, RequestContextMiddleware
 from skinstack.webhooks import intake
 from skinstack.webhooks.router import answer
-
-log = structlog.get_logger(__name__)
 
 SOURCES = {"/webhooks/shopify": intake.shopify, "/webhooks/impact": intake.impact,
            "/webhooks/refersion": intake.refersion, "/postback": intake.postback}
@@ -48,33 +44,19 @@ class IntakeLane:
 
     async def _deliver(self, scope: Scope, receive: Receive, send: Send) -> None:
         path = scope["path"]
+        request = Request(scope, receive)
         try:
-            body = await _body(receive)
+            body = await request.body()
             async with self.app.state.sessionmaker() as session:
-                accepted = await intake.accept(SOURCES[path], session, Headers(scope=scope),
-                                               body)
+                accepted = await intake.accept(SOURCES[path], session, request.headers, body)
                 await session.commit()
             response: ASGIApp = Response(answer(accepted).model_dump_json(),
                                          media_type="application/json")
         except ClientDisconnect:  # gone, or refused a body over the limit (it has its 413)
             return
         except AppError as exc:
-            response = problem(exc.status, exc.title, exc.detail, instance=path,
-                               headers=exc.headers, code=exc.code, errors=exc.errors)
+            response = app_error_problem(exc, path)
         except Exception as exc:
-            log.error("unhandled_error", error_type=type(exc).__name__, exc_info=exc)
-            response = problem(500, "Internal Server Error",
-                               "Something went wrong on our side; it has been logged.",
-                               instance=path)
+            response = unhandled_problem(exc, path)
         await response(scope, receive, send)
 
-
-async def _body(receive: Receive) -> bytes:
-    chunks = []
-    while True:
-        message = await receive()
-        if message["type"] == "http.disconnect":
-            raise ClientDisconnect()
-        chunks.append(message.get("body", b""))
-        if not message.get("more_body", False):
-            return b"".join(chunks)
