@@ -3,10 +3,10 @@ parser's callback.
 
 On uvicorn's path every request gets a scope, a request/response cycle object, an asyncio task
 and two ASGI messages whose headers are checked one by one; for the redirect that costs as much
-as the redirect itself. Here a complete /l/ request whose answer needs nothing awaited (the link
-is cached and the fraud counters are in this process: `RedirectEndpoint.answer_now`) is written
-back at once, in order, on the same connection. Everything else, and a redirect that would have
-to wait, goes the ASGI way unchanged: the same endpoint's `handle()`, through uvicorn.
+as the redirect itself. Here a complete /l/ request whose link is cached (`RedirectEndpoint.
+answer_now`; counters in Redis judge the click after the answer) is written back at once, in
+order, on the same connection. Everything else, and a redirect whose link has to be loaded,
+goes the ASGI way unchanged: the same endpoint's `handle()`, through uvicorn.
 """
 
 from __future__ import annotations

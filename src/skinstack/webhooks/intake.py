@@ -84,9 +84,6 @@ class SenderCache:
             self._entries.clear()
         self._entries[type, key] = (time.monotonic() + self.TTL_SECONDS, sender)
 
-    def forget(self, type: str, key: str) -> None:
-        self._entries.pop((type, key), None)
-
     def clear(self) -> None:
         self._entries.clear()
 
