@@ -23,7 +23,7 @@ from skinstack.attribution.repository import Range
 from skinstack.conversions import service as conversions
 from skinstack.kit import ids
 from skinstack.models import Attribution, Conversion, WebhookEvent
-from skinstack.webhooks.tasks import normalised, process_event
+from skinstack.webhooks.tasks import normalised, process_event, process_events
 from tests import factories
 from tests.conftest import live_app
 from tests.webhooks.helpers import Shop, order, postback_body, rows_of
@@ -334,3 +334,28 @@ async def test_the_rerun_command(database_url: str) -> None:
     assert window.returncode == 0 and "0 conversions" in window.stderr
     wrong = run("--from", "2001-01-02", "--to", "2001-01-01")
     assert wrong.returncode == 2
+
+
+async def test_the_clicked_link_names_the_program_only_on_the_merchants_own_links(
+        client: httpx.AsyncClient, session: AsyncSession) -> None:
+    w = await world(client)
+    # A second program on the same network: the network alone no longer names one.
+    second = await factories.program(client, w.shop.account, name="Glow summer")
+    creator, _ = await factories.influencer(client)
+    on_second = await factories.link(client, creator, program_id=second["id"])
+    elsewhere = await world(client)
+    ours = await click(session, on_second, at=NOW - timedelta(hours=2))
+    theirs = await click(session, elsewhere.a.link, at=NOW - timedelta(hours=2))
+
+    from_ours, from_theirs = placed(sub_id=ours), placed(sub_id=theirs)
+    for payload in (from_ours, from_theirs):
+        assert (await w.shop.send(client, "orders/create", payload)).status_code == 200
+    await process_events(session, [event.id for event in
+                                   await rows_of(session, WebhookEvent, w.shop.account)])
+    made = {c.order_id: c for c in await rows_of(session, Conversion, w.shop.account)}
+    assert str(made[str(from_ours["id"])].program_id) == second["id"]
+    foreign = made[str(from_theirs["id"])]
+    assert foreign.program_id is None and foreign.click_ref == theirs
+    listed = (await client.get("/api/v1/conversions", headers=w.shop.account.headers)).json()
+    credited = {item["order_id"]: item["attributions"] for item in listed["items"]}
+    assert credited[str(from_theirs["id"])] == []

@@ -31,7 +31,7 @@ async def test_a_job_that_fails_twice_then_succeeds_has_one_effect(
     placed = order()
     await shop.send(client, "orders/create", placed)
     event = await pending_event(session)
-    real_apply, calls = conversions.apply, []
+    real_apply, calls = conversions.apply_many, []
 
     async def flaky(*args, **kwargs):
         calls.append(1)
@@ -40,7 +40,7 @@ async def test_a_job_that_fails_twice_then_succeeds_has_one_effect(
             raise ConnectionError("database went away")
         return result
 
-    monkeypatch.setattr(conversions, "apply", flaky)
+    monkeypatch.setattr(conversions, "apply_many", flaky)
     for _ in range(2):
         with pytest.raises(ConnectionError):
             await tasks.run_event(sessionmaker, event.id)
@@ -64,7 +64,7 @@ async def test_the_last_attempt_makes_an_event_dead_and_an_admin_replays_it(
     async def broken(*args, **kwargs):
         raise RuntimeError("still broken")
 
-    monkeypatch.setattr(conversions, "apply", broken)
+    monkeypatch.setattr(conversions, "apply_many", broken)
     for _ in range(tasks.MAX_ATTEMPTS - 1):
         with pytest.raises(RuntimeError):
             await tasks.run_event(sessionmaker, event.id)

@@ -5,6 +5,8 @@ Exactly once: a conversion is unique per (merchant, source, order id) and an adj
 same event twice, or two events of one order at once, leaves one row each. Everything that
 touches one order runs under a transaction-scoped advisory lock on that order, so an order
 and its refund processed by two workers at the same moment still find each other.
+`apply_many()` takes a batch of reports and the locks of all their orders at once, in one
+statement and in one global order, so two batches never wait on each other in a circle.
 
 A conversion keeps the amounts of the report that created it. Later reports of the same order
 fill in what was missing (click id, device, coupon codes, program) and move its status; money
@@ -20,17 +22,20 @@ from __future__ import annotations
 
 import json
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 
 from sqlalchemy import func, select, text
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from skinstack.attribution import repository
+from skinstack.attribution.models import Touch
 from skinstack.conversions.normalise import Adjustment, Normalised, Order, Unprocessable
 from skinstack.kit import crypto, ids
 from skinstack.models import (
     AmazonTrackingId,
-    Click,
     Conversion,
     ConversionAdjustment,
 )
@@ -58,17 +63,46 @@ def customer_hash(email: str | None) -> str | None:
     return crypto.keyed_hash(f"email:{email.strip().lower()}") if email else None
 
 
+@dataclass(frozen=True)
+class Report:
+    """One event's normalised content, for `apply_many()`."""
+    merchant_id: uuid.UUID
+    source: str
+    normalised: Normalised
+    event_id: uuid.UUID | None
+
+
 async def apply(session: AsyncSession, *, merchant_id: uuid.UUID, source: str,
                 normalised: Normalised, event_id: uuid.UUID | None) -> Applied:
+    return (await apply_many(session, [Report(merchant_id, source, normalised, event_id)]))[0]
+
+
+async def apply_many(session: AsyncSession, reports: Sequence[Report]) -> list[Applied]:
+    """Applies the reports in order, one `Applied` each, under the locks of all their orders."""
+    await _lock(session, [key for report in reports for key in _order_keys(report)])
+    clicks = await _clicks(session, reports)
+    return [await _apply_locked(session, report, clicks) for report in reports]
+
+
+def _order_keys(report: Report) -> list[str]:
+    """The lock keys of every order a report touches (an order's id and its match keys)."""
+    prefix = f"order:{report.merchant_id}:{report.source}:"
+    keys = [order_key for order in report.normalised.orders
+            for order_key in (order.order_id, *order.match_keys)]
+    keys += [adjustment.order_id for adjustment in report.normalised.adjustments]
+    return [prefix + key for key in keys]
+
+
+async def _apply_locked(session: AsyncSession, report: Report,
+                        clicks: dict[uuid.UUID, Touch]) -> Applied:
     applied = Applied()
-    for order in normalised.orders:
-        await _lock(session, merchant_id, source, (order.order_id, *order.match_keys))
+    merchant_id, source, event_id = report.merchant_id, report.source, report.event_id
+    for order in report.normalised.orders:
         conversion_id, created = await _upsert(session, merchant_id=merchant_id, source=source,
-                                               order=order, event_id=event_id)
+                                               order=order, event_id=event_id, clicks=clicks)
         applied.conversions.append(conversion_id)
         applied.created += created
-    for adjustment in normalised.adjustments:
-        await _lock(session, merchant_id, source, (adjustment.order_id,))
+    for adjustment in report.normalised.adjustments:
         stored = await _adjust(session, merchant_id=merchant_id, source=source,
                                adjustment=adjustment, event_id=event_id)
         if stored is not None:
@@ -82,35 +116,39 @@ async def apply(session: AsyncSession, *, merchant_id: uuid.UUID, source: str,
     return applied
 
 
-async def _lock(session: AsyncSession, merchant_id: uuid.UUID, source: str,
-                keys: tuple[str, ...]) -> None:
-    """Serialises everything done to one order (sorted, so two key sets never deadlock)."""
-    for key in sorted(set(keys)):
-        await session.execute(text("SELECT pg_advisory_xact_lock(hashtextextended(:key, 0))"),
-                              {"key": f"order:{merchant_id}:{source}:{key}"})
+# Advisory locks are taken in the order of their 64-bit keys, one statement for the batch: two
+# transactions taking overlapping sets never hold one each of two locks the other wants.
+_LOCK = text("""
+    SELECT pg_advisory_xact_lock(key)
+    FROM (SELECT DISTINCT hashtextextended(name, 0) AS key
+          FROM unnest(CAST(:names AS text[])) AS name ORDER BY 1) AS keys
+""")
 
 
-async def _click(session: AsyncSession, merchant_id: uuid.UUID, click_ref: str | None
-                 ) -> tuple[uuid.UUID | None, uuid.UUID | None]:
-    """(click id, program id) when `click_ref` is one of our click ids on this merchant's links.
-    The id's own timestamp narrows the search to its month's partition."""
+async def _lock(session: AsyncSession, names: list[str]) -> None:
+    """Serialises everything done to the orders named."""
+    if names:
+        await session.execute(_LOCK, {"names": names})
+
+
+def _click_of(click_ref: str | None) -> tuple[uuid.UUID, datetime] | None:
+    """The click id in a sub-id, with the time inside it, when it is one of ours in form."""
     if not click_ref:
-        return None, None
+        return None
     try:
         click_id = ids.decode(click_ref)
     except ValueError:
-        return None, None
+        return None
     made = ids.made_at(click_id)
-    if made is None:
-        return None, None
-    row = (await session.execute(
-        select(Click.program_id).where(
-            Click.id == click_id, Click.merchant_id == merchant_id,
-            Click.clicked_at.between(made - ids.CLOCK_SLACK, made + ids.CLOCK_SLACK))
-    )).first()
-    # A well-formed id with no click yet (the click sink writes within a second) still
-    # goes to attribution, which looks it up again.
-    return click_id, (row[0] if row else None)
+    return None if made is None else (click_id, made)
+
+
+async def _clicks(session: AsyncSession, reports: Sequence[Report]) -> dict[uuid.UUID, Touch]:
+    """The clicks the reports' orders name, loaded in one statement (the id's own timestamp
+    narrows each search to its month's partition)."""
+    named = {click for report in reports for order in report.normalised.orders
+             if (click := _click_of(order.click_ref)) is not None}
+    return await repository.clicks_by_id(session, sorted(named))
 
 
 async def _influencer_of_tracking_id(session: AsyncSession, merchant_id: uuid.UUID,
@@ -173,8 +211,15 @@ _UPSERT = text("""
 
 
 async def _upsert(session: AsyncSession, *, merchant_id: uuid.UUID, source: str, order: Order,
-                  event_id: uuid.UUID | None) -> tuple[uuid.UUID, bool]:
-    click_id, program_id = await _click(session, merchant_id, order.click_ref)
+                  event_id: uuid.UUID | None, clicks: dict[uuid.UUID, Touch]
+                  ) -> tuple[uuid.UUID, bool]:
+    # A well-formed id with no click yet (the click sink writes within a second) is kept all
+    # the same: attribution looks it up again. The click names the program when it is on one
+    # of this merchant's links.
+    named = _click_of(order.click_ref)
+    click_id = named[0] if named else None
+    click = clicks.get(click_id) if click_id else None
+    program_id = click.program_id if click and click.merchant_id == merchant_id else None
     conversion_id, inserted, full = (await session.execute(_UPSERT, {
         "merchant_id": merchant_id, "program_id": program_id,
         "network": NETWORK_OF_SOURCE.get(source, ""), "source": source,

@@ -1,25 +1,33 @@
-"""Processing an inbox event: a worker job, retried with backoff, `dead` after the last attempt.
+"""Processing inbox events: a worker job, retried with backoff, `dead` after the last attempt.
 
-`process_event()` does the work in the caller's transaction: it locks the event row, skips an
-event already handled, normalises the stored body, applies it (conversions/service) and
-attributes the conversions it touched (attribution/service) and settles their commissions
-(commissions/service), all in one transaction. A payload that can never be normalised marks
-the event `failed` with its reason and is not retried; any other error is recorded on the
-event (attempts, last error) in a transaction of its own and raised, so procrastinate retries
-it, until MAX_ATTEMPTS makes the event `dead`.
+`process_events()` does the work in the caller's transaction: it locks the event rows, skips
+events already handled, normalises the stored bodies, applies them in the order they arrived
+(conversions/service), attributes the conversions they touched (attribution/service) and
+settles their commissions (commissions/service), all in one transaction. A payload that can
+never be normalised marks its event `failed` with the reason and is not retried.
+
+A job (`run_event`) handles its own event and, while the queue is long, up to BATCH_SIZE - 1
+waiting events that have never been attempted: it claims their jobs (FOR UPDATE SKIP LOCKED,
+so procrastinate does not hand them to another slot) and finishes them as succeeded in the
+same transaction, so an event is handled, and its job done, exactly when that transaction
+commits. If a batch fails, nothing of it is kept and each of its events is tried on its own.
+An error is recorded on the one event it concerns (attempts, last error) and raised, so
+procrastinate retries that event's job, alone, until MAX_ATTEMPTS makes the event `dead`.
 Failed and dead events can be replayed by an admin.
 """
 
 from __future__ import annotations
 
+import contextlib
 import uuid
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 import procrastinate
 import structlog
 from procrastinate import JobContext
-from sqlalchemy import Row, bindparam, select, text
+from sqlalchemy import Row, text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from skinstack.attribution import service as attribution
@@ -66,36 +74,39 @@ def decode_report(body: bytes) -> str:
         return body.decode("cp1252", errors="replace")  # Excel's export on Windows
 
 
-_EVENT = (select(WebhookEvent.source, WebhookEvent.topic, WebhookEvent.headers,
-                 WebhookEvent.body, WebhookEvent.status, WebhookEvent.merchant_id)
-          .where(WebhookEvent.id == bindparam("id")).with_for_update())
-_HANDLED = text("UPDATE webhook_events SET status = 'handled', attempts = attempts + 1,"
-                " last_error = NULL, handled_at = clock_timestamp() WHERE id = :id")
+BATCH_SIZE = 50
+"""Events one job handles in its transaction while the queue is long: its own, and pending ones
+whose jobs wait in the queue. Those jobs finish as succeeded in the same transaction."""
 
-
-@dataclass(frozen=True)
-class Processed:
-    applied: conversions.Applied
-    attributed: attribution.Attributed
-    settled: commissions.Settled
-
-
-async def process_event(session: AsyncSession, event_id: uuid.UUID) -> Processed | None:
-    """Handles one event in `session`'s transaction; None when there was nothing to do."""
-    event = (await session.execute(_EVENT, {"id": event_id})).first()
-    if event is None or event.status == "handled":
-        return None
-    applied = await conversions.apply(session, merchant_id=event.merchant_id,
-                                      source=event.source, normalised=normalised(event),
-                                      event_id=event_id)
-    attributed = await attribution.attribute(session, applied.conversions)
-    # Commissions change only with credits or adjustments: a repeated order, or one nothing
-    # was credited for, costs the commission loads nothing.
-    settled = await commissions.settle(session, [*attributed.changed, *applied.adjusted])
-    await session.execute(_HANDLED, {"id": event_id})
-    return Processed(applied, attributed, settled)
-
-
+_EVENTS = text("""
+    SELECT id, source, topic, headers, body, status, merchant_id, received_at
+    FROM webhook_events WHERE id = ANY(:ids) ORDER BY id FOR UPDATE
+""")
+# Jobs of events that have never been attempted, in procrastinate's own order (and its index's),
+# skipping jobs and events another transaction holds: procrastinate's fetch skips the jobs this
+# one holds in turn, so no job is fetched while its event is in a batch. None when the job's own
+# event was attempted before: whatever failed it may fail a batch again.
+_CLAIM = text("""
+    SELECT j.id AS job_id, e.id AS event_id
+    FROM procrastinate_jobs j
+    JOIN webhook_events e ON e.id = CAST(j.args ->> 'event_id' AS uuid)
+    WHERE j.status = 'todo' AND j.queue_name = :queue AND j.task_name = :task
+      AND j.lock IS NULL AND (j.scheduled_at IS NULL OR j.scheduled_at <= now())
+      AND e.attempts = 0 AND e.id <> :own
+      AND EXISTS (SELECT FROM webhook_events own WHERE own.id = :own AND own.attempts = 0)
+    ORDER BY j.priority DESC, j.id
+    LIMIT :limit
+    FOR UPDATE OF j, e SKIP LOCKED
+""")
+_FINISH_JOBS = text("""
+    SELECT procrastinate_finish_job_v1(id, 'succeeded', false)
+    FROM unnest(CAST(:ids AS bigint[])) AS id
+""")
+_HANDLED = text("""
+    UPDATE webhook_events SET status = 'handled', attempts = attempts + 1, last_error = NULL,
+                              handled_at = clock_timestamp()
+    WHERE id = ANY(:ids)
+""")
 _FAILED_ATTEMPT = text("""
     UPDATE webhook_events
     SET attempts = attempts + 1, last_error = :error,
@@ -107,29 +118,126 @@ _FAILED_ATTEMPT = text("""
 """)
 
 
+@dataclass
+class Processed:
+    handled: list[uuid.UUID] = field(default_factory=list)
+    failed: dict[uuid.UUID, str] = field(default_factory=dict)
+    """Events that can never be normalised, with the reason (marked `failed`)."""
+    applied: list[conversions.Applied] = field(default_factory=list)
+    attributed: attribution.Attributed = field(default_factory=attribution.Attributed)
+    settled: commissions.Settled = field(default_factory=commissions.Settled)
+
+    def status_of(self, event_id: uuid.UUID) -> str | None:
+        if event_id in self.handled:
+            return "handled"
+        return "failed" if event_id in self.failed else None
+
+
+async def process_events(session: AsyncSession, event_ids: Sequence[uuid.UUID]) -> Processed:
+    """Handles the events in `session`'s transaction. Events already handled are skipped; one
+    whose body can never be normalised is marked `failed`; any other error is raised."""
+    processed = Processed()
+    reports: list[conversions.Report] = []
+    events = (await session.execute(_EVENTS, {"ids": sorted(set(event_ids))})).all()
+    for event in sorted(events, key=lambda event: (event.received_at, event.id)):  # as they came
+        if event.status == "handled":
+            continue
+        try:
+            reports.append(conversions.Report(event.merchant_id, event.source,
+                                              normalised(event), event.id))
+        except normalise.Unprocessable as exc:
+            processed.failed[event.id] = str(exc)
+    if reports:
+        processed.applied = await conversions.apply_many(session, reports)
+        changed = [conversion for applied in processed.applied
+                   for conversion in applied.conversions]
+        processed.attributed = await attribution.attribute(session, changed)
+        # Commissions change only with credits or adjustments: a repeated order, or one
+        # nothing was credited for, costs the commission loads nothing.
+        adjusted = [conversion for applied in processed.applied
+                    for conversion in applied.adjusted]
+        processed.settled = await commissions.settle(session, [*processed.attributed.changed,
+                                                               *adjusted])
+        processed.handled = [report.event_id for report in reports
+                             if report.event_id is not None]
+        await session.execute(_HANDLED, {"ids": processed.handled})
+    for event_id, reason in processed.failed.items():
+        await _failed_attempt(session, event_id, error=reason, permanent=True)
+    return processed
+
+
+async def process_event(session: AsyncSession, event_id: uuid.UUID) -> Processed:
+    """Handles one event in `session`'s transaction (see `process_events`)."""
+    return await process_events(session, [event_id])
+
+
+async def _failed_attempt(session: AsyncSession, event_id: uuid.UUID, *, error: str,
+                          permanent: bool) -> str | None:
+    """Counts a failed attempt and sets the status it leads to, in one statement."""
+    return await session.scalar(_FAILED_ATTEMPT, {
+        "id": event_id, "error": error[:2000], "permanent": permanent,
+        "max_attempts": MAX_ATTEMPTS})
+
+
 async def _record(sessionmaker: async_sessionmaker[AsyncSession], event_id: uuid.UUID, *,
                   error: str, permanent: bool) -> str:
-    """Counts a failed attempt and sets the status it leads to, in one statement."""
+    """A failed attempt, in a transaction of its own."""
     async with sessionmaker() as session:
-        status = await session.scalar(_FAILED_ATTEMPT, {
-            "id": event_id, "error": error[:2000], "permanent": permanent,
-            "max_attempts": MAX_ATTEMPTS})
+        status = await _failed_attempt(session, event_id, error=error, permanent=permanent)
         await session.commit()
     return status or ("failed" if permanent else "pending")  # the event is gone
 
 
-async def run_event(sessionmaker: async_sessionmaker[AsyncSession], event_id: uuid.UUID) -> str:
+def _log(processed: Processed) -> None:
+    for event_id, reason in processed.failed.items():
+        log.warning("webhook_event_failed", event_id=str(event_id), reason=reason)
+    if processed.handled:
+        applied, attributed, settled = processed.applied, processed.attributed, processed.settled
+        log.info("webhook_events_handled", event_ids=[str(i) for i in processed.handled],
+                 conversions=sum(len(a.conversions) for a in applied),
+                 created=sum(a.created for a in applied),
+                 adjustments=sum(a.adjustments for a in applied),
+                 waiting=sum(a.waiting for a in applied),
+                 attributed=attributed.attributed, unattributed=attributed.unattributed,
+                 click_pending=attributed.waiting, commissions=settled.created,
+                 recalculated=settled.recalculated, reversals=settled.reversals)
+
+
+async def run_event(sessionmaker: async_sessionmaker[AsyncSession], event_id: uuid.UUID, *,
+                    batch: int = 1) -> str:
     """One attempt at an event, with its outcome recorded on the event; returns the event's
-    status after it (an error that will be retried is raised instead)."""
+    status after it (an error that will be retried is raised instead).
+
+    With `batch` > 1 and an event never attempted before, the attempt also takes on up to
+    `batch` - 1 such events whose jobs wait in the queue, and finishes their jobs in the same
+    transaction. If that transaction fails, every event in it is tried on its own, so one
+    broken event costs the others nothing, and its error, counted on it alone, keeps it out
+    of later batches."""
+    claimed: list[Any] = []
     try:
         async with sessionmaker() as session:
-            processed = await process_event(session, event_id)
+            if batch > 1:
+                claimed = (await session.execute(_CLAIM, {
+                    "queue": intake.QUEUE, "task": intake.PROCESS_TASK, "own": event_id,
+                    "limit": batch - 1})).all()
+            processed = await process_events(
+                session, [event_id, *(row.event_id for row in claimed)])
+            if claimed:
+                await session.execute(_FINISH_JOBS, {"ids": [row.job_id for row in claimed]})
             await session.commit()
-    except normalise.Unprocessable as exc:
-        await _record(sessionmaker, event_id, error=str(exc), permanent=True)
-        log.warning("webhook_event_failed", event_id=str(event_id), reason=str(exc))
-        return "failed"
     except Exception as exc:
+        if claimed:
+            log.warning("webhook_batch_failed", event_id=str(event_id), claimed=len(claimed),
+                        error=type(exc).__name__)
+            for row in claimed:
+                # An error is logged and counted on that event; its own job retries it.
+                with contextlib.suppress(Exception):
+                    await run_event(sessionmaker, row.event_id)
+            return await run_event(sessionmaker, event_id)
+        if isinstance(exc, normalise.Unprocessable):  # found while applying: currencies differ
+            await _record(sessionmaker, event_id, error=str(exc), permanent=True)
+            log.warning("webhook_event_failed", event_id=str(event_id), reason=str(exc))
+            return "failed"
         status = await _record(sessionmaker, event_id,
                                error=f"{type(exc).__name__}: {exc}", permanent=False)
         log.warning("webhook_event_error", event_id=str(event_id), status=status,
@@ -137,18 +245,12 @@ async def run_event(sessionmaker: async_sessionmaker[AsyncSession], event_id: uu
         if status == "dead":
             return status  # kept for a person: replay puts it back in the queue
         raise
-    if processed is not None:
-        applied, attributed, settled = processed.applied, processed.attributed, processed.settled
-        log.info("webhook_event_handled", event_id=str(event_id),
-                 conversions=len(applied.conversions), created=applied.created,
-                 adjustments=applied.adjustments, waiting=applied.waiting,
-                 attributed=attributed.attributed, unattributed=attributed.unattributed,
-                 click_pending=attributed.waiting, commissions=settled.created,
-                 recalculated=settled.recalculated, reversals=settled.reversals)
-    return "handled"
+    _log(processed)
+    return processed.status_of(event_id) or "handled"
 
 
 @job(name=intake.PROCESS_TASK, queue=intake.QUEUE, pass_context=True,
      retry=procrastinate.RetryStrategy(max_attempts=MAX_ATTEMPTS, exponential_wait=2))
 async def process_webhook_event(context: JobContext, event_id: str) -> None:
-    await run_event(context.additional_context["sessionmaker"], uuid.UUID(event_id))
+    await run_event(context.additional_context["sessionmaker"], uuid.UUID(event_id),
+                    batch=BATCH_SIZE)
