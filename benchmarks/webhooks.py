@@ -7,9 +7,12 @@
    delivery. Reference beside it: GET /health (one `SELECT 1`) the same way.
 2. Normalise: one worker (procrastinate, the real job and code path, concurrency 4) drains
    the queue: conversions per second, and a check of one conversion per distinct order.
+   Every second order lands with `aff_sub` set to one of our clicks (100 creators' links,
+   one click per such order, COPied in before the worker starts), so the job also attributes
+   it and settles its commission and ledger posting; the check wants one commission each.
 
     apt-get install wrk
-    .venv/bin/python benchmarks/webhooks.py [--seconds 10] [--concurrency 16]
+    .venv/bin/python benchmarks/webhooks.py [--seconds 10] [--concurrency 16] [--batch 50]
 
 Targets (issue 5): accept >= 1,000/s with p99 <= 50 ms; one worker >= 300 conversions/s.
 """
@@ -30,15 +33,18 @@ import sys
 import tempfile
 import time
 import uuid
+from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
 import psycopg
-from _scratch import drop, fresh
+from _scratch import copy_influencers, drop, fresh
 from _service import bearer, running_service
 
 from skinstack.db import create_engine, create_sessionmaker, libpq_url
+from skinstack.kit import ids
 from skinstack.logs import configure_logging
+from skinstack.webhooks import tasks
 from skinstack.worker.queue import connected, run_worker
 
 DATABASE = "skinstack_bench_webhooks"
@@ -46,6 +52,7 @@ FIXTURE = (Path(__file__).resolve().parents[2] / "shared" / "fixtures" / "shopif
            / "shopify_order_rest_attribution.json")
 SECRET = "shpss_" + "b" * 32
 SHOP = "bench-shop.myshopify.com"
+CREATORS = 100
 
 LUA = """
 local requests = {}
@@ -80,16 +87,21 @@ end
 """
 
 
-def deliveries(total: int) -> list[tuple[str, str, bytes]]:
-    """(webhook id, signature, body); every tenth is a repeat of an earlier delivery."""
+def deliveries(total: int, clicks: list[str]) -> list[tuple[str, str, bytes]]:
+    """(webhook id, signature, body); every tenth is a repeat of an earlier delivery, every
+    other order carries one of `clicks` in its landing site."""
     template = json.loads(FIXTURE.read_bytes())
+    placed = datetime.now(UTC).isoformat()
     made: list[tuple[str, str, bytes]] = []
     for index in range(total):
         if index % 10 == 9:
             made.append(made[index // 2])
             continue
-        body = json.dumps(template | {"id": 10**12 + index, "name": f"#{index}"},
-                          separators=(",", ":")).encode()
+        fields: dict[str, object] = {"id": 10**12 + index, "name": f"#{index}",
+                                     "created_at": placed, "processed_at": placed}
+        if index % 2 == 0:
+            fields["landing_site"] = f"/products/serum?aff_sub={clicks[index // 2]}"
+        body = json.dumps(template | fields, separators=(",", ":")).encode()
         signature = base64.b64encode(hmac.new(SECRET.encode(), body, hashlib.sha256).digest())
         made.append((str(uuid.uuid4()), signature.decode(), body))
     return made
@@ -110,12 +122,43 @@ def wrk(base: str, path: str, seconds: int, connections: int, script: str | None
     return rate, f"p50 {cuts.get('50'):>8}   p90 {cuts.get('90'):>8}   p99 {cuts.get('99'):>8}"
 
 
-def counts(url: str) -> tuple[int, int, int]:
+def click_ids(count: int) -> list[tuple[bytes, str]]:
+    """Click ids made an hour ago (the database's bytes, the URL's short form)."""
+    made_ms = int((time.time() - 3600) * 1000)
+    return [ids.new_click_id(made_ms) for _ in range(count)]
+
+
+def copy_clicks(url: str, program_id: str, clicks: list[tuple[bytes, str]]) -> None:
+    """CREATORS influencers with a link each in the program, and the clicks on their links."""
+    with psycopg.connect(libpq_url(url), autocommit=True) as conn, conn.cursor() as cursor:
+        merchant_id = cursor.execute("SELECT merchant_id FROM programs WHERE id = %s",
+                                     (program_id,)).fetchone()[0]
+        influencers = copy_influencers(cursor, CREATORS)
+        links = [uuid.uuid4() for _ in influencers]
+        with cursor.copy("COPY tracking_links (id, slug, influencer_id, program_id, merchant_id,"
+                         " destination_url, sub_id_parameter) FROM STDIN") as copy:
+            for index, (link_id, influencer_id) in enumerate(zip(links, influencers,
+                                                                 strict=True)):
+                copy.write_row((link_id, f"bench{index:04d}", influencer_id, program_id,
+                                merchant_id, "https://glowlabs.example.com/", "aff_sub"))
+        with cursor.copy("COPY clicks (id, clicked_at, link_id, influencer_id, program_id,"
+                         " merchant_id, device_id) FROM STDIN") as copy:
+            for index, (raw, _) in enumerate(clicks):
+                click_id = uuid.UUID(bytes=raw)
+                pick = index % CREATORS
+                copy.write_row((click_id, ids.timestamp(click_id), links[pick],
+                                influencers[pick], program_id, merchant_id, f"dev{index:07d}"))
+
+
+def counts(url: str) -> tuple[int, int, int, int, int]:
+    """Events, handled events, conversions, conversions with a click, commissions."""
     with psycopg.connect(libpq_url(url)) as conn:
         return conn.execute(
             "SELECT (SELECT count(*) FROM webhook_events),"
             " (SELECT count(*) FROM webhook_events WHERE status = 'handled'),"
-            " (SELECT count(*) FROM conversions)").fetchone()
+            " (SELECT count(*) FROM conversions),"
+            " (SELECT count(*) FROM conversions WHERE click_id IS NOT NULL),"
+            " (SELECT count(*) FROM commissions)").fetchone()
 
 
 async def main() -> None:
@@ -124,14 +167,18 @@ async def main() -> None:
     parser.add_argument("--concurrency", type=int, default=16)
     parser.add_argument("--deliveries", type=int, default=20_000,
                         help="signed deliveries prepared (wrk cycles through them)")
+    parser.add_argument("--batch", type=int, default=tasks.BATCH_SIZE,
+                        help="events one job takes on (1: one event per job)")
     args = parser.parse_args()
+    tasks.BATCH_SIZE = args.batch
     if not shutil.which("wrk"):
         raise SystemExit("This benchmark needs wrk (apt-get install wrk).")
     configure_logging("WARNING")  # as the service runs in the benchmark; no line per event
 
     url = fresh(DATABASE)
     workdir = Path(tempfile.mkdtemp(prefix="skinstack-bench-webhooks-"))
-    prepared = deliveries(args.deliveries)
+    clicks = click_ids(args.deliveries // 2 + 1)
+    prepared = deliveries(args.deliveries, [short for _, short in clicks])
     data = workdir / "deliveries.txt"
     with data.open("wb") as out:
         for webhook_id, signature, body in prepared:
@@ -143,9 +190,11 @@ async def main() -> None:
             auth = await bearer(client, "bench-merchant@example.com", "merchant")
             await client.put("/api/v1/merchants/me", headers=auth, json={
                 "business_name": "Glow Labs", "website_url": "https://glowlabs.example.com"})
-            await client.post("/api/v1/programs", headers=auth, json={
+            program = await client.post("/api/v1/programs", headers=auth, json={
                 "name": "Glow", "network": "shopify_refersion", "commission_type": "percentage",
                 "commission_percent": "15"})
+            program.raise_for_status()
+            copy_clicks(url, program.json()["id"], clicks)
             response = await client.post("/api/v1/merchants/me/integrations", headers=auth,
                                          json={"type": "shopify", "shop_domain": SHOP,
                                                "secret": SECRET})
@@ -159,7 +208,7 @@ async def main() -> None:
             health, health_cuts = wrk(base, "/health", args.seconds, args.concurrency)
             print(f"{'GET /health (reference)':<26} {health:>8.0f} req/s        {health_cuts}")
         answered = round(rate * args.seconds)
-        events, _, _ = counts(url)
+        events, *_ = counts(url)
         distinct = len({webhook_id for webhook_id, _, _ in prepared[:answered + 1000]})
         print(f"inbox: {events} events for ~{answered} deliveries answered "
               f"(at most {distinct} distinct in the cycle)")
@@ -173,11 +222,15 @@ async def main() -> None:
             await run_worker(job_app, wait=False, sessionmaker=create_sessionmaker(engine))
         elapsed = time.perf_counter() - started
         await engine.dispose()
-        events, handled, made = counts(url)
-        print(f"{'one worker (4 slots)':<26} {made / elapsed:>8.0f} conversions/s "
-              f"({made} conversions from {handled}/{events} events in {elapsed:.1f} s)")
+        events, handled, made, clicked, earned = counts(url)
+        label = f"worker, 4 slots, {args.batch}/job"
+        print(f"{label:<26} {made / elapsed:>8.0f} conversions/s "
+              f"({made} conversions from {handled}/{events} events in {elapsed:.1f} s, "
+              f"{earned} with a click and its commission)")
         if handled != events or made != events:
             raise SystemExit("every event should be handled into exactly one conversion")
+        if earned == 0 or earned != clicked:
+            raise SystemExit(f"{earned} commissions for {clicked} orders with a click")
     finally:
         drop(DATABASE)
         shutil.rmtree(workdir, ignore_errors=True)
