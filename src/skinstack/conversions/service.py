@@ -72,6 +72,10 @@ class Report:
     event_id: uuid.UUID | None
 
 
+Clicks = dict[str, tuple[uuid.UUID, Touch | None]]
+"""Each well-formed sub-id of a batch: its click id, and the click when it is stored."""
+
+
 async def apply(session: AsyncSession, *, merchant_id: uuid.UUID, source: str,
                 normalised: Normalised, event_id: uuid.UUID | None) -> Applied:
     return (await apply_many(session, [Report(merchant_id, source, normalised, event_id)]))[0]
@@ -93,8 +97,7 @@ def _order_keys(report: Report) -> list[str]:
     return [prefix + key for key in keys]
 
 
-async def _apply_locked(session: AsyncSession, report: Report,
-                        clicks: dict[uuid.UUID, Touch]) -> Applied:
+async def _apply_locked(session: AsyncSession, report: Report, clicks: Clicks) -> Applied:
     applied = Applied()
     merchant_id, source, event_id = report.merchant_id, report.source, report.event_id
     for order in report.normalised.orders:
@@ -143,12 +146,13 @@ def _click_of(click_ref: str | None) -> tuple[uuid.UUID, datetime] | None:
     return None if made is None else (click_id, made)
 
 
-async def _clicks(session: AsyncSession, reports: Sequence[Report]) -> dict[uuid.UUID, Touch]:
+async def _clicks(session: AsyncSession, reports: Sequence[Report]) -> Clicks:
     """The clicks the reports' orders name, loaded in one statement (the id's own timestamp
     narrows each search to its month's partition)."""
-    named = {click for report in reports for order in report.normalised.orders
-             if (click := _click_of(order.click_ref)) is not None}
-    return await repository.clicks_by_id(session, sorted(named))
+    named = {order.click_ref: click for report in reports for order in report.normalised.orders
+             if order.click_ref and (click := _click_of(order.click_ref)) is not None}
+    stored = await repository.clicks_by_id(session, sorted(set(named.values())))
+    return {ref: (click_id, stored.get(click_id)) for ref, (click_id, _) in named.items()}
 
 
 async def _influencer_of_tracking_id(session: AsyncSession, merchant_id: uuid.UUID,
@@ -211,14 +215,11 @@ _UPSERT = text("""
 
 
 async def _upsert(session: AsyncSession, *, merchant_id: uuid.UUID, source: str, order: Order,
-                  event_id: uuid.UUID | None, clicks: dict[uuid.UUID, Touch]
-                  ) -> tuple[uuid.UUID, bool]:
+                  event_id: uuid.UUID | None, clicks: Clicks) -> tuple[uuid.UUID, bool]:
     # A well-formed id with no click yet (the click sink writes within a second) is kept all
     # the same: attribution looks it up again. The click names the program when it is on one
     # of this merchant's links.
-    named = _click_of(order.click_ref)
-    click_id = named[0] if named else None
-    click = clicks.get(click_id) if click_id else None
+    click_id, click = clicks.get(order.click_ref or "", (None, None))
     program_id = click.program_id if click and click.merchant_id == merchant_id else None
     conversion_id, inserted, full = (await session.execute(_UPSERT, {
         "merchant_id": merchant_id, "program_id": program_id,
