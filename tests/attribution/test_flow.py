@@ -23,7 +23,7 @@ from skinstack.attribution.repository import Range
 from skinstack.conversions import service as conversions
 from skinstack.kit import ids
 from skinstack.models import Attribution, Conversion, WebhookEvent
-from skinstack.webhooks.tasks import normalised, process_event, process_events
+from skinstack.webhooks.tasks import normalised, process_events
 from tests import factories
 from tests.conftest import live_app
 from tests.webhooks.helpers import Shop, order, postback_body, rows_of
@@ -63,7 +63,7 @@ async def deliver(client: httpx.AsyncClient, session: AsyncSession, shop: Shop,
     """Sends the order, processes what arrived and returns it as the API shows it."""
     assert (await shop.send(client, "orders/create", payload)).status_code == 200
     for event in await rows_of(session, WebhookEvent, shop.account):
-        await process_event(session, event.id)
+        await process_events(session, [event.id])
     listed = (await client.get("/api/v1/conversions", headers=shop.account.headers)).json()
     return next(item for item in listed["items"] if item["order_id"] == str(payload["id"]))
 
@@ -195,7 +195,7 @@ async def test_a_postback_with_only_a_device_takes_the_devices_latest_click_and_
         "Content-Type": "application/x-www-form-urlencoded"})
     assert response.status_code == 200, response.text
     for event in await rows_of(session, WebhookEvent, w.shop.account):
-        await process_event(session, event.id)
+        await process_events(session, [event.id])
     listed = (await client.get("/api/v1/conversions", headers=w.shop.account.headers)).json()
     credits = listed["items"][0]["attributions"]
     assert [(c["click_id"], c["match_type"], c["weight"], c["model"]) for c in credits] == [
@@ -316,7 +316,7 @@ async def test_the_rerun_command(database_url: str) -> None:
             await w.shop.send(client, "orders/create", placed(codes=codes))
         async with app.state.sessionmaker() as session:
             for event in await rows_of(session, WebhookEvent, w.shop.account):
-                await process_event(session, event.id)
+                await process_events(session, [event.id])
             await session.commit()
 
     def run(*options: str) -> subprocess.CompletedProcess[str]:

@@ -12,7 +12,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from skinstack.models import WebhookEvent
-from skinstack.webhooks.tasks import process_event
+from skinstack.webhooks.tasks import process_events
 from tests.factories import Account
 from tests.webhooks.helpers import Shop, order, rows_of
 
@@ -76,7 +76,7 @@ def _text(cents: int) -> str:
 
 async def process_all(session: AsyncSession, shop: Shop) -> None:
     for event in await rows_of(session, WebhookEvent, shop.account):
-        await process_event(session, event.id)
+        await process_events(session, [event.id])
 
 
 async def send(client: httpx.AsyncClient, session: AsyncSession, shop: Shop, topic: str,

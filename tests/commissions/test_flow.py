@@ -23,7 +23,7 @@ from skinstack.commissions import service
 from skinstack.conversions import service as conversions
 from skinstack.ledger import service as ledger
 from skinstack.models import Commission, Conversion, LedgerPosting, WebhookEvent
-from skinstack.webhooks.tasks import normalised, process_event
+from skinstack.webhooks.tasks import normalised, process_events
 from skinstack.worker.queue import connected, run_worker
 from tests import factories
 from tests.attribution.test_flow import click, coupon, world
@@ -516,7 +516,7 @@ async def test_an_amazon_return_takes_back_its_share(client: httpx.AsyncClient,
                                  headers={"Content-Type": "text/csv"} | shop.headers)
     assert imported.status_code == 202, imported.text
     for event in await rows_of(session, WebhookEvent, shop):
-        await process_event(session, event.id)
+        await process_events(session, [event.id])
     listed = await commissions(client, shop)
     made = {c["order_id"].split(":")[1]: c for c in listed}
     # Two serums at 29.99 (10 %: 6.00), one of them returned: half taken back. The toner's

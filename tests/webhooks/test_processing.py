@@ -128,7 +128,7 @@ async def test_conversions_api_shows_merchants_their_own(client: httpx.AsyncClie
     await theirs.send(client, "orders/create", order())
     for shop in (mine, theirs):
         for event in await rows_of(session, WebhookEvent, shop.account):
-            await tasks.process_event(session, event.id)
+            await tasks.process_events(session, [event.id])
 
     page = (await client.get("/api/v1/conversions", headers=mine.account.headers)).json()
     assert [item["order_id"] for item in page["items"]] == [str(placed["id"])]

@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from skinstack.kit import crypto, ids
 from skinstack.models import Conversion, ConversionAdjustment, MerchantIntegration, WebhookEvent
-from skinstack.webhooks.tasks import process_event, run_event
+from skinstack.webhooks.tasks import process_events, run_event
 from tests import factories
 from tests.conftest import live_app
 from tests.webhooks.helpers import Shop, fixture, order, refund, rows_of, shopify_signature
@@ -25,7 +25,7 @@ async def events(session: AsyncSession, shop: Shop) -> list[WebhookEvent]:
 async def handle_all(session: AsyncSession) -> None:
     for event in await session.scalars(select(WebhookEvent.id).where(
             WebhookEvent.status == "pending").order_by(WebhookEvent.received_at)):
-        await process_event(session, event)
+        await process_events(session, [event])
 
 
 async def conversion_of(session: AsyncSession, order_id: object) -> Conversion:
@@ -49,7 +49,7 @@ async def test_real_order_is_stored_raw_then_normalised(client: httpx.AsyncClien
         " AND args->>'event_id' = :id"), {"id": str(event.id)})).scalar_one()
     assert jobs == 1  # enqueued in the same transaction
 
-    await process_event(session, event.id)
+    await process_events(session, [event.id])
     conversion = await conversion_of(session, 820982911946154508)
     assert (conversion.currency, conversion.total, conversion.discounts) == ("USD", 38800, 2000)
     assert conversion.shipping == 1000 and conversion.tax == 0

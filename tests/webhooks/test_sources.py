@@ -22,7 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from skinstack.db import libpq_url
 from skinstack.kit import crypto
 from skinstack.models import Conversion, ConversionAdjustment, WebhookEvent
-from skinstack.webhooks.tasks import process_event
+from skinstack.webhooks.tasks import process_events
 from tests import factories
 from tests.webhooks.helpers import basic, postback_body, rows_of
 
@@ -30,7 +30,7 @@ from tests.webhooks.helpers import basic, postback_body, rows_of
 async def handle_all(session: AsyncSession) -> None:
     for event in await session.scalars(select(WebhookEvent.id).where(
             WebhookEvent.status == "pending").order_by(WebhookEvent.received_at)):
-        await process_event(session, event)
+        await process_events(session, [event])
 
 
 async def count(session: AsyncSession, model: type, account: factories.Account) -> int:

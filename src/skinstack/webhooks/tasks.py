@@ -166,11 +166,6 @@ async def process_events(session: AsyncSession, event_ids: Sequence[uuid.UUID]) 
     return processed
 
 
-async def process_event(session: AsyncSession, event_id: uuid.UUID) -> Processed:
-    """Handles one event in `session`'s transaction (see `process_events`)."""
-    return await process_events(session, [event_id])
-
-
 async def _failed_attempt(session: AsyncSession, event_id: uuid.UUID, *, error: str,
                           permanent: bool) -> str | None:
     """Counts a failed attempt and sets the status it leads to, in one statement."""
