@@ -35,6 +35,19 @@ from skinstack.logs import configure_logging  # noqa: E402
 
 configure_logging("INFO")  # the production JSON format, so tests see what operators see
 
+from hypothesis import HealthCheck  # noqa: E402
+from hypothesis import settings as hypothesis_settings  # noqa: E402
+
+# Hypothesis: no per-example deadline (a loaded 2-core machine makes 200 ms meaningless; speed is
+# measured by benchmarks, never asserted in tests). Under CI the examples are derandomised (the
+# same examples every run, so a red run is reproducible) and a failure prints its reproduction
+# blob; locally they vary, to keep finding new cases. HYPOTHESIS_PROFILE overrides.
+hypothesis_settings.register_profile("dev", deadline=None)
+hypothesis_settings.register_profile("ci", deadline=None, derandomize=True, print_blob=True,
+                                     suppress_health_check=[HealthCheck.too_slow])
+hypothesis_settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE")
+                                 or ("ci" if os.environ.get("CI") else "dev"))
+
 LOCAL_SERVER = "postgresql://postgres@127.0.0.1:5432/postgres"
 REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
 

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -117,3 +119,19 @@ async def linked_world(client: httpx.AsyncClient, **program_fields: Any) -> dict
     made = await link(client, creator, program_id=owned["id"], product_id=serum["id"])
     return {"merchant": shop, "program": owned, "product": serum, "influencer": creator,
             "influencer_id": creator_id, "link": made}
+
+
+async def eventually(condition: Callable[[], Awaitable[bool] | bool], *, what: str,
+                     within: float = 30.0) -> None:
+    """Waits until `condition()` holds, polling; fails naming `what` after `within` seconds.
+    The bound only stops a hung test: it is generous on purpose and never a speed assertion."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + within
+    while True:
+        result = condition()
+        if isinstance(result, Awaitable):
+            result = await result
+        if result:
+            return
+        assert loop.time() < deadline, f"still waiting for {what} after {within:.0f} s"
+        await asyncio.sleep(0.02)
