@@ -10,6 +10,7 @@ import uuid
 from collections.abc import Callable, Coroutine, Generator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import psycopg
@@ -19,6 +20,7 @@ from skinstack.kit import ids
 from skinstack.kit.ids import uuid7
 from skinstack.links.destination import Destination
 from skinstack.redirect.cache import MISS, LinkCache, LinkTarget
+from skinstack.redirect.endpoint import RedirectEndpoint
 from skinstack.redirect.sink import COPY_CHUNK, ClickSink
 from tests.conftest import REDIS_URL, live_app
 from tests.factories import linked_world
@@ -283,6 +285,49 @@ async def test_shutdown_lets_the_batch_in_flight_land(database_url: str,
     while await shut_down_during_a_flush(database_url, tmp_path / str(n), n):
         n += 1
     assert n > 4
+
+
+async def test_clicks_waiting_for_their_counts_survive_a_cancelled_drain() -> None:
+    """With counters in Redis, clicks wait in the endpoint's queue while one task asks for their
+    counts. A shutdown whose drain() is cancelled during that call cancels the task holding
+    them: they still reach the sink, with the flags known without the counts."""
+    asked = asyncio.Event()
+
+    class UnansweredCounters:  # Redis never answers: the cancellation lands in the call
+        def observe_now(self, **_: str) -> None:
+            return None
+
+        async def observe_many(self, observations: list) -> list:
+            asked.set()
+            await asyncio.Event().wait()
+            raise AssertionError("never answered")
+
+    endpoint = RedirectEndpoint(country_header=None, secure_cookie=False)
+    endpoint.counters = UnansweredCounters()
+    sunk: list[tuple] = []
+    endpoint.sink = SimpleNamespace(add=sunk.append)  # type: ignore[assignment]
+    link = a_link()
+    clicks = [click[:12] for click in clicks_on(link, 3)]  # as the redirect queues them
+    seen = ("ip-hash", "UA", link.link_key)
+    for click in clicks[:2]:
+        endpoint._judge_later(click, frozenset(), False, seen)
+    await asked.wait()  # those two are in the call to Redis
+    endpoint._judge_later(clicks[2], frozenset({"crawler"}), False, seen)  # queued behind them
+    judging = endpoint._judging
+    drain = AtSuspension(endpoint.drain(), 1, lambda: asyncio.current_task().cancel())
+
+    async def shut_down() -> None:
+        await drain
+
+    with contextlib.suppress(asyncio.CancelledError):
+        await asyncio.create_task(shut_down())
+    with contextlib.suppress(asyncio.CancelledError):
+        await judging
+    assert judging is not None and judging.cancelled()
+    assert [click[:12] for click in sunk] == clicks
+    assert [click[12:] for click in sunk] == [(0, (), True), (0, (), True),
+                                              (100, ("crawler",), False)]
+    assert endpoint._undecided == []
 
 
 async def test_concurrent_misses_load_a_slug_once() -> None:
