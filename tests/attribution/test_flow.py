@@ -10,23 +10,26 @@ import sys
 import uuid
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from itertools import combinations
 from types import SimpleNamespace
 from typing import Any
+from urllib.parse import parse_qsl, urlsplit
 
 import httpx
 import pytest
 from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from skinstack.attribution import service, tasks
+from skinstack.attribution import repository, service, tasks
 from skinstack.attribution.repository import Range
 from skinstack.conversions import service as conversions
+from skinstack.fraud.clicks import SCORES, creditable
 from skinstack.kit import ids
-from skinstack.models import Attribution, Conversion, WebhookEvent
+from skinstack.models import Attribution, Click, Conversion, WebhookEvent
 from skinstack.webhooks.tasks import normalised, process_events
 from tests import factories
 from tests.conftest import live_app
-from tests.webhooks.helpers import Shop, order, postback_body, rows_of
+from tests.webhooks.helpers import Shop, merchant_id_of, order, postback_body, rows_of
 
 NOW = datetime.now(UTC)
 
@@ -124,6 +127,44 @@ async def test_flagged_late_and_stale_sub_id_clicks_get_nothing(client: httpx.As
         assert shown["attribution_note"]
 
 
+async def test_each_flag_decides_whether_a_sub_id_click_is_credited(
+        client: httpx.AsyncClient, session: AsyncSession) -> None:
+    w = await world(client)
+    for n, flag in enumerate(sorted(SCORES)):
+        sub_id = await click(session, w.a.link, at=NOW - timedelta(hours=3, minutes=n),
+                             flags=(flag,))
+        shown = await deliver(client, session, w.shop, placed(sub_id=sub_id))
+        credited = [(c["influencer_id"], c["click_id"], c["match_type"])
+                    for c in shown["attributions"]]
+        assert credited == ([(w.a.id, sub_id, "sub_id")] if creditable({flag}) else []), flag
+        if not creditable({flag}):
+            assert "fraud-flagged" in shown["attribution_note"]
+
+
+async def test_stored_clicks_are_creditable_by_their_flags(
+        client: httpx.AsyncClient, session: AsyncSession) -> None:
+    """Every combination of flags, through the queries attribution reads clicks with."""
+    w = await world(client)
+    flag_sets = [frozenset(chosen) for size in range(len(SCORES) + 1)
+                 for chosen in combinations(sorted(SCORES), size)]
+    made: dict[uuid.UUID, frozenset[str]] = {}
+    for n, flags in enumerate(flag_sets):
+        sub_id = await click(session, w.a.link, at=NOW - timedelta(hours=2, seconds=n),
+                             device="d-flags", flags=tuple(sorted(flags)))
+        made[ids.decode(sub_id)] = flags
+    by_id = await repository.clicks_by_id(
+        session, [(click_id, ids.made_at(click_id)) for click_id in made])
+    assert by_id.keys() == made.keys()
+    for click_id, flags in made.items():
+        assert by_id[click_id].flagged == (not creditable(flags)), flags
+        assert by_id[click_id].repeat == ("duplicate" in flags), flags
+    [on_device] = await repository.device_clicks(session, [
+        ("d-flags", await merchant_id_of(session, w.shop.account), NOW - timedelta(days=1),
+         NOW)])
+    assert {touch.id for touch in on_device} == {
+        click_id for click_id, flags in made.items() if creditable(flags)}
+
+
 async def test_a_click_beats_a_coupon_unless_the_program_says_otherwise(
         client: httpx.AsyncClient, session: AsyncSession,
         sessionmaker: async_sessionmaker[AsyncSession]) -> None:
@@ -166,8 +207,10 @@ async def test_a_path_model_splits_the_credit_over_the_device_path(
     await click(session, elsewhere.a.link, at=NOW - timedelta(days=3), device="d7")
     first = await click(session, w.a.link, at=NOW - timedelta(days=4), device="d7")
     middle = await click(session, w.b.link, at=NOW - timedelta(days=2), device="d7")
-    await click(session, w.b.link, at=NOW - timedelta(days=2, hours=1), device="d7",
-                flags=("duplicate",))
+    # The same device on the same link 10 minutes later: a repeat, the same touch as `middle`.
+    await click(session, w.b.link, at=NOW - timedelta(days=2) + timedelta(minutes=10),
+                device="d7", flags=("duplicate",))
+    await click(session, w.b.link, at=NOW - timedelta(days=3), device="d7", flags=("crawler",))
     await click(session, w.b.link, at=NOW - timedelta(days=40), device="d7")  # outside 30 days
     await click(session, w.b.link, at=NOW - timedelta(hours=2), device="d7")  # after sub-id
     last = await click(session, w.a.link, at=NOW - timedelta(days=1), device="d7")
@@ -274,6 +317,45 @@ async def test_concurrent_attribution_of_one_conversion_writes_one_set(
             rows = (await session.scalars(select(Attribution).where(
                 Attribution.conversion_id == conversion_id))).all()
             assert [(str(r.influencer_id), r.superseded_at) for r in rows] == [(w.a.id, None)]
+
+
+BROWSER = ("Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) AppleWebKit/605.1.15 "
+           "(KHTML, like Gecko) Version/17.0 Mobile/15E148 Safari/604.1")
+
+
+async def test_a_shopper_who_clicks_twice_still_earns_the_creator_a_commission(
+        database_url: str) -> None:
+    async with live_app(database_url) as (app, client):
+        w = await world(client)
+        sub_ids = []
+        for _ in range(2):  # one IP, one user agent, within the hour: the second is a repeat
+            response = await client.get(f"/l/{w.a.link['slug']}",
+                                        headers={"user-agent": BROWSER})
+            assert response.status_code == 302
+            sub_ids.append(dict(parse_qsl(urlsplit(response.headers["location"]).query))[
+                "aff_sub"])
+        await app.state.click_sink.flush()
+        async with app.state.sessionmaker() as session:
+            stored = {row.id: row for row in (await session.scalars(select(Click).where(
+                Click.link_id == uuid.UUID(w.a.link["id"])))).all()}
+        first, second = (stored[ids.decode(sub_id)] for sub_id in sub_ids)
+        assert (first.counted, first.fraud_flags) == (True, [])
+        assert (second.counted, second.fraud_flags) == (False, ["duplicate"])  # not counted
+
+        payload = placed(sub_id=sub_ids[1], at=datetime.now(UTC))
+        assert (await w.shop.send(client, "orders/create", payload)).status_code == 200
+        async with app.state.sessionmaker() as session:
+            await process_events(session, [event.id for event in
+                                           await rows_of(session, WebhookEvent, w.shop.account)])
+            await session.commit()
+        listed = (await client.get("/api/v1/conversions", headers=w.shop.account.headers)).json()
+        [shown] = listed["items"]
+        assert [(c["influencer_id"], c["click_id"], c["match_type"], c["weight"])
+                for c in shown["attributions"]] == [(w.a.id, sub_ids[1], "sub_id", "1.000000")]
+        earned = (await client.get("/api/v1/commissions", headers=w.a.account.headers)).json()
+        [commission] = earned["items"]
+        assert commission["conversion_id"] == shown["id"]
+        assert commission["influencer_id"] == w.a.id and Decimal(commission["net_amount"]) > 0
 
 
 async def test_coupons_are_the_merchants_own(client: httpx.AsyncClient) -> None:

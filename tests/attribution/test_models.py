@@ -6,7 +6,7 @@ from __future__ import annotations
 import random
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal
 from fractions import Fraction
@@ -40,6 +40,8 @@ INFLUENCERS = tuple(uuid.UUID(int=100 + i) for i in range(4))
 DEVICES = ("phone", "laptop", "tablet", None)
 ZONES = (UTC, timezone(timedelta(hours=2)), timezone(timedelta(hours=-5)))
 CODES = ("save10", "SAVE10", "glow", "Glow20", "zest")
+LINKS = (uuid.UUID(int=7), uuid.UUID(int=8))
+HOUR = timedelta(hours=1)
 
 
 @dataclass(frozen=True)
@@ -62,16 +64,25 @@ def scenarios(draw: st.DrawFn, model: str | None = None) -> Scenario:
     window_seconds = window_days * 86400
     offsets = st.one_of(  # seconds relative to the order; the boundaries on purpose
         st.integers(min_value=-(window_seconds + 5 * 86400), max_value=2 * 86400),
-        st.sampled_from([0, 1, -1, -window_seconds, -window_seconds - 1, -window_seconds + 1]))
-    clicks = []
+        st.sampled_from([0, 1, -1, -window_seconds, -window_seconds - 1, -window_seconds + 1]),
+        st.integers(min_value=-3 * 3600, max_value=0),  # close together: repeats' runs
+        st.sampled_from([-3600, -3599, -3601, -7200, -7199]))  # an hour apart, give or take
+    clicks: list[Touch] = []
     for click_id in ids:
+        if clicks and draw(st.integers(min_value=0, max_value=2)) == 0:
+            # The same device on the same link again, mostly within the hour: a repeat.
+            before = draw(st.sampled_from(clicks))
+            clicks.append(replace(before, id=click_id, repeat=True, flagged=False, at=(
+                before.at + timedelta(seconds=draw(st.integers(min_value=0, max_value=4000))))))
+            continue
         at = ORDER_AT + timedelta(seconds=draw(offsets))
         clicks.append(Touch(
             id=click_id, at=at.astimezone(draw(st.sampled_from(ZONES))),
             merchant_id=draw(st.sampled_from((MERCHANT, MERCHANT, MERCHANT, OTHER_MERCHANT))),
             influencer_id=draw(st.sampled_from(INFLUENCERS)), program_id=PROGRAM,
-            link_id=uuid.UUID(int=7), device_id=draw(st.sampled_from(DEVICES)),
-            flagged=draw(st.sampled_from((False, False, False, True)))))
+            link_id=draw(st.sampled_from(LINKS)), device_id=draw(st.sampled_from(DEVICES)),
+            flagged=draw(st.sampled_from((False, False, False, True))),
+            repeat=draw(st.booleans())))
     known = [st.sampled_from(ids)] if ids else []
     click_id = draw(st.one_of(st.none(), st.uuids(), *known, *known))
     coupons = draw(st.lists(st.builds(Coupon, st.sampled_from(CODES),
@@ -128,9 +139,24 @@ def expected_path(s: Scenario, converting: Touch) -> list[Touch]:
     if converting.device_id is None:
         return [converting]
     ordered = sorted(s.clicks, key=lambda c: (c.at, c.id))
-    return [c for c in ordered if eligible(c, s.order, s.settings)
-            and c.device_id == converting.device_id
-            and (c.at, c.id) <= (converting.at, converting.id)]
+    on_device = [c for c in ordered if eligible(c, s.order, s.settings)
+                 and c.device_id == converting.device_id
+                 and (c.at, c.id) <= (converting.at, converting.id)]
+
+    def same_touch_as_previous(i: int) -> bool:
+        """A repeat within the hour after the previous click on its link: one touch with it."""
+        earlier = [c for c in on_device[:i] if c.link_id == on_device[i].link_id]
+        return (on_device[i].repeat and bool(earlier)
+                and on_device[i].at - earlier[-1].at < HOUR)
+
+    # Walk back from the converting click (the last) through its run: all stand for one touch.
+    in_converting_run = {len(on_device) - 1}
+    i = len(on_device) - 1
+    while same_touch_as_previous(i):
+        i = max(j for j in range(i) if on_device[j].link_id == on_device[i].link_id)
+        in_converting_run.add(i)
+    return [c for i, c in enumerate(on_device)
+            if i not in in_converting_run and not same_touch_as_previous(i)] + [converting]
 
 
 def converting_credit(outcome: Outcome):
@@ -320,9 +346,10 @@ def test_data_driven_uses_the_learned_effects_or_falls_back(s: Scenario) -> None
 
 
 def touch(hours_before: float, influencer: int = 0, *, device: str | None = "phone",
-          flagged: bool = False, merchant: uuid.UUID = MERCHANT, n: int = 0) -> Touch:
+          flagged: bool = False, merchant: uuid.UUID = MERCHANT, n: int = 0,
+          repeat: bool = False, link: int = 0) -> Touch:
     return Touch(uuid.UUID(int=1000 + n), ORDER_AT - timedelta(hours=hours_before), merchant,
-                 INFLUENCERS[influencer], PROGRAM, uuid.UUID(int=7), device, flagged)
+                 INFLUENCERS[influencer], PROGRAM, LINKS[link], device, flagged, repeat)
 
 
 def test_sub_id_beats_coupon_and_coupon_first_flips_it() -> None:
@@ -387,6 +414,41 @@ def test_the_path_skips_ineligible_clicks() -> None:
     outcome = attribute(order, clicks, Settings(model="linear"))
     assert [(c.click, c.weight, c.match_type) for c in outcome.credits] == [
         (clicks[3], Decimal("0.5"), "path"), (clicks[5], Decimal("0.5"), "sub_id")]
+
+
+def test_a_repeat_sub_id_click_gets_the_credit() -> None:
+    original, again = touch(2, 0, n=1), touch(1.5, 0, n=2, repeat=True)
+    outcome = attribute(Order(ORDER_AT, MERCHANT, PROGRAM, again.id), [original, again],
+                        Settings())
+    assert [(c.click, c.match_type, c.weight) for c in outcome.credits] == [
+        (again, "sub_id", 1)]
+
+
+def test_a_repeat_is_one_touch_with_its_devices_click_on_the_link() -> None:
+    # The phone: link 0 (influencer 0), link 1 (influencer 1), link 0 again 50 minutes after
+    # the first (a repeat) and once more 50 minutes after that (a repeat of the repeat).
+    first, other = touch(180 / 60, 0, n=1), touch(150 / 60, 1, n=2, link=1)
+    again, once_more = touch(130 / 60, 0, n=3, repeat=True), touch(80 / 60, 0, n=4, repeat=True)
+    clicks = [first, other, again, once_more]
+    linear = Settings(model="linear")
+
+    def path(converting: Touch, *more: Touch) -> list[Touch | None]:
+        outcome = attribute(Order(ORDER_AT, MERCHANT, PROGRAM, converting.id),
+                            [*clicks, *more], linear)
+        assert sum(c.weight for c in outcome.credits) == 1
+        return [c.click for c in outcome.credits]
+
+    assert path(once_more) == [other, once_more]  # the converting repeat stands for its run
+    last = touch(30 / 60, 1, n=5, link=1)  # 2 hours after `other`: not a repeat
+    assert path(last, last) == [first, other, last]  # a run's first click stands for it
+    # 65 minutes after the device's last click on the link: a touch of its own.
+    later = touch(15 / 60, 0, n=6, repeat=True)
+    assert path(later, later) == [first, other, later]
+    # A repeat with no click of its own device on the link in the hour before (another phone
+    # behind the same NAT clicked first) is this device's own touch.
+    stranger = touch(60 / 60, 0, n=7, repeat=True, device="laptop")
+    laptop = touch(30 / 60, 1, n=8, link=1, device="laptop")
+    assert path(laptop, stranger, laptop) == [stranger, laptop]
 
 
 def test_time_decay_halves_per_half_life() -> None:

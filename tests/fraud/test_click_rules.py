@@ -10,8 +10,16 @@ from hypothesis import strategies as st
 from redis.asyncio import Redis
 
 from skinstack.fraud import counters as counters_module
-from skinstack.fraud.clicks import SCORES, VELOCITY_LIMIT, click_flags, score
+from skinstack.fraud.clicks import (
+    SCORES,
+    VELOCITY_LIMIT,
+    click_flags,
+    creditable,
+    score,
+    user_agent_flags,
+)
 from skinstack.fraud.counters import MemoryClickCounters, RedisClickCounters
+from skinstack.redirect.endpoint import _judged
 from tests.conftest import REDIS_URL
 
 agents = st.one_of(st.text(max_size=200), st.sampled_from([
@@ -43,6 +51,36 @@ def test_more_evidence_never_lowers_the_score(agent: str, per_minute: int, seen:
     more = click_flags(method="HEAD", user_agent=agent, clicks_this_minute=per_minute + 50,
                        seen_within_hour=True)
     assert base <= more and score(base) <= score(more)
+
+
+CREDITABLE = {"head_request": False, "crawler": False, "link_preview": False,
+              "headless": False, "empty_user_agent": False, "velocity": True,
+              "duplicate": True}
+"""Each flag: does it leave the click creditable? Only those that say the click must not be
+counted twice (the same shopper again, or many behind one carrier NAT) do."""
+
+
+def test_every_flag_is_decided() -> None:
+    assert CREDITABLE.keys() == SCORES.keys()
+
+
+@given(st.sets(st.sampled_from(sorted(SCORES))))
+def test_a_click_is_creditable_unless_a_flag_says_no_person_sent_it(flags: set[str]) -> None:
+    assert creditable(flags) == all(CREDITABLE[flag] for flag in flags)
+    assert creditable(flags | {"some_new_flag"}) is False  # undecided: not creditable
+
+
+@given(st.sampled_from(["GET", "HEAD"]), agents, st.integers(min_value=1, max_value=100),
+       st.booleans())
+def test_repeats_and_velocity_are_not_counted_but_stay_creditable(
+        method: str, agent: str, per_minute: int, seen: bool) -> None:
+    # What the redirect stores for the click: its score, flags and whether it counts.
+    _, flags, counted = _judged(user_agent_flags(agent), method == "HEAD", (per_minute, seen))
+    person = method == "GET" and not user_agent_flags(agent)
+    assert counted == (not flags)
+    assert creditable(flags) == person
+    if seen or per_minute > VELOCITY_LIMIT:
+        assert not counted
 
 
 def test_a_real_browser_is_clean() -> None:

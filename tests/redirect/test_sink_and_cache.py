@@ -1,13 +1,17 @@
-"""The click sink's spool and replay, and link cache invalidation across processes."""
+"""The click sink's spool, replay and shutdown, and link cache invalidation across processes."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import json
 import uuid
+from collections.abc import Callable, Coroutine, Generator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
 
 import psycopg
 
@@ -16,7 +20,8 @@ from skinstack.kit import ids
 from skinstack.kit.ids import uuid7
 from skinstack.links.destination import Destination
 from skinstack.redirect.cache import MISS, LinkCache, LinkTarget
-from skinstack.redirect.sink import ClickSink
+from skinstack.redirect.endpoint import RedirectEndpoint
+from skinstack.redirect.sink import COPY_CHUNK, ClickSink
 from tests.conftest import REDIS_URL, live_app
 from tests.factories import eventually, linked_world
 
@@ -159,6 +164,172 @@ async def test_redirect_clicks_land_whole_through_copy_and_through_the_spool(
         assert (row["platform"], row["os"], row["browser"]) == ("mobile", "iOS", "Mobile Safari")
         assert (row["fraud_score"], row["fraud_flags"], row["counted"]) == (
             40, ["duplicate"], False)
+
+
+class AtSuspension:
+    """Awaits `coroutine` in the awaiting task and calls `action` just before the coroutine's
+    n-th suspension (the n-th time it hands the event loop control: a future it waits for, or a
+    bare yield), so whatever `action` does (cancel the task, start a shutdown) lands exactly
+    while the coroutine waits there. `suspensions` says how many there were."""
+
+    def __init__(self, coroutine: Coroutine[Any, Any, Any], n: int,
+                 action: Callable[[], object]) -> None:
+        self.coroutine, self.n, self.action = coroutine, n, action
+        self.suspensions = 0
+
+    def __await__(self) -> Generator[Any, Any, Any]:
+        value: Any = None
+        error: BaseException | None = None
+        while True:
+            try:
+                waiting = (self.coroutine.send(value) if error is None
+                           else self.coroutine.throw(error))
+            except StopIteration as finished:
+                return finished.value
+            self.suspensions += 1
+            if self.suspensions == self.n:
+                self.action()
+            try:
+                value, error = (yield waiting), None
+            except BaseException as thrown:  # what the task throws in: pass it on
+                value, error = None, thrown
+
+
+def a_link() -> LinkTarget:
+    ids_ = (uuid.uuid4(), uuid.uuid4(), uuid.uuid4(), uuid.uuid4())
+    return LinkTarget(link_id=ids_[0], influencer_id=ids_[1], program_id=ids_[2],
+                      merchant_id=ids_[3], campaign_id=None,
+                      destination=Destination.parse("https://shop.example/p"),
+                      sub_id_parameter="aff_sub", is_active=True, expires_at=None,
+                      link_key=str(ids_[0]), copy_ids="\t".join([*map(str, ids_), "\\N"]))
+
+
+def clicks_on(link: LinkTarget, count: int) -> list[tuple]:
+    """Enough redirect clicks for `count` // COPY_CHUNK yields while formatting, then the COPY."""
+    at_us = 1_795_000_000_000_000
+    return [a_redirect_click(link, at_us + n, str(n)) for n in range(count)]
+
+
+def stored_ids(database_url: str, link: LinkTarget) -> list[bytes]:
+    return sorted(row[0].bytes for row in stored(database_url, link.link_id))
+
+
+async def cancel_a_flush(database_url: str, spool: Path, n: int) -> int:
+    """A flush of three chunks' clicks, cancelled at its n-th await; then the spool replayed
+    and every click checked in the database once. Returns how many awaits the flush made."""
+    link = a_link()
+    batch = clicks_on(link, 2 * COPY_CHUNK + 1)
+    sink = ClickSink(database_url, spool)
+    for click in batch:
+        sink.add(click)
+    stepped = AtSuspension(sink.flush(), n, lambda: asyncio.current_task().cancel())
+
+    async def flush() -> None:
+        await stepped
+
+    with contextlib.suppress(asyncio.CancelledError):
+        await asyncio.create_task(flush())
+    assert sink.pending == 0
+    await sink.replay()  # what the cancelled flush spooled
+    await sink.close()
+    assert stored_ids(database_url, link) == sorted(click[0] for click in batch), (
+        f"cancelled at await {n} of {stepped.suspensions}")
+    return stepped.suspensions
+
+
+async def test_a_flush_cancelled_at_any_await_loses_no_click(database_url: str,
+                                                            tmp_path: Path) -> None:
+    n = 1
+    while (awaits := await cancel_a_flush(database_url, tmp_path / str(n), n)) >= n:
+        n += 1
+    assert awaits > 3  # three yields while formatting, then the connection and the COPY
+
+
+async def shut_down_during_a_flush(database_url: str, spool: Path, n: int) -> bool:
+    """The sink's loop flushes three chunks' clicks; close() is called at the flush's n-th
+    await. Checks that every click was written and none needed the spool; returns whether the
+    flush got that far (else close() came after it)."""
+    link = a_link()
+    batch = clicks_on(link, 2 * COPY_CHUNK + 1)
+    sink = ClickSink(database_url, spool)
+    closing: list[asyncio.Task[None]] = []
+    first = AtSuspension(sink.flush(), n, lambda: closing.append(
+        asyncio.create_task(sink.close())))
+    flushed = asyncio.Event()
+    real_flush = sink.flush
+
+    async def flush() -> None:
+        if flushed.is_set():
+            await real_flush()
+            return
+        try:
+            await first  # the loop's first flush, the one holding the batch
+        finally:
+            flushed.set()
+
+    for click in batch:
+        sink.add(click)
+    sink.flush = flush  # type: ignore[method-assign]
+    await sink.start()
+    await flushed.wait()
+    await (closing[0] if closing else sink.close())
+    assert stored_ids(database_url, link) == sorted(click[0] for click in batch), (
+        f"shut down at await {n} of {first.suspensions}")
+    assert not (spool / "clicks.jsonl").exists()
+    return bool(closing)
+
+
+async def test_shutdown_lets_the_batch_in_flight_land(database_url: str,
+                                                      tmp_path: Path) -> None:
+    """close() while the sink's loop is inside a flush, at each of its awaits in turn: the
+    batch is written, not cancelled (and not merely spooled)."""
+    n = 1
+    while await shut_down_during_a_flush(database_url, tmp_path / str(n), n):
+        n += 1
+    assert n > 4
+
+
+async def test_clicks_waiting_for_their_counts_survive_a_cancelled_drain() -> None:
+    """With counters in Redis, clicks wait in the endpoint's queue while one task asks for their
+    counts. A shutdown whose drain() is cancelled during that call cancels the task holding
+    them: they still reach the sink, with the flags known without the counts."""
+    asked = asyncio.Event()
+
+    class UnansweredCounters:  # Redis never answers: the cancellation lands in the call
+        def observe_now(self, **_: str) -> None:
+            return None
+
+        async def observe_many(self, observations: list) -> list:
+            asked.set()
+            await asyncio.Event().wait()
+            raise AssertionError("never answered")
+
+    endpoint = RedirectEndpoint(country_header=None, secure_cookie=False)
+    endpoint.counters = UnansweredCounters()
+    sunk: list[tuple] = []
+    endpoint.sink = SimpleNamespace(add=sunk.append)  # type: ignore[assignment]
+    link = a_link()
+    clicks = [click[:12] for click in clicks_on(link, 3)]  # as the redirect queues them
+    seen = ("ip-hash", "UA", link.link_key)
+    for click in clicks[:2]:
+        endpoint._judge_later(click, frozenset(), False, seen)
+    await asked.wait()  # those two are in the call to Redis
+    endpoint._judge_later(clicks[2], frozenset({"crawler"}), False, seen)  # queued behind them
+    judging = endpoint._judging
+    drain = AtSuspension(endpoint.drain(), 1, lambda: asyncio.current_task().cancel())
+
+    async def shut_down() -> None:
+        await drain
+
+    with contextlib.suppress(asyncio.CancelledError):
+        await asyncio.create_task(shut_down())
+    with contextlib.suppress(asyncio.CancelledError):
+        await judging
+    assert judging is not None and judging.cancelled()
+    assert [click[:12] for click in sunk] == clicks
+    assert [click[12:] for click in sunk] == [(0, (), True), (0, (), True),
+                                              (100, ("crawler",), False)]
+    assert endpoint._undecided == []
 
 
 async def test_concurrent_misses_load_a_slug_once() -> None:

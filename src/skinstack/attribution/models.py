@@ -5,7 +5,9 @@
 `split()` turns raw shares into exact weights. Rules (tested in tests/attribution):
 
 Converting touch
-- A click is eligible when it belongs to the order's merchant, is not fraud-flagged, and
+- A click is eligible when it belongs to the order's merchant, is creditable (not `flagged`:
+  no bot, link-preview, headless, HEAD or empty user-agent flag; a repeat or velocity flag keeps
+  a click out of click counts, not out of credit, see fraud.clicks), and
   `order.at - window <= click.at <= order.at` (both ends inclusive). Ineligible clicks never get
   credit, under any model.
 - sub_id (confidence 1.00): the click whose id is `order.click_id`, if eligible. If it exists but
@@ -28,6 +30,12 @@ Models (`MODELS`)
   its device_id is None) at or before the converting click by (at, id), in (at, id) order; it
   always ends at the converting click. Path clicks other than the converting one get match_type
   "path" and confidence 0.50; the converting click keeps its own match type and confidence.
+- One touch, one click in the path: a repeat (`Touch.repeat`) that comes less than
+  REPEAT_WINDOW after the previous path click on the same link is the same touch as that click
+  (the same device clicked the link again). Each such run of clicks stands in the path as one
+  click: the converting click if it is in the run, else the run's first click. A repeat with no
+  click of its device on its link in the hour before (its IP and user agent were another
+  device's, as behind a carrier's NAT) is a touch of its own.
 - first_click: the first path click gets 1. linear: equal raw shares.
 - time_decay: raw share 2 ** (-age / half_life) with age = order.at - click.at, both counted in
   whole microseconds, computed as exp(-age * ln 2 / half_life) in Decimal with a fresh context
@@ -92,10 +100,13 @@ from types import MappingProxyType
 
 import numpy as np
 
+from skinstack.fraud.clicks import DUPLICATE_WINDOW_SECONDS
+
 WEIGHT_PLACES = 6
 MODELS = ("last_click", "first_click", "linear", "time_decay", "position_based", "data_driven")
 MIN_CONVERTING_PATHS = 50
 MAX_INFLUENCER_STATES = 2000
+REPEAT_WINDOW = timedelta(seconds=DUPLICATE_WINDOW_SECONDS)
 
 CONFIDENCE = {
     "sub_id": Decimal("1.00"),
@@ -134,7 +145,8 @@ class Touch:
     program_id: uuid.UUID
     link_id: uuid.UUID
     device_id: str | None
-    flagged: bool  # fraud-flagged: never gets credit
+    flagged: bool  # flagged as not a person (bot, preview, headless, HEAD): never gets credit
+    repeat: bool = False  # flagged a repeat of its IP, user agent and link within the hour
 
     def __post_init__(self) -> None:
         _aware(self.at, "Touch.at")
@@ -284,7 +296,7 @@ def _when(click: Touch, order: Order, settings: Settings) -> str:
 def _click_key(click: Touch) -> tuple:
     return (click.at, click.id, click.merchant_id, click.influencer_id, click.program_id,
             click.link_id, click.device_id is not None, click.device_id or "", click.flagged,
-            click.at.isoformat())
+            click.repeat, click.at.isoformat())
 
 
 def _problem(click: Touch, order: Order, settings: Settings) -> str | None:
@@ -354,6 +366,24 @@ def _device_touch(order: Order, eligible: Sequence[Touch], settings: Settings,
 
 
 # --- models ------------------------------------------------------------------------------------
+
+
+def _one_per_touch(path: Sequence[Touch], converting: Touch) -> list[Touch]:
+    """The path (in order, ending at `converting`) with each run of repeats as one click."""
+    runs: list[list[Touch]] = []
+    latest: dict[uuid.UUID, tuple[Touch, int]] = {}  # link -> its latest click so far, its run
+    for click in path:
+        before = latest.get(click.link_id)
+        if click.repeat and before is not None and click.at - before[0].at < REPEAT_WINDOW:
+            run = before[1]
+            runs[run].append(click)
+        else:
+            run = len(runs)
+            runs.append([click])
+        latest[click.link_id] = (click, run)
+    kept = [converting if any(click is converting for click in run) else run[0]
+            for run in runs]
+    return sorted(kept, key=_click_key)
 
 
 _LN2 = Decimal("0.693147180559945309417232121458")
@@ -440,8 +470,9 @@ def attribute(order: Order, clicks: Iterable[Touch], settings: Settings,
         path = [converting]
     else:
         last = _click_key(converting)
-        path = [click for click in eligible
-                if click.device_id == converting.device_id and _click_key(click) <= last]
+        path = _one_per_touch([click for click in eligible
+                               if click.device_id == converting.device_id
+                               and _click_key(click) <= last], converting)
 
     if model == "first_click":
         raw = [Fraction(1)] + [Fraction(0)] * (len(path) - 1)

@@ -17,6 +17,7 @@ from psycopg.rows import args_row, namedtuple_row
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from skinstack.attribution.models import Touch
+from skinstack.fraud.clicks import CREDITABLE_FLAGS
 from skinstack.kit import ids
 
 MAX_PATH = 100
@@ -55,9 +56,14 @@ async def programs_of(session: AsyncSession, merchant_ids: Sequence[uuid.UUID]) 
     """, {"merchants": list(merchant_ids)})
 
 
+_CREDITABLE = ("c.fraud_flags <@ '{" + ",".join(sorted(CREDITABLE_FLAGS))
+               + "}'::varchar[]")
+"""A stored click may get credit (fraud.clicks.creditable): its flags, not `counted`, say so;
+a repeat or velocity click is kept out of counts but stays creditable."""
 _CLICK_COLUMNS = ("c.id, c.clicked_at, c.merchant_id, c.influencer_id, c.program_id,"
-                  " c.link_id, c.device_id, NOT c.counted")
-"""A click as `Touch` takes its fields, in order."""
+                  f" c.link_id, c.device_id, NOT ({_CREDITABLE}),"
+                  " 'duplicate' = ANY(c.fraud_flags)")
+"""A click as `Touch` takes its fields, in order (flagged = not creditable, then repeat)."""
 _TOUCHES = args_row(Touch)
 _NUMBERED_TOUCHES = args_row(lambda n, *fields: (n, Touch(*fields)))
 
@@ -95,7 +101,7 @@ _DEVICE_CLICKS = f"""
     CROSS JOIN LATERAL (
         SELECT * FROM clicks c
         WHERE c.device_id = k.device AND c.clicked_at BETWEEN k.since AND k.until
-          AND c.merchant_id = k.merchant AND c.counted
+          AND c.merchant_id = k.merchant AND {_CREDITABLE}
         ORDER BY c.clicked_at DESC, c.id DESC LIMIT {MAX_PATH}
     ) AS c
 """  # noqa: S608 - every name is a constant of this module
@@ -104,8 +110,9 @@ _DEVICE_CLICKS = f"""
 async def device_clicks(session: AsyncSession,
                         wanted: Sequence[tuple[str, uuid.UUID, datetime, datetime]]
                         ) -> list[list[Touch]]:
-    """For each (device id, merchant, since, until): that device's unflagged clicks on the
-    merchant's links in the period, newest MAX_PATH of them."""
+    """For each (device id, merchant, since, until): that device's creditable clicks on the
+    merchant's links in the period, newest MAX_PATH of them. Repeats are among them: the
+    models make a repeat of the device's own click on the link one touch with it."""
     found: list[list[Touch]] = [[] for _ in wanted]
     if not wanted:
         return found
@@ -194,14 +201,14 @@ async def mark_attributed(session: AsyncSession, notes: dict[uuid.UUID, str]) ->
 async def recent_paths(session: AsyncSession, *, program_id: uuid.UUID,
                        merchant_id: uuid.UUID, since: datetime
                        ) -> list[tuple[list[uuid.UUID], bool]]:
-    """Each device's unflagged clicks on the program's links since `since`, as the
+    """Each device's creditable clicks on the program's links since `since`, as the
     influencers it went through in time order, and whether the device bought from the
     merchant in that time (through a sub-id click of its own, or a postback naming it)."""
-    rows = await _fetch(session, """
+    rows = await _fetch(session, f"""
         WITH paths AS (
             SELECT device_id, array_agg(influencer_id ORDER BY clicked_at, id) AS path
-            FROM clicks
-            WHERE program_id = %(program)b AND counted AND device_id IS NOT NULL
+            FROM clicks c
+            WHERE program_id = %(program)b AND {_CREDITABLE} AND device_id IS NOT NULL
               AND clicked_at >= %(since)b
             GROUP BY device_id
         ), converted AS (
@@ -216,7 +223,7 @@ async def recent_paths(session: AsyncSession, *, program_id: uuid.UUID,
         )
         SELECT p.path, cv.device_id IS NOT NULL AS converted
         FROM paths p LEFT JOIN converted cv USING (device_id)
-    """, {"program": program_id, "merchant": merchant_id, "since": since})
+    """, {"program": program_id, "merchant": merchant_id, "since": since})  # noqa: S608
     return [(row.path, row.converted) for row in rows]
 
 

@@ -1,26 +1,38 @@
 """Click fraud rules (pure): what a click's request says about who sent it.
 
-Flags and their scores (0 = a person, 100 = certainly not one); a flagged click is stored but
-not counted, and never gets attribution:
-- head_request (100): HEAD is a probe, not a visit.
-- crawler (100): the user agent matches crawler-user-agents' list.
-- link_preview (100): a chat or social app fetching a preview of the link.
-- headless (90): a headless or automated browser.
-- empty_user_agent (80): no user agent at all.
+Flags and their scores (0 = a person, 100 = certainly not one). Not counted and not creditable
+are two things:
+- counted: a click with any flag is stored but kept out of click figures (`counted` false).
+- creditable: a click may get attribution unless a flag says no person sent it. The flags in
+  CREDITABLE_FLAGS say only that the click must not be counted twice: a repeat is the same
+  shopper again, and behind a mobile carrier's NAT thousands of phones share one IP and one
+  user agent; their orders are still theirs.
+
+- head_request (100): HEAD is a probe, not a visit. Not creditable.
+- crawler (100): the user agent matches crawler-user-agents' list. Not creditable.
+- link_preview (100): a chat or social app fetching a preview of the link. Not creditable.
+- headless (90): a headless or automated browser. Not creditable.
+- empty_user_agent (80): no user agent at all (no browser sends none). Not creditable.
 - velocity (70): more than VELOCITY_LIMIT clicks from one IP on one link within a minute.
+  Creditable.
 - duplicate (40): the same IP and user agent clicked the same link within the last hour.
+  Creditable (attribution treats it as the same touch as its device's earlier click on the
+  link, if there is one: attribution.models).
 The click's score is the highest score among its flags.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from functools import lru_cache
 
 import crawleruseragents
 
 SCORES = {"head_request": 100, "crawler": 100, "link_preview": 100, "headless": 90,
           "empty_user_agent": 80, "velocity": 70, "duplicate": 40}
+CREDITABLE_FLAGS = frozenset({"velocity", "duplicate"})
+"""Flags that keep a click out of click counts but leave it creditable."""
 VELOCITY_LIMIT = 10
 VELOCITY_WINDOW_SECONDS = 60
 DUPLICATE_WINDOW_SECONDS = 3600
@@ -75,3 +87,10 @@ def verdict(agent_flags: frozenset[str], head: bool, too_fast: bool,
 
 def score(flags: frozenset[str]) -> int:
     return max((SCORES[flag] for flag in flags), default=0) if flags else 0
+
+
+def creditable(flags: Iterable[str]) -> bool:
+    """Whether a click with these flags may get attribution: when every flag is one of
+    CREDITABLE_FLAGS (an unknown flag is not creditable). attribution.repository asks the
+    same of stored clicks in SQL (`fraud_flags <@ CREDITABLE_FLAGS`)."""
+    return frozenset(flags) <= CREDITABLE_FLAGS

@@ -50,4 +50,6 @@ class Click(Base):
     fraud_flags: Mapped[list[str]] = mapped_column(ARRAY(String(30)), default=list,
                                                    server_default="{}")
     counted: Mapped[bool] = mapped_column(Boolean, default=True, server_default="true")
-    """False when flagged: excluded from counts and attribution, kept for the record."""
+    """False when flagged: kept out of click figures, kept for the record. Whether the click
+    may get attribution follows from its flags, not from this (fraud.clicks.creditable): a
+    repeat or velocity click is not counted but stays creditable."""

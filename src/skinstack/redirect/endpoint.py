@@ -263,9 +263,22 @@ class RedirectEndpoint:
                 counts = await self.counters.observe_many(observations)
             except Exception:  # a click is kept with what is known rather than lost
                 log.exception("click_counters_failed", clicks=len(batch))
-                counts = [(1, False)] * len(batch)
+                counts = [_UNKNOWN_COUNTS] * len(batch)
+            except BaseException:
+                # Cancelled while holding the batch (the shutdown awaiting drain() was
+                # cancelled, or the loop is closing): it and the clicks queued behind it go to
+                # the sink with what is known, not nowhere.
+                batch, self._undecided = batch + self._undecided, []
+                for click, agent_flags, head, _ in batch:
+                    self.sink.add(click + _judged(agent_flags, head, _UNKNOWN_COUNTS))
+                raise
             for (click, agent_flags, head, _), observed in zip(batch, counts, strict=True):
                 self.sink.add(click + _judged(agent_flags, head, observed))
+
+
+_UNKNOWN_COUNTS: Counts = (1, False)
+"""The counts of a click whose counters could not be asked: its agent's and method's flags
+still apply."""
 
 
 def _judged(agent_flags: frozenset[str], head: bool,

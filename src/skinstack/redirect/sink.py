@@ -4,7 +4,13 @@ A batch goes out every FLUSH_SECONDS or as soon as MAX_BATCH clicks wait; nothin
 request path waits for the database. If PostgreSQL cannot take a batch, it is appended to a
 local spool file (JSON lines, fsynced) and replayed once the database answers again; replay
 merges with ON CONFLICT DO NOTHING, so a batch that did land before the error is not doubled.
-A graceful shutdown flushes what is buffered (to the database, else to the spool).
+
+A graceful shutdown stops the loop without cancelling it: `close()` asks it to stop, lets it
+finish the batch it is writing, then flushes what is buffered (to the database, else to the
+spool). A batch is never only in memory across an await it can be cancelled at: a flush that
+is cancelled after its batch has left the buffer spools the batch before the cancellation goes
+on (the replay does not double whatever part of it the COPY had written), and a shutdown that
+is itself cancelled spools what is still buffered.
 """
 
 from __future__ import annotations
@@ -61,6 +67,7 @@ class ClickSink:
         self._wake = asyncio.Event()
         self._conn: psycopg.AsyncConnection | None = None
         self._task: asyncio.Task[None] | None = None
+        self._stopping = False
         self._lock = asyncio.Lock()
         self._next_replay = 0.0
 
@@ -75,28 +82,35 @@ class ClickSink:
         return len(self._buffer)
 
     async def start(self) -> None:
+        self._stopping = False
         self._task = asyncio.create_task(self._run())
 
     async def close(self) -> None:
-        """Stops the loop and writes everything still buffered."""
-        if self._task is not None:
-            self._task.cancel()
-            try:
+        """Stops the loop once the batch it is writing is written (never cancelling it), then
+        writes everything still buffered. If the shutdown itself is cancelled, what is still
+        buffered goes to the spool."""
+        try:
+            if self._task is not None:
+                self._stopping = True
+                self._wake.set()
                 await self._task
-            except asyncio.CancelledError:
-                pass
-        await self.flush()
-        if self._conn is not None:
-            await self._conn.close()
+            await self.flush()
+        finally:
+            if self._buffer:
+                batch, self._buffer = self._buffer, []
+                self._spool(batch)
+            await self._drop_connection()
 
     async def _run(self) -> None:
-        while True:
+        while not self._stopping:
             try:
                 await asyncio.wait_for(self._wake.wait(), timeout=FLUSH_SECONDS)
             except TimeoutError:
                 pass
             self._wake.clear()
             await self.flush()
+            if self._stopping:
+                break
             loop_time = asyncio.get_running_loop().time()
             if not self._buffer and loop_time >= self._next_replay and (
                     self.spool_path.exists() or self.spool_path.with_suffix(".replaying").exists()):
@@ -111,12 +125,20 @@ class ClickSink:
                 return
             try:
                 await self._copy(batch)
-                CLICKS_WRITTEN.inc(len(batch))
             except (psycopg.Error, OSError) as exc:
                 log.warning("click_batch_spooled", clicks=len(batch),
                             error_type=type(exc).__name__)
                 await self._drop_connection()
                 self._spool(batch)
+                return
+            except BaseException:
+                # Cancelled (or failed otherwise) after the batch left the buffer: it would
+                # be gone, its redirects answered, its orders never attributed. To the spool
+                # first (no await), then the connection, which may be inside the COPY.
+                self._spool(batch)
+                await self._drop_connection()
+                raise
+            CLICKS_WRITTEN.inc(len(batch))
 
     async def _connection(self) -> psycopg.AsyncConnection:
         if self._conn is None or self._conn.closed:
