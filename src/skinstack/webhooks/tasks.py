@@ -52,7 +52,8 @@ def normalised(event: Row[Any] | WebhookEvent) -> normalise.Normalised:
         case "shopify":
             return normalise.shopify(event.topic, normalise.load_json(event.body))
         case "impact":
-            fields = intake.form_or_json(content_type, event.body)
+            fields = (normalise.load_json(event.body) if "json" in content_type
+                      else intake.form_or_json(content_type, event.body))
             if fields is None:
                 raise normalise.Unprocessable("the body is neither a form nor a JSON object")
             return normalise.impact(fields, default_currency=DEFAULT_CURRENCY)
