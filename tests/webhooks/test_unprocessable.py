@@ -1,5 +1,6 @@
 """Signed deliveries that can never be stored: accepted, then recognised by the worker on its
-first attempt and marked `failed` with a reason a person can read."""
+first attempt and marked `failed` with a reason a person can read. Whatever goes wrong, the
+inbox never shows SQL."""
 
 from __future__ import annotations
 
@@ -15,9 +16,11 @@ import httpx
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from skinstack.conversions import normalise
+from skinstack.conversions import service as conversions
 from skinstack.models import Conversion, WebhookEvent
 from skinstack.webhooks import tasks
 from tests import factories
@@ -241,3 +244,51 @@ async def test_an_amazon_report_with_a_nul_is_refused_at_upload(client: httpx.As
                                  headers={"Content-Type": "text/csv"} | shop.headers)
     assert response.status_code == 422
     assert "order_name contains a NUL character" in response.json()["detail"]
+
+
+async def test_database_errors_are_named_never_shown_as_sql(
+        client: httpx.AsyncClient, session: AsyncSession, admin: factories.Account,
+        sessionmaker: async_sessionmaker[AsyncSession], monkeypatch: pytest.MonkeyPatch,
+        caplog: pytest.LogCaptureFixture) -> None:
+    """A data error PostgreSQL raises is the payload's and final; any other database error is
+    retried. Either way the inbox names the SQLSTATE condition, not the statement, and the log
+    has the traceback without the messages that carry values."""
+    shop = await Shop.connect(client, await factories.merchant(client))
+    await shop.send(client, "orders/create", order())
+    await shop.send(client, "orders/create", order())
+    data_error, other_error = sorted(await rows_of(session, WebhookEvent, shop.account),
+                                     key=lambda event: event.received_at)
+    real_apply = conversions.apply_many
+
+    async def fails_in_postgresql(session: AsyncSession, reports: list[conversions.Report]):
+        ids = {report.event_id for report in reports}
+        if data_error.id in ids:  # what an amount beyond BIGINT does in the real upsert
+            await session.execute(text("SELECT CAST(:amount AS bigint)"),
+                                  {"amount": "9" * 30})
+        if other_error.id in ids:
+            await session.execute(text("SELECT * FROM conversions_that_do_not_exist"))
+        return await real_apply(session, reports)
+
+    monkeypatch.setattr(conversions, "apply_many", fails_in_postgresql)
+    assert await tasks.run_event(sessionmaker, data_error.id) == "failed"
+    with pytest.raises(Exception, match="conversions_that_do_not_exist"):
+        await tasks.run_event(sessionmaker, other_error.id)
+
+    failed = await inbox(client, admin, status="failed")
+    assert failed[str(data_error.id)]["attempts"] == 1
+    assert failed[str(data_error.id)]["last_error"] == (
+        "database error: numeric_value_out_of_range (SQLSTATE 22003)")
+    pending = await inbox(client, admin, status="pending")
+    assert pending[str(other_error.id)]["attempts"] == 1
+    assert pending[str(other_error.id)]["last_error"] == (
+        "database error: undefined_table (SQLSTATE 42P01)")
+    detail = (await client.get(f"/api/v1/admin/webhook-events/{other_error.id}",
+                               headers=admin.headers)).json()
+    assert_no_sql(detail["last_error"])
+    assert await session.scalar(select(WebhookEvent.status).where(
+        WebhookEvent.id == other_error.id)) == "pending"
+    logged = [record.msg for record in caplog.records
+              if isinstance(record.msg, dict) and "traceback" in record.msg]
+    assert [entry["event"] for entry in logged] == ["webhook_event_failed", "webhook_event_error"]
+    assert all("fails_in_postgresql" in entry["traceback"] for entry in logged)
+    assert "9" * 30 not in caplog.text and "does not exist" not in caplog.text
