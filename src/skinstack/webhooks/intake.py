@@ -287,9 +287,10 @@ def postback_parameters(content_type: str, body: bytes) -> dict[str, str]:
     """A postback's parameters as the strings that were signed (JSON numbers keep their text)."""
     if "json" in content_type:
         try:
+            text = body.decode("utf-8-sig")  # the depth is measured on UTF-8 bytes
             if normalise.nested_deeper_than(body, normalise.MAX_JSON_DEPTH):
                 raise BadSignature()
-            payload = json.loads(body, parse_float=str, parse_int=str)
+            payload = json.loads(text, parse_float=str, parse_int=str)
         except (UnicodeDecodeError, json.JSONDecodeError):
             raise BadSignature() from None
         if not isinstance(payload, dict) or not all(
