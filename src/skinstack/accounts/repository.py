@@ -8,12 +8,22 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from skinstack.kit.pagination import PageParams, newest_first, paginate
-from skinstack.models import Influencer, Merchant, MerchantIntegration, User
+from skinstack.models import Influencer, Merchant, MerchantIntegration, Role, User
 
 
 async def get_user(*, session: AsyncSession, user_id: uuid.UUID) -> User | None:
     """Returns the user, or None."""
     return await session.get(User, user_id)
+
+
+async def lock_active_admins(*, session: AsyncSession) -> list[uuid.UUID]:
+    """The active admins' ids, their rows locked FOR UPDATE in id order (one order for every
+    caller, so two callers never wait on each other in a circle). Under READ COMMITTED, a row
+    another transaction changed is checked again after its commit, so an admin that was just
+    deactivated is not counted."""
+    return list(await session.scalars(
+        select(User.id).where(User.role == Role.admin, User.is_active)
+        .order_by(User.id).with_for_update()))
 
 
 async def get_user_by_email(*, session: AsyncSession, email: str) -> User | None:

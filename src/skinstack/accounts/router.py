@@ -153,7 +153,8 @@ async def list_users(_admin: AdminUser, session: DBSession, page: Paging,
 
 
 @router.patch("/admin/users/{user_id}", response_model=UserAdminOut, tags=["admin"],
-              responses={404: {"description": "No such user"}})
+              responses={404: {"description": "No such user"},
+                         409: {"description": "It is the last active admin"}})
 async def patch_user(user_id: uuid.UUID, data: UserAdminPatch, _admin: AdminUser,
                      session: DBSession) -> UserAdminOut:
     user = await service.set_user_active(session=session, user_id=user_id,

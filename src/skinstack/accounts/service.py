@@ -47,6 +47,10 @@ class AdminCreationRefused(AppError):
     status, title, code = 409, "Conflict", "not_an_admin"
 
 
+class LastActiveAdmin(Conflict):
+    code = "last_active_admin"
+
+
 async def register(*, session: AsyncSession, data: RegisterIn) -> User:
     """Creates an influencer or merchant account; 409 when the email is taken."""
     user = User(email=data.email, password_hash=hash_password(data.password), role=data.role)
@@ -170,9 +174,19 @@ async def delete_integration(
 
 
 async def set_user_active(*, session: AsyncSession, user_id: uuid.UUID, is_active: bool) -> User:
+    """Turns an account on or off; 409 when that would leave no active admin.
+
+    Deactivating an admin locks every active admin's row first (in id order), so of two admins
+    deactivating each other at once the second waits, then sees the first's change and is
+    refused. No path changes a role, so an admin cannot demote itself either."""
     user = await repository.get_user(session=session, user_id=user_id)
     if user is None:
         raise NotFound("No such user.")
+    if user.role == Role.admin and not is_active:
+        active = await repository.lock_active_admins(session=session)
+        if not any(admin_id != user.id for admin_id in active):
+            raise LastActiveAdmin("This is the last active admin; make or reactivate another "
+                                  "admin first (skinstack admin create).")
     user.is_active = is_active
     await session.flush()
     return user

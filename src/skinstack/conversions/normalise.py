@@ -5,6 +5,11 @@ so a float never exists) and kept as integer minor units of the order's currency
 with more decimals than its currency has is refused rather than rounded. Anything that cannot
 be normalised raises `Unprocessable` with a reason a person can act on; the event is then
 marked failed with that reason.
+
+What the worker stores must be text PostgreSQL can store: a `Normalised` refuses, when it is
+made, any text value (ids, names, codes, line items) holding a NUL character or an unpaired
+surrogate, so every source's payload is refused here rather than by the database. JSON bodies
+are refused past MAX_JSON_DEPTH levels of nesting before they are parsed.
 """
 
 from __future__ import annotations
@@ -87,17 +92,109 @@ class Adjustment:
 
 @dataclass(frozen=True)
 class Normalised:
+    """What an event reports. Made only of text PostgreSQL can store (else Unprocessable)."""
     orders: tuple[Order, ...] = ()
     adjustments: tuple[Adjustment, ...] = ()
     notes: tuple[str, ...] = field(default=())
 
+    def __post_init__(self) -> None:
+        for order in self.orders:
+            _check_storable(vars(order), f"order {order.order_id[:80]!r}: ")
+        for adjustment in self.adjustments:
+            _check_storable(vars(adjustment),
+                            f"{adjustment.kind} {adjustment.external_id[:80]!r}: ")
+        _check_storable(self.notes, "notes")
+
+
+# --- text PostgreSQL can store --------------------------------------------------------------
+
+def unstorable(text: str) -> str | None:
+    """What in `text` PostgreSQL cannot store as text (a NUL, or an unpaired surrogate, which
+    has no UTF-8 form), or None."""
+    if "\x00" in text:
+        return "a NUL character (U+0000)"
+    if not text.isascii():
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError as exc:
+            return f"an unpaired surrogate (U+{ord(text[exc.start]):04X})"
+    return None
+
+
+def storable(text: str, what: str) -> str:
+    """`text` when PostgreSQL can store it; else Unprocessable naming `what`."""
+    reason = unstorable(text)
+    if reason is not None:
+        raise Unprocessable(f"{what} contains {reason}, which PostgreSQL cannot store")
+    return text
+
+
+_CONTAINERS = (tuple, list, dict, LineItem)
+
+
+def _check_storable(value: Any, where: str) -> None:
+    """Every text value inside `value` (a dict of fields, tuples, lists, line items), named by
+    its path when it cannot be stored. Plain ASCII without NUL, nearly every value, costs one
+    test."""
+    if isinstance(value, LineItem):
+        value = vars(value)
+    items = value.items() if isinstance(value, dict) else enumerate(value)
+    for key, item in items:
+        if isinstance(item, str):
+            if item.isascii() and "\x00" not in item:
+                continue
+        elif not (isinstance(item, _CONTAINERS) and item):
+            continue
+        path = (f"{where}[{key}]" if isinstance(key, int) else
+                f"{where}{key}" if where.endswith(" ") else f"{where}.{key}")
+        if isinstance(item, str):
+            storable(item, path)
+        else:
+            _check_storable(item, path)
+
 
 # --- shared helpers -------------------------------------------------------------------------
 
+MAX_JSON_DEPTH = 64
+"""How deeply a JSON body may nest. The sources' payloads nest about six levels; the depth is
+measured before parsing, so the parser's recursion never meets a body built to exhaust it."""
+
+_ALL_BUT_MARKS = bytes(byte for byte in range(256) if byte not in b'"[]{}')
+_OPENING = frozenset(b"[{")
+
+
+def nested_deeper_than(body: bytes, limit: int) -> bool:
+    """Whether the brackets outside strings in the JSON text `body` open more than `limit`
+    levels deep. Byte operations only (UTF-8 never uses these ASCII bytes inside a character):
+    escaped backslashes, then escaped quotes go; every other byte but quotes and brackets goes;
+    adjacent quotes go (an empty string, or two strings with no bracket between them: either way
+    what lies between is not outside a string); what is left alternates outside, inside. A body
+    that is not JSON may be misjudged only past the point where the parser stops reading it."""
+    if body.count(b"[") + body.count(b"{") <= limit:
+        return False
+    if b"\\" in body:
+        body = body.replace(b"\\\\", b"").replace(b'\\"', b"")
+    marks = body.translate(None, _ALL_BUT_MARKS).replace(b'""', b"")
+    depth = 0
+    for outside in marks.split(b'"')[::2]:
+        for mark in outside:
+            if mark in _OPENING:
+                depth += 1
+                if depth > limit:
+                    return True
+            else:
+                depth -= 1
+    return False
+
+
 def load_json(body: bytes) -> Any:
-    """JSON with every number kept exact (floats as Decimal, integers as int)."""
+    """JSON (UTF-8, as RFC 8259 requires between systems) with every number kept exact (floats
+    as Decimal, integers as int), nested at most MAX_JSON_DEPTH levels."""
     try:
-        return json.loads(body, parse_float=Decimal)
+        text = body.decode("utf-8-sig")
+        if nested_deeper_than(body, MAX_JSON_DEPTH):
+            raise Unprocessable(f"the body is nested deeper than {MAX_JSON_DEPTH} levels")
+        return json.loads(text, parse_float=Decimal)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise Unprocessable(f"the body is not valid JSON: {exc}") from None
 
@@ -347,14 +444,16 @@ def _impact_action(payload: Any) -> tuple[dict[str, Any], str, str]:
     action = _text(fields.get("actionid"), 100)
     if not action:
         raise Unprocessable("ActionId is missing")
-    return fields, action, (_text(fields.get("state"), 30) or "PENDING").upper()
+    state = (_text(fields.get("state"), 30) or "PENDING").upper()
+    return fields, storable(action, "ActionId"), storable(state, "State")
 
 
 def impact_external_id(account_id: str, payload: Any) -> str:
     """ActionId and State identify an Impact event; the amount is part of it too, so that a
     reduced amount reported in the same state is a new event, not a duplicate."""
     fields, action, state = _impact_action(payload)
-    return f"{account_id}:{action}:{state}:{_text(fields.get('amount'), 40) or ''}"
+    amount = storable(_text(fields.get("amount"), 40) or "", "Amount")
+    return f"{account_id}:{action}:{state}:{amount}"
 
 
 def impact(payload: Any, *, default_currency: str) -> Normalised:
@@ -393,7 +492,9 @@ def _refersion_conversion(payload: Any) -> tuple[dict[str, Any], str, str]:
     conversion = _text(fields.get("id") or fields.get("conversion_id"), 100)
     if not conversion:
         raise Unprocessable("the Refersion conversion has no id")
-    return fields, conversion, (_text(fields.get("status"), 30) or "").upper()
+    status = (_text(fields.get("status"), 30) or "").upper()
+    return (fields, storable(conversion, "the Refersion conversion's id"),
+            storable(status, "status"))
 
 
 def refersion_external_id(public_key: str, payload: Any) -> str:
@@ -462,7 +563,9 @@ def postback(params: Mapping[str, str], *, default_currency: str) -> Normalised:
         raise Unprocessable("order_id is missing")
     currency = _currency(params.get("currency") or default_currency)
     occurred_at = _when(params.get("occurred_at") or params.get("timestamp"), "occurred_at")
-    external = params.get("event_id") or f"{event}:{order_id}:{params.get('amount', '')}"
+    # The postback's own event id is its identity even where nothing stores it.
+    external = (storable(params.get("event_id") or "", "event_id")
+                or f"{event}:{order_id}:{params.get('amount', '')}")
     if event == "reversal":
         return Normalised(adjustments=(Adjustment(
             external_id=f"postback:{external}", order_id=order_id, kind="reversal",

@@ -188,7 +188,15 @@ _STORE = text("""
 async def store(session: AsyncSession, *, source: str, external_id: str, sender: Sender,
                 topic: str, headers: Mapping[str, str], body: bytes) -> Accepted:
     """Inserts the event and its job in one statement; a repeat inserts neither. StaleSender
-    when the integration is no longer active with the secret `sender` was read with."""
+    when the integration is no longer active with the secret `sender` was read with.
+
+    An identity PostgreSQL cannot store as text (a NUL, an unpaired surrogate) is replaced by a
+    digest of the body, and such characters of a topic by U+FFFD: the signed body is kept
+    either way, and the worker marks the event failed, naming the field."""
+    if normalise.unstorable(external_id) is not None:
+        external_id = f"{sender.account_id or sender.integration_id}:body:{body_digest(body)}"
+    if normalise.unstorable(topic) is not None:
+        topic = "".join("\ufffd" if normalise.unstorable(char) else char for char in topic)
     current, event_id = (await session.execute(_STORE, {
         "source": source, "external_id": external_id[:300],
         "integration_id": sender.integration_id, "secret_encrypted": sender.secret_encrypted,
@@ -279,7 +287,10 @@ def postback_parameters(content_type: str, body: bytes) -> dict[str, str]:
     """A postback's parameters as the strings that were signed (JSON numbers keep their text)."""
     if "json" in content_type:
         try:
-            payload = json.loads(body, parse_float=str, parse_int=str)
+            text = body.decode("utf-8-sig")  # the depth is measured on UTF-8 bytes
+            if normalise.nested_deeper_than(body, normalise.MAX_JSON_DEPTH):
+                raise BadSignature()
+            payload = json.loads(text, parse_float=str, parse_int=str)
         except (UnicodeDecodeError, json.JSONDecodeError):
             raise BadSignature() from None
         if not isinstance(payload, dict) or not all(
@@ -298,7 +309,10 @@ async def postback(session: AsyncSession, headers: Mapping[str, str], body: byte
     key = params.get("key", "")
     if not key:
         raise BadSignature()
-    signed = signatures.canonical_parameters(params.items())
+    try:
+        signed = signatures.canonical_parameters(params.items())
+    except UnicodeEncodeError:  # an unpaired surrogate (from a JSON escape) has no signed form
+        raise BadSignature() from None
     sender = await verified_sender(
         session, type="postback", account_id=key,
         check=lambda sender: signatures.hex_hmac_matches(sender.secret, signed,

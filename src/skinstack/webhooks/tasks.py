@@ -12,22 +12,28 @@ so procrastinate does not hand them to another slot) and finishes them as succee
 same transaction, so an event is handled, and its job done, exactly when that transaction
 commits. If a batch fails, nothing of it is kept and each of its events is tried on its own.
 An error is recorded on the one event it concerns (attempts, last error) and raised, so
-procrastinate retries that event's job, alone, until MAX_ATTEMPTS makes the event `dead`.
-Failed and dead events can be replayed by an admin.
+procrastinate retries that event's job, alone, until MAX_ATTEMPTS makes the event `dead`; a
+database error that the payload's data caused (`failure()`) is final at once instead. The
+last error is a reason a person can read, never SQL or its parameters; the traceback goes to
+the log, without messages or values. Failed and dead events can be replayed by an admin.
 """
 
 from __future__ import annotations
 
 import contextlib
+import re
+import traceback
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import procrastinate
+import psycopg
 import structlog
 from procrastinate import JobContext
 from sqlalchemy import Row, text
+from sqlalchemy.exc import StatementError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from skinstack.attribution import service as attribution
@@ -52,7 +58,8 @@ def normalised(event: Row[Any] | WebhookEvent) -> normalise.Normalised:
         case "shopify":
             return normalise.shopify(event.topic, normalise.load_json(event.body))
         case "impact":
-            fields = intake.form_or_json(content_type, event.body)
+            fields = (normalise.load_json(event.body) if "json" in content_type
+                      else intake.form_or_json(content_type, event.body))
             if fields is None:
                 raise normalise.Unprocessable("the body is neither a form nor a JSON object")
             return normalise.impact(fields, default_currency=DEFAULT_CURRENCY)
@@ -166,6 +173,49 @@ async def process_events(session: AsyncSession, event_ids: Sequence[uuid.UUID]) 
     return processed
 
 
+def failure(exc: BaseException) -> tuple[str, bool]:
+    """(the reason a person reads in the inbox, whether retrying cannot help) of an error met
+    while handling an event.
+
+    A database error is named by its SQLSTATE condition (and the constraint or column when
+    PostgreSQL names one), never by its text, which carries the statement and can carry values.
+    A data exception (SQLSTATE class 22: a value out of range, too long, not encodable) and a
+    failed check constraint come from the payload, so they are final; every other error is
+    retried."""
+    if isinstance(exc, normalise.Unprocessable):
+        return str(exc), True
+    if isinstance(exc, StatementError) and exc.orig is not None:
+        return failure(exc.orig)
+    if isinstance(exc, psycopg.Error):
+        name = _snake_case(type(exc).__name__)
+        if exc.sqlstate is None:  # raised by the driver: a value it cannot send, a lost connection
+            return f"database error: {name}", isinstance(exc, psycopg.DataError)
+        diag = exc.diag
+        of = (f" of {diag.constraint_name}" if diag.constraint_name else
+              f" in {diag.table_name}.{diag.column_name}" if diag.column_name else "")
+        return (f"database error: {name}{of} (SQLSTATE {exc.sqlstate})",
+                exc.sqlstate.startswith("22") or exc.sqlstate == "23514")
+    message = str(exc).strip().split("\n", 1)[0][:300]
+    return (f"{type(exc).__name__}: {message}" if message else type(exc).__name__), False
+
+
+def _snake_case(name: str) -> str:
+    """psycopg's class names are PostgreSQL's condition names in CamelCase."""
+    return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()
+
+
+def _frames(exc: BaseException) -> str:
+    """Where `exc` and the errors behind it were raised: the frames and the errors' types,
+    without their messages (a database error's carries the statement and can carry values)."""
+    parts: list[str] = []
+    current: BaseException | None = exc
+    while current is not None and len(parts) < 5:
+        parts.append("".join(traceback.format_tb(current.__traceback__))
+                     + type(current).__name__)
+        current = current.__cause__ or current.__context__
+    return "\n--- which was raised while handling ---\n".join(parts)
+
+
 async def _failed_attempt(session: AsyncSession, event_id: uuid.UUID, *, error: str,
                           permanent: bool) -> str | None:
     """Counts a failed attempt and sets the status it leads to, in one statement."""
@@ -229,15 +279,19 @@ async def run_event(sessionmaker: async_sessionmaker[AsyncSession], event_id: uu
                 with contextlib.suppress(Exception):
                     await run_event(sessionmaker, row.event_id)
             return await run_event(sessionmaker, event_id)
-        if isinstance(exc, normalise.Unprocessable):  # found while applying: currencies differ
-            await _record(sessionmaker, event_id, error=str(exc), permanent=True)
-            log.warning("webhook_event_failed", event_id=str(event_id), reason=str(exc))
-            return "failed"
-        status = await _record(sessionmaker, event_id,
-                               error=f"{type(exc).__name__}: {exc}", permanent=False)
-        log.warning("webhook_event_error", event_id=str(event_id), status=status,
-                    error=type(exc).__name__)
-        if status == "dead":
+        # Unprocessable here was found while applying (currencies differ); a database error
+        # the payload's data caused is as final.
+        reason, permanent = failure(exc)
+        status = await _record(sessionmaker, event_id, error=reason, permanent=permanent)
+        if isinstance(exc, normalise.Unprocessable):
+            log.warning("webhook_event_failed", event_id=str(event_id), reason=reason)
+        elif permanent:
+            log.warning("webhook_event_failed", event_id=str(event_id), reason=reason,
+                        traceback=_frames(exc))
+        else:  # a message may hold anything: the type and the frames only
+            log.warning("webhook_event_error", event_id=str(event_id), status=status,
+                        error=type(exc).__name__, traceback=_frames(exc))
+        if status in ("failed", "dead"):
             return status  # kept for a person: replay puts it back in the queue
         raise
     _log(processed)
