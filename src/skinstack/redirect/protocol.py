@@ -7,15 +7,21 @@ as the redirect itself. Here a complete /l/ request whose link is cached (`Redir
 answer_now`; counters in Redis judge the click after the answer) is written back at once, in
 order, on the same connection. Everything else, and a redirect whose link has to be loaded,
 goes the ASGI way unchanged: the same endpoint's `handle()`, through uvicorn.
+
+A request the parser refuses gets a problem document instead of uvicorn's plain text where the
+client accepts JSON.
 """
 
 from __future__ import annotations
 
+import json
 import re
 
 import structlog
 from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
 
+from skinstack.errors import PROBLEM_JSON
+from skinstack.kit.negotiation import accept_of, prefers_problem
 from skinstack.redirect.endpoint import PREFIX, Answer, RedirectEndpoint
 
 log = structlog.get_logger(__name__)
@@ -88,6 +94,25 @@ class RedirectProtocol(HttpToolsProtocol):
         if not keep_alive:
             self.transport.close()
         self.on_response_complete()  # uvicorn's: counts it, resumes reading, keep-alive timer
+
+
+    def send_400_response(self, msg: str) -> None:
+        """The answer to a request the parser refuses: a problem document where the client
+        accepts JSON, else uvicorn's plain text. Judged by the Accept header as far as the
+        parser got before the error: an error in the request line or before Accept leaves none,
+        and no Accept accepts anything, so that client gets the problem document."""
+        if not prefers_problem(accept_of(self.headers or ()), b"text/plain"):
+            super().send_400_response(msg)
+            return
+        body = json.dumps({"type": "about:blank", "title": "Bad Request", "status": 400,
+                           "detail": msg, "code": "bad_request"}).encode()
+        content = [STATUS_LINE[400]]
+        for name, value in self.server_state.default_headers:
+            content += (name, b": ", value, b"\r\n")
+        content += (b"content-type: ", PROBLEM_JSON.encode(), b"\r\ncontent-length: ",
+                    str(len(body)).encode(), b"\r\nconnection: close\r\n\r\n", body)
+        self.transport.write(b"".join(content))
+        self.transport.close()
 
 
 def protocol_for(endpoint: RedirectEndpoint) -> type[RedirectProtocol]:
