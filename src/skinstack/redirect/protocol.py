@@ -8,7 +8,9 @@ answer_now`; counters in Redis judge the click after the answer) is written back
 order, on the same connection. Everything else, and a redirect whose link has to be loaded,
 goes the ASGI way unchanged: the same endpoint's `handle()`, through uvicorn.
 
-A request the parser refuses gets a problem document instead of uvicorn's plain text where the
+Behind trusted proxies the fast lane reads the client from their forwarded headers with the same
+function the ASGI side uses (kit.forwarded; `middleware.ForwardedClientMiddleware`), and a
+request the parser refuses gets a problem document instead of uvicorn's plain text where the
 client accepts JSON.
 """
 
@@ -21,6 +23,7 @@ import structlog
 from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
 
 from skinstack.errors import PROBLEM_JSON
+from skinstack.kit.forwarded import TrustedProxies, client_address
 from skinstack.kit.negotiation import accept_of, prefers_problem
 from skinstack.redirect.endpoint import PREFIX, Answer, RedirectEndpoint
 
@@ -38,6 +41,7 @@ class RedirectProtocol(HttpToolsProtocol):
     """HttpToolsProtocol with the fast lane; `protocol_for()` binds it to the app's endpoint."""
 
     endpoint: RedirectEndpoint
+    trusted_proxies: TrustedProxies | None = None  # None: none configured
     _fast = False  # this request is a candidate for the fast lane
 
     def on_headers_complete(self) -> None:
@@ -62,8 +66,13 @@ class RedirectProtocol(HttpToolsProtocol):
         method = self.parser.get_method().decode()
         path, _, query = self.url.partition(b"?")
         try:
+            client = self.client
+            if self.trusted_proxies is not None and client:  # as ForwardedClientMiddleware
+                address = client_address(client[0], self.headers, self.trusted_proxies)
+                if address != client[0]:
+                    client = (address, 0)
             answer = None if b"%" in path or b"#" in self.url else self.endpoint.answer_now(
-                method, path.decode("latin-1"), query, self.headers, self.client,
+                method, path.decode("latin-1"), query, self.headers, client,
                 self.scheme == "https")
             if answer is None:  # it has to wait: uvicorn's ASGI path from the headers on
                 super().on_headers_complete()
@@ -115,6 +124,9 @@ class RedirectProtocol(HttpToolsProtocol):
         self.transport.close()
 
 
-def protocol_for(endpoint: RedirectEndpoint) -> type[RedirectProtocol]:
-    """The protocol class uvicorn runs (`uvicorn.run(..., http=protocol_for(endpoint))`)."""
-    return type("RedirectProtocol", (RedirectProtocol,), {"endpoint": endpoint})
+def protocol_for(endpoint: RedirectEndpoint,
+                 trusted_proxies: TrustedProxies | None = None) -> type[RedirectProtocol]:
+    """The protocol class uvicorn runs (`uvicorn.run(..., http=protocol_for(endpoint,
+    trusted_proxies))`)."""
+    return type("RedirectProtocol", (RedirectProtocol,),
+                {"endpoint": endpoint, "trusted_proxies": trusted_proxies or None})
