@@ -25,7 +25,8 @@ forged = st.text(st.characters(min_codepoint=32, max_codepoint=126), max_size=40
 # Hops that are not an address: a proxy that hides or lost the one before it.
 not_addresses = st.one_of(
     st.sampled_from(["unknown", "_hidden", "", "1.2.3", "::g", "[1.2.3.4]", "1.2.3.4:99999",
-                     "[2001:db8::1", "2001:db8::1]:80", "1.2.3.4:", "not an ip"]),
+                     "[2001:db8::1", "2001:db8::1]:80", "1.2.3.4:", "not an ip", "01.2.3.4",
+                     "fe80::1%eth0", "1.2.3.4\x00", "[::1\x00]", "1.2.3.4\xff"]),
     st.from_regex(r"[a-z_ ]{0,12}", fullmatch=True))
 
 

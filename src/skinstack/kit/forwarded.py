@@ -24,7 +24,8 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Sequence
 from functools import lru_cache
-from ipaddress import IPv4Address, IPv4Network, IPv6Address, IPv6Network, ip_address, ip_network
+from ipaddress import IPv4Address, IPv4Network, IPv6Address, IPv6Network, ip_network
+from socket import AF_INET, AF_INET6, inet_pton
 
 Address = IPv4Address | IPv6Address
 Network = IPv4Network | IPv6Network
@@ -40,7 +41,7 @@ class TrustedProxies:
             network if isinstance(network, IPv4Network | IPv6Network) else ip_network(network)
             for network in networks)
         # Peers and chains come back (the balancers, returning shoppers): each is worked out once.
-        self.trusts = lru_cache(maxsize=4096)(self._trusts)
+        self.trusted_peer = lru_cache(maxsize=4096)(self._trusted_peer)
         self.resolve = lru_cache(maxsize=65536)(self._resolve)
 
     def __bool__(self) -> bool:
@@ -49,25 +50,26 @@ class TrustedProxies:
     def __contains__(self, address: Address) -> bool:
         return any(address in network for network in self.networks)
 
-    def _trusts(self, peer: str) -> bool:
-        """Whether the socket peer `peer` is a trusted proxy."""
+    def _trusted_peer(self, peer: str) -> Address | None:
+        """The socket peer's address when it is a trusted proxy, else None."""
         address = node(peer)
-        return address is not None and address in self
+        return address if address is not None and address in self else None
 
     def _resolve(self, peer: str, forwarded_for: bytes | None, forwarded: bytes | None) -> str:
-        """The client behind the trusted peer `peer`, from its headers' values (each header's
+        """The client behind the trusted proxy `peer`, from its headers' values (each header's
         lines joined by commas; None when absent)."""
-        start = node(peer)
-        if start is None:
+        proxy = self.trusted_peer(peer)
+        if proxy is None:
             return peer
-        clients = set()
+        client = None
         if forwarded_for is not None:
-            clients.add(self._walk(start, [node(hop) for hop in
-                                           forwarded_for.decode("latin-1").split(",")]))
+            client = self._walk(proxy, [node(hop) for hop in
+                                        forwarded_for.decode("latin-1").split(",")])
         if forwarded is not None:
-            clients.add(self._walk(start, [forwarded_node(element) for element in
-                                           forwarded.decode("latin-1").split(",")]))
-        return str(clients.pop() if len(clients) == 1 else start)
+            named = self._walk(proxy, [forwarded_node(element) for element in
+                                       forwarded.decode("latin-1").split(",")])
+            client = named if client is None or client == named else proxy
+        return str(client)
 
     def _walk(self, peer: Address, hops: Sequence[Address | None]) -> Address:
         client = peer
@@ -84,7 +86,7 @@ def client_address(peer: str, headers: Headers, trusted: TrustedProxies) -> str:
     `headers` are the request's (lower-case names, as in an ASGI scope). Returns `peer`
     itself when it is not a trusted proxy or sent no forwarded header.
     """
-    if not trusted or not trusted.trusts(peer):
+    if not trusted or trusted.trusted_peer(peer) is None:
         return peer
     forwarded_for = forwarded = None
     for name, value in headers:
@@ -111,13 +113,17 @@ def node(text: str) -> Address | None:
         text, port = text.split(":")
         if not _port(":" + port):
             return None
+    # inet_pton, not ipaddress.ip_address: the same strict forms (no leading zeros, no zone),
+    # in a quarter of the time, which counts on the redirect's hot path.
     try:
-        address = ip_address(text)
-    except ValueError:
+        return IPv4Address(inet_pton(AF_INET, text))
+    except (OSError, ValueError):  # ValueError: a NUL in the text
+        pass
+    try:
+        address = IPv6Address(inet_pton(AF_INET6, text))
+    except (OSError, ValueError):
         return None
-    if isinstance(address, IPv6Address) and address.ipv4_mapped is not None:
-        return address.ipv4_mapped
-    return address
+    return address.ipv4_mapped or address
 
 
 def _port(text: str) -> bool:
