@@ -152,6 +152,13 @@ def test_forms(peer: str, headers: list, client: str) -> None:
     assert client_address(peer, headers, TRUSTED) == client
 
 
+def test_a_long_chain_is_read_the_same_but_not_kept() -> None:
+    trusted = TrustedProxies(["10.0.0.0/8"])
+    chain = ", ".join(["203.0.113.1"] * 100 + ["198.51.100.7", "10.0.0.2"]).encode()
+    assert client_address("10.0.0.1", [(b"x-forwarded-for", chain)], trusted) == "198.51.100.7"
+    assert trusted.resolve.cache_info().currsize == 0
+
+
 def test_without_trusted_proxies_the_headers_are_never_read() -> None:
     assert client_address("10.0.0.1", [(b"x-forwarded-for", b"8.8.8.8")],
                           TrustedProxies()) == "10.0.0.1"

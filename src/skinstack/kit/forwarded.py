@@ -31,6 +31,9 @@ Address = IPv4Address | IPv6Address
 Network = IPv4Network | IPv6Network
 Headers = Iterable[tuple[bytes, bytes]]
 _PORT = re.compile(r":([0-9]{1,5})")
+# Chains up to this length are cached (a few hops); a longer one is worked out each time, so a
+# client behind the balancer cannot fill memory with long forged prefixes.
+_CACHED_LENGTH = 256
 
 
 class TrustedProxies:
@@ -96,6 +99,8 @@ def client_address(peer: str, headers: Headers, trusted: TrustedProxies) -> str:
             forwarded = value if forwarded is None else forwarded + b"," + value
     if forwarded_for is None and forwarded is None:
         return peer
+    if len(forwarded_for or b"") + len(forwarded or b"") > _CACHED_LENGTH:
+        return trusted._resolve(peer, forwarded_for, forwarded)  # too long to be kept
     return trusted.resolve(peer, forwarded_for, forwarded)
 
 
