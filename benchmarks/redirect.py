@@ -10,6 +10,8 @@ wrk's completed responses are all among them.
     apt-get install nginx wrk      # once
     .venv/bin/python benchmarks/redirect.py [--seconds 10] [--connections 32]
     REDIS_URL=redis://127.0.0.1:6379/14 .venv/bin/python benchmarks/redirect.py  # counters in Redis
+    .venv/bin/python benchmarks/redirect.py --behind-proxy  # TRUSTED_PROXIES=127.0.0.1, and
+        # every request carries X-Forwarded-For with one of 50,000 shoppers' addresses
 
 Target (issue 4): the service at least 20 % of nginx's requests/s, p99 ≤ 15 ms at that load,
 not a click missing.
@@ -65,6 +67,11 @@ request = function()
   if referer ~= "" then headers["Referer"] = referer end
   local query = ""
   if counter %% 3 == 0 then query = "?utm_source=instagram&fbclid=IwAR" .. counter end
+  if %(behind_proxy)s then
+    local shopper = counter %% 50000
+    headers["X-Forwarded-For"] = "198." .. (18 + math.floor(shopper / 65536)) .. "." ..
+      (math.floor(shopper / 256) %% 256) .. "." .. (shopper %% 256)
+  end
   return wrk.format("GET", "/l/" .. slug .. query, headers)
 end
 """
@@ -149,6 +156,8 @@ async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=int, default=10)
     parser.add_argument("--connections", type=int, default=32)
+    parser.add_argument("--behind-proxy", action="store_true",
+                        help="the service trusts 127.0.0.1 as a proxy; wrk forwards shoppers")
     args = parser.parse_args()
     for tool in ("nginx", "wrk"):
         if not shutil.which(tool) and not Path(f"/usr/sbin/{tool}").exists():
@@ -160,7 +169,10 @@ async def main() -> None:
             script = Path(folder) / "redirect.lua"
             script.write_text(WRK_SCRIPT % {
                 "slugs": ", ".join(f'"{slug}"' for slug in slugs),
-                "agents": ", ".join(f'"{agent}"' for agent in USER_AGENTS)})
+                "agents": ", ".join(f'"{agent}"' for agent in USER_AGENTS),
+                "behind_proxy": "true" if args.behind_proxy else "false"})
+            if args.behind_proxy:
+                os.environ["TRUSTED_PROXIES"] = "127.0.0.1"
             port = free_port()
             conf = Path(folder) / "nginx.conf"
             conf.write_text(NGINX_CONF % {"dir": folder, "port": port})
@@ -183,7 +195,8 @@ async def main() -> None:
             with psycopg.connect(libpq_url(url)) as conn:
                 rows = conn.execute("SELECT count(*) FROM clicks").fetchone()[0]
         print(f"one nginx worker vs one service process, wrk 1 thread, {args.connections} "
-              f"connections, {args.seconds} s each, {LINKS} slugs, {os.cpu_count()} cores shared")
+              f"connections, {args.seconds} s each, {LINKS} slugs, {os.cpu_count()} cores shared"
+              + (", the service behind a trusted proxy" if args.behind_proxy else ""))
         print(line("reference: nginx return 302", reference))
         print(line("skinstack /l/{slug} + clicks", service))
         print(f"ratio: {service['rps'] / reference['rps']:.1%} of nginx's requests/s "

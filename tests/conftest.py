@@ -185,7 +185,8 @@ async def served_app(database_url: str, **settings_update):
     app = create_app(settings, database_url=database_url)
     async with app.router.lifespan_context(app):
         config = uvicorn.Config(asgi(app), host="127.0.0.1", port=0, lifespan="off",
-                                http=protocol_for(app.state.redirect), log_config=None,
+                                http=protocol_for(app.state.redirect,
+                                                  app.state.trusted_proxies), log_config=None,
                                 access_log=False, server_header=False, proxy_headers=False)
         server = uvicorn.Server(config)
         serving = asyncio.create_task(server.serve())
@@ -203,11 +204,17 @@ async def served_app(database_url: str, **settings_update):
 
 
 @pytest.fixture(params=["asgi", "served"])
-async def live(request: pytest.FixtureRequest, database_url: str):
+def lane(request: pytest.FixtureRequest):
+    """live_app or served_app, for tests that run both lanes with settings of their own. The
+    client's peer is 203.0.113.7 through ASGI, 127.0.0.1 when served."""
+    return live_app if request.param == "asgi" else served_app
+
+
+@pytest.fixture
+async def live(lane, database_url: str):
     """The app as in production, twice: through ASGI, and served over TCP by uvicorn with the
     redirect's fast lane."""
-    serve = live_app if request.param == "asgi" else served_app
-    async with serve(database_url) as pair:
+    async with lane(database_url) as pair:
         yield pair
 
 

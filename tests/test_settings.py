@@ -6,9 +6,11 @@ import subprocess
 import sys
 import uuid
 from datetime import timedelta
+from ipaddress import ip_network
 from pathlib import Path
 
 import pytest
+from pydantic import ValidationError
 
 from skinstack.accounts.security import create_access_token, decode_access_token
 from skinstack.config import Settings
@@ -43,6 +45,16 @@ def test_environment_names(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> N
 def test_blank_database_url_means_embedded(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("DATABASE_URL", "  ")
     assert Settings().database_url is None
+
+
+def test_trusted_proxies(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert Settings().trusted_proxies == ()  # unset: no forwarded header is believed
+    monkeypatch.setenv("TRUSTED_PROXIES", "10.0.0.0/8, 192.0.2.7  2001:db8::/32")
+    assert Settings().trusted_proxies == (ip_network("10.0.0.0/8"), ip_network("192.0.2.7/32"),
+                                          ip_network("2001:db8::/32"))
+    monkeypatch.setenv("TRUSTED_PROXIES", "10.1.2.3/8")  # host bits set: a typo, refused
+    with pytest.raises(ValidationError, match="TRUSTED_PROXIES"):
+        Settings()
 
 
 def test_generated_keys_are_shared_by_concurrent_processes(tmp_path: Path) -> None:

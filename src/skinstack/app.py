@@ -10,6 +10,7 @@ from contextlib import AsyncExitStack, asynccontextmanager
 import structlog
 from fastapi import FastAPI
 from redis.asyncio import Redis
+from starlette.types import ASGIApp
 
 from skinstack import __version__
 from skinstack.accounts.router import router as accounts_router
@@ -24,8 +25,13 @@ from skinstack.conversions.router import router as conversions_router
 from skinstack.db import create_engine, create_sessionmaker, resolve_database_url
 from skinstack.errors import install_error_handlers
 from skinstack.fraud.counters import MemoryClickCounters, RedisClickCounters
+from skinstack.kit.forwarded import TrustedProxies
 from skinstack.links.router import router as links_router
-from skinstack.middleware import BodyLimitMiddleware, RequestContextMiddleware
+from skinstack.middleware import (
+    BodyLimitMiddleware,
+    ForwardedClientMiddleware,
+    RequestContextMiddleware,
+)
 from skinstack.ops.router import router as ops_router
 from skinstack.redirect.cache import LinkCache
 from skinstack.redirect.endpoint import RedirectEndpoint, RedirectMiddleware
@@ -115,19 +121,22 @@ def create_app(settings: Settings | None = None, *, run_worker_in_process: bool 
                                     AMAZON_IMPORT_PATH: AMAZON_REPORT_MAX_BYTES})
     app.add_middleware(RequestContextMiddleware)
     app.state.redirect = redirect
+    app.state.trusted_proxies = TrustedProxies(settings.trusted_proxies)
     return app
 
 
-def asgi(app: FastAPI) -> RedirectMiddleware:
+def asgi(app: FastAPI) -> ASGIApp:
     """What the server runs: the redirect hot path and the webhook intake in front of the
-    FastAPI app.
+    FastAPI app, behind the client address from trusted proxies (when TRUSTED_PROXIES is set).
 
     `/l/…` never passes through FastAPI's layers (routing, middleware, exception wrappers), and
     webhook deliveries only through the request context and body limit; everything else,
     lifespan included, goes to `app`.
     """
     intake = IntakeLane(app, max_bytes=app.state.settings.max_body_bytes)
-    return RedirectMiddleware(intake, app.state.redirect)
+    lanes = RedirectMiddleware(intake, app.state.redirect)
+    trusted = app.state.trusted_proxies
+    return ForwardedClientMiddleware(lanes, trusted) if trusted else lanes
 
 
 async def _stop(task: asyncio.Task[None]) -> None:

@@ -67,9 +67,10 @@ def serve(
         _seed_demo(url)
     app = create_app(run_worker_in_process=not no_worker, database_url=url)
     console.print(f"SkinStack on http://{host}:{port}  (API docs: /docs, /openapi.json)")
+    # proxy_headers=False: TRUSTED_PROXIES is applied by asgi(app) and the fast lane alike.
     uvicorn.run(asgi(app), host=host, port=port, loop="uvloop",
-                http=protocol_for(app.state.redirect), log_config=None, access_log=False,
-                server_header=False, proxy_headers=False)
+                http=protocol_for(app.state.redirect, app.state.trusted_proxies),
+                log_config=None, access_log=False, server_header=False, proxy_headers=False)
 
 
 @cli.command()

@@ -7,12 +7,14 @@ import os
 import secrets
 import tempfile
 from functools import lru_cache
+from ipaddress import IPv4Network, IPv6Network
 from pathlib import Path
+from typing import Annotated
 
 import platformdirs
 from cryptography.fernet import Fernet
 from pydantic import AliasChoices, Field, SecretStr, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 
 def _env(*names: str) -> AliasChoices:
@@ -81,8 +83,20 @@ class Settings(BaseSettings):
     trusted_country_header: str | None = Field(
         default=None, validation_alias=_env("TRUSTED_COUNTRY_HEADER"))
     """A CDN's country header to believe (e.g. CF-IPCountry); unset: looked up offline."""
+    trusted_proxies: Annotated[tuple[IPv4Network | IPv6Network, ...], NoDecode] = Field(
+        default=(), validation_alias=_env("TRUSTED_PROXIES"))
+    """Networks (CIDRs or single addresses, comma-separated) of the load balancers and proxies
+    in front of the service: their X-Forwarded-For / Forwarded names the client (see
+    kit.forwarded); unset: the socket's peer is the client and those headers are ignored."""
     log_level: str = Field(default="INFO", validation_alias=_env("LOG_LEVEL"))
     db_pool_size: int = Field(default=10, ge=1, validation_alias=_env("DB_POOL_SIZE"))
+
+    @field_validator("trusted_proxies", mode="before")
+    @classmethod
+    def _networks(cls, value: object) -> object:
+        if isinstance(value, str):  # "10.0.0.0/8, 192.0.2.7 2001:db8::/32"
+            return tuple(part for part in value.replace(",", " ").split())
+        return value
 
     @field_validator("data_dir")
     @classmethod

@@ -1,4 +1,5 @@
-"""Pure ASGI middleware: request ids, access log and metrics, and the request body limit."""
+"""Pure ASGI middleware: request ids, access log and metrics, the request body limit, and the
+client's address behind trusted proxies."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from prometheus_client import Counter, Histogram
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from skinstack.errors import PROBLEM_JSON
+from skinstack.kit.forwarded import TrustedProxies, client_address
 
 log = structlog.get_logger("skinstack.access")
 
@@ -134,3 +136,24 @@ async def _refuse(send: Send, limit: int) -> None:
                             (b"content-length", str(len(body)).encode()),
                             (b"connection", b"close")]})
     await send({"type": "http.response.body", "body": body})
+
+
+class ForwardedClientMiddleware:
+    """Puts the client a trusted proxy forwarded (kit.forwarded) in `scope["client"]`, so every
+    endpoint, the audit trail and the redirect's ASGI route see the shopper, not the balancer.
+
+    The redirect's fast lane, which never builds a scope, applies the same function itself
+    (redirect.protocol).
+    """
+
+    def __init__(self, app: ASGIApp, trusted: TrustedProxies) -> None:
+        self.app = app
+        self.trusted = trusted
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        peer = scope.get("client") if scope["type"] in ("http", "websocket") else None
+        if peer:
+            client = client_address(peer[0], scope["headers"], self.trusted)
+            if client != peer[0]:
+                scope["client"] = (client, 0)  # the proxy's port says nothing of the client's
+        await self.app(scope, receive, send)

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+from ipaddress import ip_network
+
 import httpx
+import psycopg
 import pytest
 from sqlalchemy import select, text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from skinstack.db import libpq_url
+from skinstack.kit import crypto
 from skinstack.models import AuditLog
 from tests.factories import MERCHANT_PROFILE, integration, merchant, register
 
@@ -102,3 +107,21 @@ async def test_admins_read_the_trail_with_filters(client: httpx.AsyncClient, adm
     assert [item["action"] for item in rest["items"]] == ["user.login"]
     assert "ip_hash" not in page["items"][0]
     assert (await client.get("/api/v1/audit-logs")).status_code == 401
+
+
+async def test_behind_a_trusted_proxy_the_trail_hashes_the_client(lane, database_url: str) -> None:
+    """TRUSTED_PROXIES: the balancer's forwarded client, not the balancer (both lanes: the peer
+    is 203.0.113.7 through ASGI, 127.0.0.1 when served)."""
+    balancers = (ip_network("127.0.0.0/8"), ip_network("203.0.113.7/32"))
+    async with lane(database_url, trusted_proxies=balancers) as (_, client):
+        client.headers["x-forwarded-for"] = "198.51.100.23"
+        account = await register(client, "merchant")
+        client.headers["x-forwarded-for"] = "198.51.100.24, 127.0.0.1"  # two proxies
+        await client.put("/api/v1/merchants/me", json=MERCHANT_PROFILE, headers=account.headers)
+    with psycopg.connect(libpq_url(database_url)) as conn:
+        rows = conn.execute("SELECT action, ip_hash FROM audit_logs WHERE actor_user_id = %s "
+                            "OR resource_id = %s ORDER BY created_at",
+                            (account.id, account.id)).fetchall()
+    first, second = (crypto.keyed_hash(f"ip:198.51.100.{n}") for n in (23, 24))
+    assert rows == [("user.create", first), ("user.login", first),
+                    ("merchant.create", second)]

@@ -7,6 +7,7 @@ are about what only a server sees: which lane answers, pipelining, keep-alive an
 from __future__ import annotations
 
 import asyncio
+import json
 from urllib.parse import urlsplit
 
 import pytest
@@ -16,6 +17,7 @@ from tests.factories import linked_world
 from tests.redirect.test_redirect import _sample, clicks
 
 BROWSER = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) Firefox/125.0"
+FIREFOX = "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"
 REDIRECTS = 'skinstack_http_requests_total{method="GET",route="/l/{slug}",status="302"}'
 
 
@@ -137,3 +139,45 @@ async def test_what_cannot_be_a_slug_is_the_same_404(database_url: str, target: 
     async with served_app(database_url) as (_, client):
         [answer, _] = await _exchange(_port(client), _request(target), 1)
         assert answer.startswith(b"HTTP/1.1 404 ") and b"This link does not exist" in answer
+
+
+async def test_the_fast_lane_404_follows_the_accept_header(database_url: str,
+                                                           monkeypatch) -> None:
+    async with served_app(database_url) as (app, client):
+        assert (await client.get("/l/NoSuchSlug6")).status_code == 404  # known unknown now
+
+        async def refuse(scope, send) -> None:
+            raise AssertionError("the ASGI route was used")
+
+        monkeypatch.setattr(app.state.redirect, "handle", refuse)
+        problem = await client.get("/l/NoSuchSlug6", headers={"accept": "application/json"})
+        assert problem.status_code == 404
+        assert problem.headers["content-type"] == "application/problem+json"
+        assert problem.json()["status"] == 404 and problem.json()["title"] == "Not Found"
+        page = await client.get("/l/NoSuchSlug6", headers={"accept": FIREFOX})
+        assert page.status_code == 404 and page.headers["content-type"].startswith("text/html")
+        assert problem.headers["vary"] == page.headers["vary"] == "accept"
+
+
+@pytest.mark.parametrize(("raw", "problem"), [
+    # Two lengths: refused by the parser after the Accept header.
+    (b"GET /l/x HTTP/1.1\r\nHost: go.example\r\nAccept: application/json\r\n"
+     b"Content-Length: 1\r\nContent-Length: 2\r\n\r\n", True),
+    (b"GET /l/x HTTP/1.1\r\nHost: go.example\r\nAccept: text/plain\r\n"
+     b"Content-Length: 1\r\nContent-Length: 2\r\n\r\n", False),
+    # Refused in the request line: no Accept header was read, and none accepts JSON.
+    (b"G\x00T /l/x HTTP/1.1\r\nAccept: text/plain\r\n\r\n", True),
+])
+async def test_a_request_the_server_cannot_parse(database_url: str, raw: bytes,
+                                                 problem: bool) -> None:
+    async with served_app(database_url) as (_, client):
+        [answer, _] = await _exchange(_port(client), raw, 1)
+    head, body = answer.split(b"\r\n\r\n", 1)
+    assert head.startswith(b"HTTP/1.1 400 ") and b"connection: close" in head
+    if problem:
+        assert b"content-type: application/problem+json" in head
+        assert json.loads(body) == {"type": "about:blank", "title": "Bad Request", "status": 400,
+                                    "detail": "Invalid HTTP request received.",
+                                    "code": "bad_request"}
+    else:
+        assert b"content-type: text/plain" in head and body == b"Invalid HTTP request received."

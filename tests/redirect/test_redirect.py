@@ -120,6 +120,25 @@ async def test_unknown_inactive_and_expired_get_the_same_404(live) -> None:
     assert (await client.get(f"/l/{slug.swapcase()}")).status_code == 302  # case-blind
 
 
+async def test_the_404_is_a_problem_document_unless_a_browser_asks(live) -> None:
+    """API.md: errors are problem documents; a person clicking a dead link gets the page."""
+    _, client = live
+    browser = "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"
+    for _ in range(2):  # served: the ASGI route first, then the fast lane (unknown is cached)
+        problem = await client.get("/l/NoSuchSlug8", headers={"accept": "application/json"})
+        assert problem.status_code == 404
+        assert problem.headers["content-type"] == "application/problem+json"
+        assert problem.json() == {"type": "about:blank", "title": "Not Found", "status": 404,
+                                  "detail": "This link does not exist or is no longer active.",
+                                  "code": "not_found"}
+        page = await client.get("/l/NoSuchSlug8", headers={"accept": browser})
+        assert page.status_code == 404
+        assert page.headers["content-type"] == "text/html; charset=utf-8"
+        assert "This link does not exist" in page.text
+        assert problem.headers["vary"] == page.headers["vary"] == "accept"
+        assert problem.headers["cache-control"] == page.headers["cache-control"] == "no-store"
+
+
 async def test_a_paused_program_stops_its_links(live) -> None:
     app, client = live
     world = await linked_world(client)

@@ -3,12 +3,14 @@
 No routing table, no dependency injection, no ORM session, no per-request log line: the slug
 comes from the link cache, the click id is made in the process, the answer is a 302 to the
 destination with the click id in the network's sub-id parameter, and the click goes to the
-sink's buffer. Unknown, inactive and expired slugs all get the same 404 page.
+sink's buffer. Unknown, inactive and expired slugs all get the same 404: a problem document,
+or a page for a browser (by the Accept header, kit.negotiation).
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import re
 import time
 from bisect import bisect_left
@@ -20,10 +22,12 @@ import structlog
 import ua_parser
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from skinstack.errors import PROBLEM_JSON
 from skinstack.fraud.clicks import VELOCITY_LIMIT, user_agent_flags, verdict
 from skinstack.fraud.counters import ClickCounters, Counts, Observation
 from skinstack.kit import crypto
 from skinstack.kit.ids import new_click_id, random_token
+from skinstack.kit.negotiation import accept_of, prefers_problem
 from skinstack.links.destination import passed_on_query
 from skinstack.middleware import LATENCY, REQUESTS
 from skinstack.redirect.cache import MISS, LinkCache, LinkTarget
@@ -43,9 +47,16 @@ NOT_FOUND_PAGE = (
     b"<h1>This link does not exist or is no longer active</h1>"
     b"<p>Check the link you were given, or ask the person who shared it.</p></body></html>"
 )
+NOT_FOUND_PROBLEM = json.dumps(
+    {"type": "about:blank", "title": "Not Found", "status": 404,
+     "detail": "This link does not exist or is no longer active.", "code": "not_found"},
+    separators=(",", ":")).encode()
 _NOT_FOUND_HEADERS = [(b"content-type", b"text/html; charset=utf-8"),
                       (b"content-length", str(len(NOT_FOUND_PAGE)).encode()),
-                      (b"cache-control", b"no-store")]
+                      (b"cache-control", b"no-store"), (b"vary", b"accept")]
+_NOT_FOUND_PROBLEM_HEADERS = [(b"content-type", PROBLEM_JSON.encode()),
+                              (b"content-length", str(len(NOT_FOUND_PROBLEM)).encode()),
+                              (b"cache-control", b"no-store"), (b"vary", b"accept")]
 _REDIRECT_HEADERS = ((b"cache-control", b"no-store"),
                      (b"referrer-policy", b"no-referrer-when-downgrade"),
                      (b"content-length", b"0"))
@@ -123,6 +134,14 @@ def device_cookie(header: str) -> str:
 _NO_AGENT = agent_facts(b"")
 Headers = list[tuple[bytes, bytes]]
 Answer = tuple[int, Headers, bytes]  # status, headers, body
+
+
+def not_found(request_headers: Headers) -> Answer:
+    """The 404 of /l/…: the contract's problem document, or the page when the client prefers
+    HTML (a browser)."""
+    if prefers_problem(accept_of(request_headers), b"text/html"):
+        return 404, _NOT_FOUND_PROBLEM_HEADERS, NOT_FOUND_PROBLEM
+    return 404, _NOT_FOUND_HEADERS, NOT_FOUND_PAGE
 
 
 class RedirectEndpoint:
@@ -204,7 +223,7 @@ class RedirectEndpoint:
         now_ns = time.time_ns()
         if target is None or not target.live_at(now_ns / 1e9):
             self._counters[method, "404"].inc()
-            return 404, _NOT_FOUND_HEADERS, NOT_FOUND_PAGE
+            return not_found(request_headers)
         agent = None
         referrer = cookie = country_header = ""
         for name, value in request_headers:

@@ -7,15 +7,24 @@ as the redirect itself. Here a complete /l/ request whose link is cached (`Redir
 answer_now`; counters in Redis judge the click after the answer) is written back at once, in
 order, on the same connection. Everything else, and a redirect whose link has to be loaded,
 goes the ASGI way unchanged: the same endpoint's `handle()`, through uvicorn.
+
+Behind trusted proxies the fast lane reads the client from their forwarded headers with the same
+function the ASGI side uses (kit.forwarded; `middleware.ForwardedClientMiddleware`), and a
+request the parser refuses gets a problem document instead of uvicorn's plain text where the
+client accepts JSON.
 """
 
 from __future__ import annotations
 
+import json
 import re
 
 import structlog
 from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
 
+from skinstack.errors import PROBLEM_JSON
+from skinstack.kit.forwarded import TrustedProxies, client_address
+from skinstack.kit.negotiation import accept_of, prefers_problem
 from skinstack.redirect.endpoint import PREFIX, Answer, RedirectEndpoint
 
 log = structlog.get_logger(__name__)
@@ -32,6 +41,7 @@ class RedirectProtocol(HttpToolsProtocol):
     """HttpToolsProtocol with the fast lane; `protocol_for()` binds it to the app's endpoint."""
 
     endpoint: RedirectEndpoint
+    trusted_proxies: TrustedProxies | None = None  # None: none configured
     _fast = False  # this request is a candidate for the fast lane
 
     def on_headers_complete(self) -> None:
@@ -56,8 +66,13 @@ class RedirectProtocol(HttpToolsProtocol):
         method = self.parser.get_method().decode()
         path, _, query = self.url.partition(b"?")
         try:
+            client = self.client
+            if self.trusted_proxies is not None and client:  # as ForwardedClientMiddleware
+                address = client_address(client[0], self.headers, self.trusted_proxies)
+                if address != client[0]:
+                    client = (address, 0)
             answer = None if b"%" in path or b"#" in self.url else self.endpoint.answer_now(
-                method, path.decode("latin-1"), query, self.headers, self.client,
+                method, path.decode("latin-1"), query, self.headers, client,
                 self.scheme == "https")
             if answer is None:  # it has to wait: uvicorn's ASGI path from the headers on
                 super().on_headers_complete()
@@ -90,6 +105,28 @@ class RedirectProtocol(HttpToolsProtocol):
         self.on_response_complete()  # uvicorn's: counts it, resumes reading, keep-alive timer
 
 
-def protocol_for(endpoint: RedirectEndpoint) -> type[RedirectProtocol]:
-    """The protocol class uvicorn runs (`uvicorn.run(..., http=protocol_for(endpoint))`)."""
-    return type("RedirectProtocol", (RedirectProtocol,), {"endpoint": endpoint})
+    def send_400_response(self, msg: str) -> None:
+        """The answer to a request the parser refuses: a problem document where the client
+        accepts JSON, else uvicorn's plain text. Judged by the Accept header as far as the
+        parser got before the error: an error in the request line or before Accept leaves none,
+        and no Accept accepts anything, so that client gets the problem document."""
+        if not prefers_problem(accept_of(self.headers or ()), b"text/plain"):
+            super().send_400_response(msg)
+            return
+        body = json.dumps({"type": "about:blank", "title": "Bad Request", "status": 400,
+                           "detail": msg, "code": "bad_request"}).encode()
+        content = [STATUS_LINE[400]]
+        for name, value in self.server_state.default_headers:
+            content += (name, b": ", value, b"\r\n")
+        content += (b"content-type: ", PROBLEM_JSON.encode(), b"\r\ncontent-length: ",
+                    str(len(body)).encode(), b"\r\nconnection: close\r\n\r\n", body)
+        self.transport.write(b"".join(content))
+        self.transport.close()
+
+
+def protocol_for(endpoint: RedirectEndpoint,
+                 trusted_proxies: TrustedProxies | None = None) -> type[RedirectProtocol]:
+    """The protocol class uvicorn runs (`uvicorn.run(..., http=protocol_for(endpoint,
+    trusted_proxies))`)."""
+    return type("RedirectProtocol", (RedirectProtocol,),
+                {"endpoint": endpoint, "trusted_proxies": trusted_proxies or None})
