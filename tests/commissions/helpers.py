@@ -49,7 +49,8 @@ def shop_order(lines: list[tuple[str, int, str]], *, sub_id: str | None = None,
         note_attributes=[], discount_codes=[{"code": c, "amount": order_discount,
                                              "type": "fixed_amount"} for c in codes],
         line_items=items, total_line_items_price=_text(subtotal),
-        total_discounts=order_discount, total_tax="1.23", total_shipping_price="4.56",
+        subtotal_price=_text(subtotal - discount), total_discounts=order_discount,
+        total_tax="1.23", total_shipping_price="4.56",
         total_price=_text(subtotal - discount + 123 + 456), email=email or "shopper@example.com",
         test=False, cancelled_at=None))
     payload.pop("shipping_lines", None)

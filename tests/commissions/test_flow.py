@@ -40,7 +40,7 @@ from tests.commissions.helpers import (
     shop_order,
 )
 from tests.conftest import live_app
-from tests.webhooks.helpers import basic, rows_of
+from tests.webhooks.helpers import basic, order, rows_of
 from tests.webhooks.test_sources import REPORT as AMAZON_REPORT
 
 CLICKED = RECENTLY - timedelta(minutes=5)
@@ -106,6 +106,31 @@ async def test_excluded_skus_and_order_discounts(client: httpx.AsyncClient,
     assert made["gross_amount"] == f"{expected / 100:.2f}" == "8.10"
     lines = made["calculation_details"]["order"]["lines"]
     assert [line["excluded"] for line in lines] == [False, True]
+
+
+async def test_shopifys_sample_order_earns_on_its_subtotal_not_on_its_lines(
+        client: httpx.AsyncClient, session: AsyncSession) -> None:
+    """Shopify's REST sample as delivered: three lines of 199.00 (597.00) in an order whose
+    subtotal is 398.00. The commission is on 398.00, and the details say why."""
+    w = await world(client, commission_percent="15")
+    sub_id = await click(session, w.a.link, at=CLICKED)
+    payload = order(created_at=RECENTLY.isoformat(),
+                    landing_site=f"http://www.example.com?source=abc&aff_sub={sub_id}")
+    await send(client, session, w.shop, "orders/create", payload)
+    (listed,) = await of_order(client, w.shop.account, payload["id"])
+    made = (await client.get(f"/api/v1/commissions/{listed['id']}",
+                             headers=w.a.account.headers)).json()
+    assert (made["gross_amount"], made["platform_fee"], made["net_amount"]) == (
+        "59.70", "11.94", "47.76")  # 15 % of 398.00 (on the lines it was 89.55), 20 % fee
+    details = made["calculation_details"]["order"]
+    assert (details["subtotal"], details["discounts"], details["commissionable_amount"]) == (
+        "398.00", "0.00", "398")
+    assert details["lines_scaled"] == {
+        "lines_after_discounts": "597.00", "scaled_to": "398.00",
+        "why": details["lines_scaled"]["why"]}
+    assert "largest remainder" in details["lines_scaled"]["why"]
+    assert [(line["amount"], line["scaled_amount"]) for line in details["lines"]] == [
+        ("199.00", "132.67"), ("199.00", "132.67"), ("199.00", "132.66")]
 
 
 async def test_tiers_count_the_month_this_order_included(client: httpx.AsyncClient,

@@ -5,11 +5,14 @@ from __future__ import annotations
 
 import uuid
 from decimal import Decimal
+from fractions import Fraction
 
 from hypothesis import given
 from hypothesis import strategies as st
 
 from skinstack.commissions import rules
+from skinstack.conversions import normalise
+from tests.webhooks.helpers import fixture
 
 A, B, C = (uuid.UUID(int=n) for n in (1, 2, 3))
 
@@ -171,3 +174,82 @@ def test_partial_reversals_never_exceed_and_finally_reach_the_whole(
         assert reversed_gross <= gross and reversed_fee <= fee
         assert reversed_gross - reversed_fee <= gross - fee
     assert (reversed_gross, reversed_fee) == (gross, fee)
+
+
+# --- the commissionable amount never exceeds what the store says the goods came to -----------
+
+def basis_of(order: normalise.Order, excluded: tuple[str, ...] = ()) -> rules.Commissionable:
+    """A normalised order as settling sees it (line items through their stored JSON)."""
+    return rules.commissionable(rules.Order.of(
+        order.currency, order.subtotal, order.discounts,
+        [line.as_json() for line in order.line_items]), excluded)
+
+
+def test_lines_that_come_to_more_than_the_order_are_scaled_down_to_it() -> None:
+    """Shopify's REST sample: three lines of 199.00, but a subtotal of 398.00."""
+    (order,) = normalise.shopify("orders/create", normalise.load_json(
+        fixture("shopify_order_rest_attribution.json"))).orders
+    basis = basis_of(order)
+    assert basis.amount == Decimal(39800) and basis.goods == 39800
+    # Each line scaled by 398/597, the units split by largest remainder (ties to the first).
+    assert [line.scaled for line in basis.lines] == [13267, 13267, 13266]
+    assert basis.lines_goods == 59700 and basis.scaled
+    # An excluded line leaves with its scaled amount.
+    assert basis_of(order, ("ipod2008red",)).amount == Decimal(13267 + 13266)
+    # An order-level discount and a short subtotal: scaled to the subtotal less the discounts.
+    lines = tuple(rules.Line(sku=s, quantity=1, unit_price=10000, discount=0) for s in "ABC")
+    short = rules.commissionable(rules.Order("USD", 20000, 2000, lines))
+    assert short.amount == Decimal(18000) and [line.scaled for line in short.lines] == [6000] * 3
+    # Lines that agree with the order are not scaled.
+    assert not rules.commissionable(serum_order()).scaled
+
+
+def test_no_source_is_paid_on_more_than_its_order_came_to() -> None:
+    """Shopify (its total_line_items_price, or subtotal_price plus discounts when that is
+    lower or alone), Refersion (its subtotal less discount_total), Impact and postbacks (the
+    sale amount, no lines) and Amazon (the row's revenue): each payload's lines say more."""
+    rest = normalise.load_json(fixture("shopify_order_rest_attribution.json"))
+    only_subtotal_price = {k: v for k, v in rest.items() if k != "total_line_items_price"}
+    shopify = [normalise.shopify_order(payload) for payload in (
+        rest, only_subtotal_price,
+        rest | {"total_line_items_price": "597.00", "subtotal_price": "398.00"})]
+    (refersion,) = normalise.refersion({
+        "id": 1, "order_id": "R-1", "currency": "EUR", "total": "54.90", "subtotal": "49.90",
+        "discount_total": "5.00", "created": "2026-11-01T12:00:00Z",
+        "items": [{"sku": "SERUM", "quantity": 2, "price": "29.95"}]},
+        default_currency="USD").orders
+    (impact,) = normalise.impact({"ActionId": "A-1", "Amount": "120.00", "State": "PENDING",
+                                  "EventDate": "2026-11-01T12:00:00Z"},
+                                 default_currency="USD").orders
+    (postback,) = normalise.postback({"order_id": "P-1", "amount": "50.00",
+                                      "occurred_at": "2026-11-01T12:00:00Z"},
+                                     default_currency="USD").orders
+    (amazon,) = normalise.amazon_report(
+        "Name,ASIN,Tracking ID,Date Shipped,Price($),Items Shipped,Returns,Revenue($)\n"
+        "Serum,B000SERUM1,gabi-20,2026-11-03,29.99,2,0,50.00\n").orders
+    amounts = [basis_of(order).amount for order in (*shopify, refersion, impact, postback,
+                                                     amazon)]
+    assert amounts == [Decimal(39800)] * 3 + [Decimal(4490), Decimal(12000), Decimal(5000),
+                                               Decimal(5000)]
+
+
+@given(st.lists(st.tuples(st.sampled_from(["A", "B", "GIFT"]), st.integers(0, 5),
+                          st.integers(0, 100_000), st.integers(0, 60_000)), max_size=6),
+       st.integers(0, 700_000), st.integers(0, 200_000))
+def test_the_commissionable_amount_never_exceeds_what_the_store_says(
+        raw: list[tuple[str, int, int, int]], subtotal: int, discounts: int) -> None:
+    """Whatever the lines say, against any subtotal and discounts."""
+    lines = tuple(rules.Line(sku=s, quantity=q, unit_price=p, discount=d) for s, q, p, d in raw)
+    order = rules.Order("USD", subtotal, discounts, lines)
+    stated = max(subtotal - discounts, 0)
+    everything = rules.commissionable(order)
+    assert 0 <= rules.commissionable(order, ["gift"]).amount <= everything.amount <= stated
+    lines_total = sum(max(p * q - d, 0) for _, q, p, d in raw)
+    own = sum(min(d, p * q) for _, q, p, d in raw)
+    lines_goods = lines_total - min(max(discounts - own, 0), lines_total)
+    goods = min(lines_goods, stated) if lines else stated
+    assert everything.amount == everything.goods == goods
+    if everything.scaled:
+        assert sum(line.scaled for line in everything.lines) == goods
+        for line in everything.lines:
+            assert abs(line.scaled - Fraction(line.line.amount * goods, lines_total)) < 1

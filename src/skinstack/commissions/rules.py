@@ -7,9 +7,14 @@ tested in tests/commissions/test_rules.py:
 1. **Commissionable amount** of an order. With line items: each line's price x quantity less
    its own discount allocations; the order-level discount (the order's discounts less the
    lines' own, when positive) is shared over all lines pro rata to their amount after their
-   own discounts; lines whose SKU the program excludes then drop out with their share. Without
-   line items (Impact, postbacks): the reported sale amount, subtotal less discounts. Tax and
-   shipping never count; the result is never below zero. Kept exact (a Decimal of minor units).
+   own discounts; lines whose SKU the program excludes then drop out with their share. The
+   goods amount is never more than what the store says the order's products came to after
+   discounts (its subtotal less its discounts): when the lines come to more (line edits,
+   bundles, payloads that disagree with themselves), each line is scaled pro rata down to it,
+   the minor units split by largest remainder so the scaled lines add up to it exactly, and
+   the commissionable amount is the kept lines' scaled amounts. Without line items (Impact,
+   postbacks): the reported sale amount, subtotal less discounts. Tax and shipping never
+   count; the result is never below zero. Kept exact (a Decimal of minor units).
 2. **Tier**: the percent of the highest tier whose `min_monthly_sales` the influencer's
    commissionable sales in the program for the order's calendar month (UTC) reach, this order
    included; below every tier, the program's own percent. A tier reached later in the month
@@ -34,10 +39,12 @@ tested in tests/commissions/test_rules.py:
 
 from __future__ import annotations
 
+import math
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from decimal import ROUND_FLOOR, Decimal
+from decimal import Decimal
+from fractions import Fraction
 from typing import Any
 
 from skinstack.kit import money
@@ -52,11 +59,12 @@ def round_half_up(amount: Decimal) -> int:
     return int(money.round_half_up(amount))
 
 
-def allocate(total: int, exacts: Sequence[Decimal]) -> list[int]:
+def allocate(total: int, exacts: Sequence[Decimal | Fraction]) -> list[int]:
     """Splits `total` minor units in proportion to exact non-negative shares: each gets its share
     floored, then the units left over go one each to the largest remainders (ties to the
-    earlier share). With total = round_half_up(sum(exacts)) no share moves by a whole unit."""
-    floors = [int(share.to_integral_value(rounding=ROUND_FLOOR)) for share in exacts]
+    earlier share). With total = round_half_up(sum(exacts)) no share moves by a whole unit.
+    Fractions keep the remainders exact (a split pro rata to whole amounts)."""
+    floors = [math.floor(share) for share in exacts]
     left = total - sum(floors)
     if left < 0 or left > len(exacts):
         raise ValueError(f"cannot split {total} over shares summing to {sum(exacts)}")
@@ -64,6 +72,11 @@ def allocate(total: int, exacts: Sequence[Decimal]) -> list[int]:
     for index in order[:left]:
         floors[index] += 1
     return floors
+
+
+def _sku(value: Any) -> str | None:
+    text = str(value).strip().lower() if value is not None else ""
+    return text or None
 
 
 # --- 1. the commissionable amount ------------------------------------------------------------
@@ -88,6 +101,11 @@ class Order:
     discounts: int
     lines: tuple[Line, ...] = ()
 
+    @property
+    def stated(self) -> int:
+        """What the store says the goods came to after every discount (never below zero)."""
+        return max(self.subtotal - self.discounts, 0)
+
     @classmethod
     def of(cls, currency: str, subtotal: int, discounts: int,
            line_items: Iterable[Mapping[str, Any]]) -> Order:
@@ -98,43 +116,78 @@ class Order:
 
 
 @dataclass(frozen=True)
+class Counted:
+    """One line as the commissionable amount counts it."""
+    line: Line
+    excluded: bool
+    order_discount_share: Decimal
+    """Its exact share of the order-level discount."""
+    scaled: int | None = None
+    """After every discount, scaled down to what the store says the goods came to, when the
+    lines came to more (minor units, split by largest remainder)."""
+
+    @property
+    def weight(self) -> int:
+        """Proportional to what this line counts for in the commissionable amount."""
+        if self.excluded:
+            return 0
+        return self.scaled if self.scaled is not None else self.line.amount
+
+
+@dataclass(frozen=True)
 class Commissionable:
     amount: Decimal
     """Exact minor units (order-level discount shares may be fractions of a unit)."""
     goods: int
-    """What the order's goods came to after every discount, excluded SKUs included."""
+    """What the order's goods came to after every discount, excluded SKUs included: the
+    lines, but never more than the store says (`stated`)."""
     lines_total: int
     """The lines after their own discounts (0 without line items)."""
     order_discount: int
     """The order-level discount shared over the lines."""
-    lines: tuple[dict[str, Any], ...]
+    lines: tuple[Counted, ...]
+    stated: int
+    """What the store says the goods came to: its subtotal less its discounts."""
+    lines_goods: int
+    """What the lines came to after every discount (0 without line items)."""
+
+    @property
+    def scaled(self) -> bool:
+        """Whether the lines came to more than the store says, and were scaled down to it."""
+        return self.goods < self.lines_goods
 
 
 def commissionable(order: Order, excluded_skus: Iterable[str] = ()) -> Commissionable:
-    excluded = {sku.strip().lower() for sku in excluded_skus}
+    excluded = {sku for sku in map(_sku, excluded_skus) if sku}
+    stated = order.stated
     if not order.lines:
-        goods = max(order.subtotal - order.discounts, 0)
-        return Commissionable(amount=Decimal(goods), goods=goods, lines_total=0,
-                              order_discount=0, lines=())
+        return Commissionable(amount=Decimal(stated), goods=stated, lines_total=0,
+                              order_discount=0, lines=(), stated=stated, lines_goods=0)
     lines_total = sum(line.amount for line in order.lines)
     own = sum(min(line.discount, line.unit_price * line.quantity) for line in order.lines)
     order_discount = min(max(order.discounts - own, 0), lines_total)
-    goods = lines_total - order_discount
-    kept = 0
-    shown = []
-    for line in order.lines:
-        out = line.sku is not None and line.sku.strip().lower() in excluded
-        if not out:
-            kept += line.amount
-        share = Decimal(order_discount * line.amount) / lines_total if lines_total else ZERO
-        shown.append({"sku": line.sku, "quantity": line.quantity, "unit_price": line.unit_price,
-                      "discount": line.discount, "amount": line.amount,
-                      "order_discount_share": str(share), "excluded": out})
-    # The kept lines less their share of the order-level discount, in one division, so that
-    # keeping every line gives exactly the goods amount.
-    amount = Decimal(kept * goods) / lines_total if lines_total else ZERO
+    lines_goods = lines_total - order_discount
+    goods = min(lines_goods, stated)
+    # Lines after every discount are proportional to their amounts after their own, so the
+    # lines scale down to what the store says in one split of it over those amounts.
+    scaled = (allocate(goods, [Fraction(goods * line.amount, lines_total)
+                               for line in order.lines]) if goods < lines_goods
+              else [None] * len(order.lines))
+    counted = tuple(
+        Counted(line=line, excluded=_sku(line.sku) in excluded,
+                order_discount_share=(Decimal(order_discount * line.amount) / lines_total
+                                      if lines_total else ZERO), scaled=part)
+        for line, part in zip(order.lines, scaled, strict=True))
+    kept = sum(line.weight for line in counted)
+    if goods < lines_goods:
+        amount = Decimal(kept)
+    else:
+        # The kept lines less their share of the order-level discount, in one division, so
+        # that keeping every line gives exactly the goods amount.
+        amount = Decimal(kept * goods) / lines_total if lines_total else ZERO
     return Commissionable(amount=amount, goods=goods, lines_total=lines_total,
-                          order_discount=order_discount, lines=tuple(shown))
+                          order_discount=order_discount, lines=counted, stated=stated,
+                          lines_goods=lines_goods)
 
 
 # --- 2. tiers --------------------------------------------------------------------------------
@@ -226,14 +279,14 @@ def fraction_taken(basis: Commissionable, excluded_skus: Iterable[str],
     """The share of the order's commissionable amount one adjustment takes back (unbounded)."""
     if adjustment.full or adjustment.amount is None:
         return ONE
-    excluded = {sku.strip().lower() for sku in excluded_skus}
+    excluded = {sku for sku in map(_sku, excluded_skus) if sku}
     if adjustment.line_items and basis.lines_total:
         # Refunded lines after their own discounts, against the lines before the order-level
         # discount: that discount scales both alike, so it cancels out.
         kept = [Decimal(int(item.get("amount") or 0)) for item in adjustment.line_items
-                if not (item.get("sku") and str(item["sku"]).strip().lower() in excluded)]
-        included = sum((Decimal(line["amount"]) for line in basis.lines
-                        if not line["excluded"]), ZERO)
+                if _sku(item.get("sku")) not in excluded]
+        included = sum((Decimal(line.line.amount) for line in basis.lines
+                        if not line.excluded), ZERO)
         return sum(kept, ZERO) / included if included else ZERO
     return Decimal(adjustment.amount) / basis.goods if basis.goods else ONE
 
@@ -242,4 +295,3 @@ def reversed_to(gross: int, fee: int, fraction: Decimal) -> tuple[int, int]:
     """Rule 7: (gross, fee) reversed in all once `fraction` of the order is taken back."""
     fraction = min(max(fraction, ZERO), ONE)
     return round_half_up(gross * fraction), round_half_up(fee * fraction)
-

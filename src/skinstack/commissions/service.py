@@ -48,7 +48,8 @@ from skinstack.errors import Conflict
 from skinstack.kit.money import exponent, format_minor, format_percent
 from skinstack.ledger import service as ledger
 
-RULES_VERSION = 1
+RULES_VERSION = 2
+"""2: lines scaled down to the order's stated goods."""
 RECALCULABLE = ("pending", "on_hold")
 HOLD_SELF_REFERRAL = "self_referral"
 HOLD_COUPON_ONLY = "coupon_without_click"
@@ -512,11 +513,12 @@ def _details(conversion: Any, plan: _Plan, *, basis: str, gross: int, fee_exact:
         "order": {
             "subtotal": m(conversion.subtotal), "discounts": m(conversion.discounts),
             "order_level_discount": m(order.order_discount),
-            "lines": [line | {"unit_price": m(line["unit_price"]),
-                              "discount": m(line["discount"]), "amount": m(line["amount"]),
-                              "order_discount_share": _exact(
-                                  Decimal(line["order_discount_share"]), currency)}
-                      for line in order.lines],
+            "lines": [_line(counted, currency) for counted in order.lines],
+            "lines_scaled": {
+                "lines_after_discounts": m(order.lines_goods), "scaled_to": m(order.goods),
+                "why": ("the lines came to more than the order's subtotal less its discounts; "
+                        "each line was scaled pro rata down to it, the minor units split by "
+                        "largest remainder")} if order.scaled else None,
             "excluded_skus": list(program.excluded_skus),
             "commissionable_amount": _exact(order.amount, currency),
             "tax_and_shipping": "never commissionable",
@@ -550,6 +552,19 @@ def _details(conversion: Any, plan: _Plan, *, basis: str, gross: int, fee_exact:
                      "base and fee totals split between its influencers by largest remainder"),
         "holds": holds,
     }
+
+
+def _line(counted: rules.Counted, currency: str) -> dict[str, Any]:
+    line = counted.line
+    shown = {"sku": line.sku, "quantity": line.quantity,
+             "unit_price": format_minor(line.unit_price, currency),
+             "discount": format_minor(line.discount, currency),
+             "amount": format_minor(line.amount, currency),
+             "order_discount_share": _exact(counted.order_discount_share, currency),
+             "excluded": counted.excluded}
+    if counted.scaled is not None:
+        shown["scaled_amount"] = format_minor(counted.scaled, currency)
+    return shown
 
 
 def _accrual(values: dict[str, Any], commission_id: uuid.UUID, *, revision: int, kind: str,
