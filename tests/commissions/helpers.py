@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime, timedelta
+from fractions import Fraction
 from typing import Any
 
 import httpx
@@ -105,3 +106,20 @@ async def ledger_totals(session: AsyncSession, account: str) -> dict[str, int]:
         "SELECT currency, sum(amount) FROM ledger_entries WHERE account = :a GROUP BY currency"),
         {"a": account})
     return {currency: int(total) for currency, total in rows}
+
+
+# --- a reference for the rules, written apart from them, in Fractions ------------------------
+
+def half_up(value: Fraction) -> int:
+    """Rounds half away from zero."""
+    return int(value + Fraction(1, 2)) if value >= 0 else -int(-value + Fraction(1, 2))
+
+
+def largest_remainder(total: int, exacts: list[Fraction]) -> list[int]:
+    """`total` split over non-negative exact shares: floors, then the units left over to the
+    largest remainders, ties to the earlier share."""
+    floors = [int(x) for x in exacts]  # non-negative: int() floors
+    order = sorted(range(len(exacts)), key=lambda i: (-(exacts[i] - floors[i]), i))
+    for i in order[:total - sum(floors)]:
+        floors[i] += 1
+    return floors

@@ -296,13 +296,39 @@ async def test_refunds_reverse_pro_rata_and_a_cancellation_the_rest(
     assert (usd["commissions"], usd["reversals"], usd["amount_owed"]) == ("9.00", "9.00", "0.00")
 
 
+async def test_refunds_of_an_order_discounted_in_its_totals_take_back_each_lines_part(
+        client: httpx.AsyncClient, session: AsyncSession) -> None:
+    """10 % off 100.00, reported in total_discounts and subtotal_price with no
+    discount_allocations: 13.50 on 90.00. The store refunds each line after the discount; each
+    refund takes back exactly its line's part, and both together all of it."""
+    w = await world(client, commission_percent="15")
+    sub_id = await click(session, w.a.link, at=CLICKED)
+    payload = shop_order([("SERUM", 1, "60.00"), ("MASK", 2, "20.00")], sub_id=sub_id,
+                         order_discount="10.00", codes=("TENOFF",))
+    for item in payload["line_items"]:
+        del item["discount_allocations"], item["total_discount"]
+    assert (payload["subtotal_price"], payload["total_discounts"]) == ("90.00", "10.00")
+    await send(client, session, w.shop, "orders/create", payload)
+    (made,) = await of_order(client, w.shop.account, payload["id"])
+    assert made["gross_amount"] == "13.50"
+    await send(client, session, w.shop, "refunds/create",
+               line_refund(payload["id"], [("SERUM", 1, "54.00")]))
+    (serum,) = await of_order(client, w.shop.account, payload["id"])
+    assert (serum["reversed_amount"], serum["status"]) == ("8.10", "pending")  # 60 % of 13.50
+    await send(client, session, w.shop, "refunds/create",
+               line_refund(payload["id"], [("MASK", 2, "36.00")]))
+    (both,) = await of_order(client, w.shop.account, payload["id"])
+    assert (both["reversed_amount"], both["reversed_fee"], both["status"]) == (
+        "13.50", "2.70", "reversed")
+
+
 async def test_a_refund_before_its_order_reverses_once_the_order_arrives(
         client: httpx.AsyncClient, session: AsyncSession) -> None:
     w = await world(client)
     sub_id = await click(session, w.a.link, at=CLICKED)
-    payload = shop_order([("A", 1, "40.00")], sub_id=sub_id)
+    payload = shop_order([("A", 4, "10.00")], sub_id=sub_id)
     await send(client, session, w.shop, "refunds/create",
-               line_refund(payload["id"], [("A", 1, "10.00")]))
+               line_refund(payload["id"], [("A", 1, "10.00")]))  # one unit of four
     await send(client, session, w.shop, "orders/create", payload)
     (made,) = await of_order(client, w.shop.account, payload["id"])
     assert (made["gross_amount"], made["reversed_amount"]) == ("6.00", "1.50")

@@ -29,18 +29,26 @@ tested in tests/commissions/test_rules.py:
    boost.
 6. **Platform fee**: gross x the program's fee percent / 100, the conversion's total rounded
    half up once and split by largest remainder like the base; net = gross - fee.
-7. **Reversals**: the share F of the order taken back so far (refunded commissionable amount /
-   commissionable amount; a refund without line items counts pro rata to the goods amount;
-   a cancellation or full reversal is 1; capped at 1). After each reversal the commission's
-   reversed gross is round_half_up(gross x F) and its reversed fee round_half_up(fee x F); a
-   reversal posts the difference from what was reversed before, so any number of partial
-   refunds adds up to exactly the whole.
+7. **Reversals**: the share F of the order taken back so far, an exact ratio. A cancellation
+   or full reversal is 1. A refund's line items are matched to the order's lines (by line id,
+   else by SKU); each matched line gives back the part of the commissionable amount it counted
+   for (excluded lines nothing), times the share of the line refunded, compared like with like:
+   units refunded / units ordered when the refund gives units, else the amount refunded / the
+   line's amount after every discount (its own and its share of the order's), as the store
+   reports both; never more than the whole line. So a full refund of a line takes back exactly
+   that line's part, however the discount was reported, and of every line all of it. A refund
+   line that matches no order line, and a refund without line items, count their amount
+   against the goods amount. F sums the adjustments and is capped at 1. After each reversal
+   the commission's reversed gross is round_half_up(gross x F) and its reversed fee
+   round_half_up(fee x F); a reversal posts the difference from what was reversed before, so
+   any number of partial refunds adds up to exactly the whole.
 """
 
 from __future__ import annotations
 
 import math
 import uuid
+from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
@@ -54,8 +62,11 @@ ZERO = Decimal(0)
 ONE = Decimal(1)
 
 
-def round_half_up(amount: Decimal) -> int:
+def round_half_up(amount: Decimal | Fraction) -> int:
     """Minor units: an exact amount rounded once, half away from zero (kit.money's rule)."""
+    if isinstance(amount, Fraction):
+        magnitude = math.floor(abs(amount) + Fraction(1, 2))
+        return magnitude if amount >= 0 else -magnitude
     return int(money.round_half_up(amount))
 
 
@@ -87,6 +98,7 @@ class Line:
     quantity: int
     unit_price: int
     discount: int
+    line_id: str | None = None
 
     @property
     def amount(self) -> int:
@@ -112,7 +124,8 @@ class Order:
         return cls(currency=currency, subtotal=subtotal, discounts=discounts, lines=tuple(
             Line(sku=item.get("sku"), quantity=int(item.get("quantity") or 0),
                  unit_price=int(item.get("unit_price") or 0),
-                 discount=int(item.get("discount") or 0)) for item in line_items))
+                 discount=int(item.get("discount") or 0),
+                 line_id=item.get("line_id")) for item in line_items))
 
 
 @dataclass(frozen=True)
@@ -275,23 +288,62 @@ class TakenBack:
 
 
 def fraction_taken(basis: Commissionable, excluded_skus: Iterable[str],
-                   adjustment: TakenBack) -> Decimal:
-    """The share of the order's commissionable amount one adjustment takes back (unbounded)."""
+                   adjustment: TakenBack) -> Fraction:
+    """The share of the order's commissionable amount one adjustment takes back (unbounded),
+    exactly."""
     if adjustment.full or adjustment.amount is None:
-        return ONE
+        return Fraction(1)
+    if not adjustment.line_items or not basis.lines:
+        return Fraction(adjustment.amount, basis.goods) if basis.goods else Fraction(1)
     excluded = {sku for sku in map(_sku, excluded_skus) if sku}
-    if adjustment.line_items and basis.lines_total:
-        # Refunded lines after their own discounts, against the lines before the order-level
-        # discount: that discount scales both alike, so it cancels out.
-        kept = [Decimal(int(item.get("amount") or 0)) for item in adjustment.line_items
-                if _sku(item.get("sku")) not in excluded]
-        included = sum((Decimal(line.line.amount) for line in basis.lines
-                        if not line.excluded), ZERO)
-        return sum(kept, ZERO) / included if included else ZERO
-    return Decimal(adjustment.amount) / basis.goods if basis.goods else ONE
+    matched: dict[tuple[int, ...], list[Mapping[str, Any]]] = defaultdict(list)
+    taken = Fraction(0)
+    for item in adjustment.line_items:
+        lines = _lines_of(basis, item)
+        if lines:
+            matched[lines].append(item)
+        elif _sku(item.get("sku")) not in excluded and basis.goods:
+            taken += Fraction(int(item.get("amount") or 0), basis.goods)
+    counted = sum(line.weight for line in basis.lines)
+    if counted:
+        for lines, items in matched.items():
+            weight = sum(basis.lines[i].weight for i in lines)
+            if weight:
+                taken += _share_of_lines(basis, lines, items) * Fraction(weight, counted)
+    return taken
 
 
-def reversed_to(gross: int, fee: int, fraction: Decimal) -> tuple[int, int]:
+def _lines_of(basis: Commissionable, item: Mapping[str, Any]) -> tuple[int, ...]:
+    """The order's lines a refund line names: by line id, else every line of its SKU."""
+    line_id = item.get("line_id")
+    if line_id is not None and str(line_id).strip():
+        by_id = tuple(i for i, counted in enumerate(basis.lines)
+                      if counted.line.line_id is not None
+                      and str(counted.line.line_id) == str(line_id).strip())
+        if by_id:
+            return by_id
+    sku = _sku(item.get("sku"))
+    if sku is None:
+        return ()
+    return tuple(i for i, counted in enumerate(basis.lines) if _sku(counted.line.sku) == sku)
+
+
+def _share_of_lines(basis: Commissionable, lines: tuple[int, ...],
+                    items: Sequence[Mapping[str, Any]]) -> Fraction:
+    """How much of these lines the refund's items take back, like with like, at most all."""
+    units = [int(item.get("quantity") or 0) for item in items]
+    ordered = sum(basis.lines[i].line.quantity for i in lines)
+    if ordered and all(units):
+        return min(Fraction(sum(units), ordered), Fraction(1))
+    # The lines after every discount, in the store's terms (before any scaling down).
+    net = Fraction(sum(basis.lines[i].line.amount for i in lines) * basis.lines_goods,
+                   basis.lines_total) if basis.lines_total else Fraction(0)
+    if net <= 0:
+        return Fraction(0)
+    return min(Fraction(sum(int(item.get("amount") or 0) for item in items)) / net, Fraction(1))
+
+
+def reversed_to(gross: int, fee: int, fraction: Fraction | Decimal) -> tuple[int, int]:
     """Rule 7: (gross, fee) reversed in all once `fraction` of the order is taken back."""
-    fraction = min(max(fraction, ZERO), ONE)
-    return round_half_up(gross * fraction), round_half_up(fee * fraction)
+    share = min(max(Fraction(fraction), Fraction(0)), Fraction(1))
+    return round_half_up(gross * share), round_half_up(fee * share)

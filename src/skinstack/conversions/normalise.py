@@ -557,7 +557,8 @@ def amazon_report(text: str, *, default_currency: str = "USD") -> Normalised:
             returns.append(Adjustment(
                 external_id=f"amazon:{digest}", order_id=f"{tracking}:{asin}", kind="refund",
                 occurred_at=shipped_on, amount=abs(revenue), currency=currency,
-                line_items=({"sku": asin, "quantity": returned or 1, "amount": abs(revenue)},)))
+                # No units returned (a price adjustment) is no units: the revenue counts.
+                line_items=({"sku": asin, "quantity": returned, "amount": abs(revenue)},)))
             continue
         price = _money(_amazon_number(values.get("price")), currency, f"{where}: price",
                        default=revenue // max(shipped, 1))
