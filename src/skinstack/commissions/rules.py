@@ -60,13 +60,17 @@ from skinstack.kit import money
 HUNDRED = Decimal(100)
 ZERO = Decimal(0)
 ONE = Decimal(1)
+NOTHING = Fraction(0)
+WHOLE = Fraction(1)
+"""Shares of an order taken back, as exact ratios."""
 
 
 def round_half_up(amount: Decimal | Fraction) -> int:
     """Minor units: an exact amount rounded once, half away from zero (kit.money's rule)."""
-    if isinstance(amount, Fraction):
-        magnitude = math.floor(abs(amount) + Fraction(1, 2))
-        return magnitude if amount >= 0 else -magnitude
+    if isinstance(amount, Fraction):  # floor(|n/d| + 1/2) in integers
+        numerator, denominator = amount.numerator, amount.denominator
+        magnitude = (2 * abs(numerator) + denominator) // (2 * denominator)
+        return magnitude if numerator >= 0 else -magnitude
     return int(money.round_half_up(amount))
 
 
@@ -292,12 +296,12 @@ def fraction_taken(basis: Commissionable, excluded_skus: Iterable[str],
     """The share of the order's commissionable amount one adjustment takes back (unbounded),
     exactly."""
     if adjustment.full or adjustment.amount is None:
-        return Fraction(1)
+        return WHOLE
     if not adjustment.line_items or not basis.lines:
-        return Fraction(adjustment.amount, basis.goods) if basis.goods else Fraction(1)
+        return Fraction(adjustment.amount, basis.goods) if basis.goods else WHOLE
     excluded = {sku for sku in map(_sku, excluded_skus) if sku}
     matched: dict[tuple[int, ...], list[Mapping[str, Any]]] = defaultdict(list)
-    taken = Fraction(0)
+    taken = NOTHING
     for item in adjustment.line_items:
         lines = _lines_of(basis, item)
         if lines:
@@ -334,16 +338,17 @@ def _share_of_lines(basis: Commissionable, lines: tuple[int, ...],
     units = [int(item.get("quantity") or 0) for item in items]
     ordered = sum(basis.lines[i].line.quantity for i in lines)
     if ordered and all(units):
-        return min(Fraction(sum(units), ordered), Fraction(1))
+        return min(Fraction(sum(units), ordered), WHOLE)
     # The lines after every discount, in the store's terms (before any scaling down).
     net = Fraction(sum(basis.lines[i].line.amount for i in lines) * basis.lines_goods,
-                   basis.lines_total) if basis.lines_total else Fraction(0)
+                   basis.lines_total) if basis.lines_total else NOTHING
     if net <= 0:
-        return Fraction(0)
-    return min(Fraction(sum(int(item.get("amount") or 0) for item in items)) / net, Fraction(1))
+        return NOTHING
+    return min(Fraction(sum(int(item.get("amount") or 0) for item in items)) / net, WHOLE)
 
 
 def reversed_to(gross: int, fee: int, fraction: Fraction | Decimal) -> tuple[int, int]:
     """Rule 7: (gross, fee) reversed in all once `fraction` of the order is taken back."""
-    share = min(max(Fraction(fraction), Fraction(0)), Fraction(1))
+    share = min(max(fraction if isinstance(fraction, Fraction) else Fraction(fraction),
+                    NOTHING), WHOLE)
     return round_half_up(gross * share), round_half_up(fee * share)

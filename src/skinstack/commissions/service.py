@@ -344,7 +344,7 @@ async def _accrue(session: AsyncSession, conversion: Any, batch: _Batch, result:
         await _release_boost(session, commission)
         await _reverse(session, commission, source="skinstack",
                        external_id=f"reattribution:{commission.revision}", kind="reattribution",
-                       fraction=Fraction(1), adjustment_id=None,
+                       fraction=rules.WHOLE, adjustment_id=None,
                        reason="attributed again without this influencer")
         _count_sales(batch, conversion, commission.influencer_id, commission.program_id,
                      -commission.commissionable_amount)
@@ -605,11 +605,11 @@ async def _take_back(session: AsyncSession, conversion: Any, batch: _Batch,
         # What was taken back before counts first, whatever order the events came in.
         done = [(commission.id, a.source, a.external_id) in batch.reversed for a, _ in shares]
         taken = min(sum((share for (_, share), old in zip(shares, done, strict=True) if old),
-                        Fraction(0)), Fraction(1))
+                        rules.NOTHING), rules.WHOLE)
         for (adjustment, share), old in zip(shares, done, strict=True):
             if old or share <= 0 or taken >= 1:
                 continue
-            taken = min(taken + share, Fraction(1))
+            taken = min(taken + share, rules.WHOLE)
             commission = await _reverse(
                 session, commission, source=adjustment.source,
                 external_id=adjustment.external_id, kind=adjustment.kind, fraction=taken,
@@ -713,7 +713,7 @@ async def reject(session: AsyncSession, commission_id: uuid.UUID, *, reason: str
                        "it back.")
     await _release_boost(session, commission)
     await _reverse(session, commission, source="skinstack", external_id="rejection",
-                   kind="rejection", fraction=Fraction(1), adjustment_id=None, reason=reason)
+                   kind="rejection", fraction=rules.WHOLE, adjustment_id=None, reason=reason)
     return (await session.execute(text(
         "UPDATE commissions SET rejection_reason = :reason WHERE id = :id RETURNING *"),
         {"id": commission.id, "reason": reason})).one()
