@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime, timedelta
+from fractions import Fraction
 from typing import Any
 
 import httpx
@@ -49,7 +50,8 @@ def shop_order(lines: list[tuple[str, int, str]], *, sub_id: str | None = None,
         note_attributes=[], discount_codes=[{"code": c, "amount": order_discount,
                                              "type": "fixed_amount"} for c in codes],
         line_items=items, total_line_items_price=_text(subtotal),
-        total_discounts=order_discount, total_tax="1.23", total_shipping_price="4.56",
+        subtotal_price=_text(subtotal - discount), total_discounts=order_discount,
+        total_tax="1.23", total_shipping_price="4.56",
         total_price=_text(subtotal - discount + 123 + 456), email=email or "shopper@example.com",
         test=False, cancelled_at=None))
     payload.pop("shipping_lines", None)
@@ -104,3 +106,20 @@ async def ledger_totals(session: AsyncSession, account: str) -> dict[str, int]:
         "SELECT currency, sum(amount) FROM ledger_entries WHERE account = :a GROUP BY currency"),
         {"a": account})
     return {currency: int(total) for currency, total in rows}
+
+
+# --- a reference for the rules, written apart from them, in Fractions ------------------------
+
+def half_up(value: Fraction) -> int:
+    """Rounds half away from zero."""
+    return int(value + Fraction(1, 2)) if value >= 0 else -int(-value + Fraction(1, 2))
+
+
+def largest_remainder(total: int, exacts: list[Fraction]) -> list[int]:
+    """`total` split over non-negative exact shares: floors, then the units left over to the
+    largest remainders, ties to the earlier share."""
+    floors = [int(x) for x in exacts]  # non-negative: int() floors
+    order = sorted(range(len(exacts)), key=lambda i: (-(exacts[i] - floors[i]), i))
+    for i in order[:total - sum(floors)]:
+        floors[i] += 1
+    return floors

@@ -40,7 +40,7 @@ from tests.commissions.helpers import (
     shop_order,
 )
 from tests.conftest import live_app
-from tests.webhooks.helpers import basic, rows_of
+from tests.webhooks.helpers import basic, order, rows_of
 from tests.webhooks.test_sources import REPORT as AMAZON_REPORT
 
 CLICKED = RECENTLY - timedelta(minutes=5)
@@ -106,6 +106,31 @@ async def test_excluded_skus_and_order_discounts(client: httpx.AsyncClient,
     assert made["gross_amount"] == f"{expected / 100:.2f}" == "8.10"
     lines = made["calculation_details"]["order"]["lines"]
     assert [line["excluded"] for line in lines] == [False, True]
+
+
+async def test_shopifys_sample_order_earns_on_its_subtotal_not_on_its_lines(
+        client: httpx.AsyncClient, session: AsyncSession) -> None:
+    """Shopify's REST sample as delivered: three lines of 199.00 (597.00) in an order whose
+    subtotal is 398.00. The commission is on 398.00, and the details say why."""
+    w = await world(client, commission_percent="15")
+    sub_id = await click(session, w.a.link, at=CLICKED)
+    payload = order(created_at=RECENTLY.isoformat(),
+                    landing_site=f"http://www.example.com?source=abc&aff_sub={sub_id}")
+    await send(client, session, w.shop, "orders/create", payload)
+    (listed,) = await of_order(client, w.shop.account, payload["id"])
+    made = (await client.get(f"/api/v1/commissions/{listed['id']}",
+                             headers=w.a.account.headers)).json()
+    assert (made["gross_amount"], made["platform_fee"], made["net_amount"]) == (
+        "59.70", "11.94", "47.76")  # 15 % of 398.00 (on the lines it was 89.55), 20 % fee
+    details = made["calculation_details"]["order"]
+    assert (details["subtotal"], details["discounts"], details["commissionable_amount"]) == (
+        "398.00", "0.00", "398")
+    assert details["lines_scaled"] == {
+        "lines_after_discounts": "597.00", "scaled_to": "398.00",
+        "why": details["lines_scaled"]["why"]}
+    assert "largest remainder" in details["lines_scaled"]["why"]
+    assert [(line["amount"], line["scaled_amount"]) for line in details["lines"]] == [
+        ("199.00", "132.67"), ("199.00", "132.67"), ("199.00", "132.66")]
 
 
 async def test_tiers_count_the_month_this_order_included(client: httpx.AsyncClient,
@@ -271,13 +296,39 @@ async def test_refunds_reverse_pro_rata_and_a_cancellation_the_rest(
     assert (usd["commissions"], usd["reversals"], usd["amount_owed"]) == ("9.00", "9.00", "0.00")
 
 
+async def test_refunds_of_an_order_discounted_in_its_totals_take_back_each_lines_part(
+        client: httpx.AsyncClient, session: AsyncSession) -> None:
+    """10 % off 100.00, reported in total_discounts and subtotal_price with no
+    discount_allocations: 13.50 on 90.00. The store refunds each line after the discount; each
+    refund takes back exactly its line's part, and both together all of it."""
+    w = await world(client, commission_percent="15")
+    sub_id = await click(session, w.a.link, at=CLICKED)
+    payload = shop_order([("SERUM", 1, "60.00"), ("MASK", 2, "20.00")], sub_id=sub_id,
+                         order_discount="10.00", codes=("TENOFF",))
+    for item in payload["line_items"]:
+        del item["discount_allocations"], item["total_discount"]
+    assert (payload["subtotal_price"], payload["total_discounts"]) == ("90.00", "10.00")
+    await send(client, session, w.shop, "orders/create", payload)
+    (made,) = await of_order(client, w.shop.account, payload["id"])
+    assert made["gross_amount"] == "13.50"
+    await send(client, session, w.shop, "refunds/create",
+               line_refund(payload["id"], [("SERUM", 1, "54.00")]))
+    (serum,) = await of_order(client, w.shop.account, payload["id"])
+    assert (serum["reversed_amount"], serum["status"]) == ("8.10", "pending")  # 60 % of 13.50
+    await send(client, session, w.shop, "refunds/create",
+               line_refund(payload["id"], [("MASK", 2, "36.00")]))
+    (both,) = await of_order(client, w.shop.account, payload["id"])
+    assert (both["reversed_amount"], both["reversed_fee"], both["status"]) == (
+        "13.50", "2.70", "reversed")
+
+
 async def test_a_refund_before_its_order_reverses_once_the_order_arrives(
         client: httpx.AsyncClient, session: AsyncSession) -> None:
     w = await world(client)
     sub_id = await click(session, w.a.link, at=CLICKED)
-    payload = shop_order([("A", 1, "40.00")], sub_id=sub_id)
+    payload = shop_order([("A", 4, "10.00")], sub_id=sub_id)
     await send(client, session, w.shop, "refunds/create",
-               line_refund(payload["id"], [("A", 1, "10.00")]))
+               line_refund(payload["id"], [("A", 1, "10.00")]))  # one unit of four
     await send(client, session, w.shop, "orders/create", payload)
     (made,) = await of_order(client, w.shop.account, payload["id"])
     assert (made["gross_amount"], made["reversed_amount"]) == ("6.00", "1.50")

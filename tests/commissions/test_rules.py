@@ -5,11 +5,15 @@ from __future__ import annotations
 
 import uuid
 from decimal import Decimal
+from fractions import Fraction
 
 from hypothesis import given
 from hypothesis import strategies as st
 
 from skinstack.commissions import rules
+from skinstack.conversions import normalise
+from tests.commissions.helpers import half_up, largest_remainder
+from tests.webhooks.helpers import fixture
 
 A, B, C = (uuid.UUID(int=n) for n in (1, 2, 3))
 
@@ -95,7 +99,7 @@ def test_refunds_of_lines_count_only_commissionable_lines() -> None:
     assert rules.fraction_taken(basis, ["MASK-1"], mask) == 0
     assert rules.fraction_taken(basis, ["MASK-1"], serum) == Decimal("0.5")
     no_lines = rules.TakenBack(full=False, amount=6997 // 2)
-    assert rules.fraction_taken(basis, ["MASK-1"], no_lines) == Decimal(3498) / 6997
+    assert rules.fraction_taken(basis, ["MASK-1"], no_lines) == Fraction(3498, 6997)
     assert rules.fraction_taken(basis, [], rules.TakenBack(full=True, amount=None)) == 1
 
 
@@ -171,3 +175,204 @@ def test_partial_reversals_never_exceed_and_finally_reach_the_whole(
         assert reversed_gross <= gross and reversed_fee <= fee
         assert reversed_gross - reversed_fee <= gross - fee
     assert (reversed_gross, reversed_fee) == (gross, fee)
+
+
+# --- the commissionable amount never exceeds what the store says the goods came to -----------
+
+def basis_of(order: normalise.Order, excluded: tuple[str, ...] = ()) -> rules.Commissionable:
+    """A normalised order as settling sees it (line items through their stored JSON)."""
+    return rules.commissionable(rules.Order.of(
+        order.currency, order.subtotal, order.discounts,
+        [line.as_json() for line in order.line_items]), excluded)
+
+
+def test_lines_that_come_to_more_than_the_order_are_scaled_down_to_it() -> None:
+    """Shopify's REST sample: three lines of 199.00, but a subtotal of 398.00."""
+    (order,) = normalise.shopify("orders/create", normalise.load_json(
+        fixture("shopify_order_rest_attribution.json"))).orders
+    basis = basis_of(order)
+    assert basis.amount == Decimal(39800) and basis.goods == 39800
+    # Each line scaled by 398/597, the units split by largest remainder (ties to the first).
+    assert [line.scaled for line in basis.lines] == [13267, 13267, 13266]
+    assert basis.lines_goods == 59700 and basis.scaled
+    # An excluded line leaves with its scaled amount.
+    assert basis_of(order, ("ipod2008red",)).amount == Decimal(13267 + 13266)
+    # An order-level discount and a short subtotal: scaled to the subtotal less the discounts.
+    lines = tuple(rules.Line(sku=s, quantity=1, unit_price=10000, discount=0) for s in "ABC")
+    short = rules.commissionable(rules.Order("USD", 20000, 2000, lines))
+    assert short.amount == Decimal(18000) and [line.scaled for line in short.lines] == [6000] * 3
+    # Lines that agree with the order are not scaled.
+    assert not rules.commissionable(serum_order()).scaled
+
+
+def test_no_source_is_paid_on_more_than_its_order_came_to() -> None:
+    """Shopify (its total_line_items_price, or subtotal_price plus discounts when that is
+    lower or alone), Refersion (its subtotal less discount_total), Impact and postbacks (the
+    sale amount, no lines) and Amazon (the row's revenue): each payload's lines say more."""
+    rest = normalise.load_json(fixture("shopify_order_rest_attribution.json"))
+    only_subtotal_price = {k: v for k, v in rest.items() if k != "total_line_items_price"}
+    shopify = [normalise.shopify_order(payload) for payload in (
+        rest, only_subtotal_price,
+        rest | {"total_line_items_price": "597.00", "subtotal_price": "398.00"})]
+    (refersion,) = normalise.refersion({
+        "id": 1, "order_id": "R-1", "currency": "EUR", "total": "54.90", "subtotal": "49.90",
+        "discount_total": "5.00", "created": "2026-11-01T12:00:00Z",
+        "items": [{"sku": "SERUM", "quantity": 2, "price": "29.95"}]},
+        default_currency="USD").orders
+    (impact,) = normalise.impact({"ActionId": "A-1", "Amount": "120.00", "State": "PENDING",
+                                  "EventDate": "2026-11-01T12:00:00Z"},
+                                 default_currency="USD").orders
+    (postback,) = normalise.postback({"order_id": "P-1", "amount": "50.00",
+                                      "occurred_at": "2026-11-01T12:00:00Z"},
+                                     default_currency="USD").orders
+    (amazon,) = normalise.amazon_report(
+        "Name,ASIN,Tracking ID,Date Shipped,Price($),Items Shipped,Returns,Revenue($)\n"
+        "Serum,B000SERUM1,gabi-20,2026-11-03,29.99,2,0,50.00\n").orders
+    amounts = [basis_of(order).amount for order in (*shopify, refersion, impact, postback,
+                                                     amazon)]
+    assert amounts == [Decimal(39800)] * 3 + [Decimal(4490), Decimal(12000), Decimal(5000),
+                                               Decimal(5000)]
+
+
+@given(st.lists(st.tuples(st.sampled_from(["A", "B", "GIFT"]), st.integers(0, 5),
+                          st.integers(0, 100_000), st.integers(0, 60_000)), max_size=6),
+       st.integers(0, 700_000), st.integers(0, 200_000))
+def test_the_commissionable_amount_never_exceeds_what_the_store_says(
+        raw: list[tuple[str, int, int, int]], subtotal: int, discounts: int) -> None:
+    """Whatever the lines say, against any subtotal and discounts."""
+    lines = tuple(rules.Line(sku=s, quantity=q, unit_price=p, discount=d) for s, q, p, d in raw)
+    order = rules.Order("USD", subtotal, discounts, lines)
+    stated = max(subtotal - discounts, 0)
+    everything = rules.commissionable(order)
+    assert 0 <= rules.commissionable(order, ["gift"]).amount <= everything.amount <= stated
+    lines_total = sum(max(p * q - d, 0) for _, q, p, d in raw)
+    own = sum(min(d, p * q) for _, q, p, d in raw)
+    lines_goods = lines_total - min(max(discounts - own, 0), lines_total)
+    goods = min(lines_goods, stated) if lines else stated
+    assert everything.amount == everything.goods == goods
+    if everything.scaled:
+        assert sum(line.scaled for line in everything.lines) == goods
+        for line in everything.lines:
+            assert abs(line.scaled - Fraction(line.line.amount * goods, lines_total)) < 1
+
+
+# --- refunds compare like with like -----------------------------------------------------------
+
+def test_a_full_refund_of_a_line_takes_back_its_share_however_the_discount_was_reported() -> None:
+    """100.00 with 10 % off, the discount allocated to the line or only in the order's totals;
+    the store refunds the whole line at 90.00 (or names only its units, or only the amount)."""
+    allocated = rules.Order("USD", 10000, 1000, (rules.Line("SERUM", 1, 10000, 1000),))
+    unallocated = rules.Order("USD", 10000, 1000, (rules.Line("SERUM", 1, 10000, 0),))
+    refunds = [{"sku": "SERUM", "quantity": 1, "amount": 9000}, {"sku": "serum", "amount": 9000},
+               {"sku": "SERUM", "quantity": 1, "amount": 10000}]  # an old payload's figure
+    for order in (allocated, unallocated):
+        basis = rules.commissionable(order)
+        (share,) = rules.shares([(percent(), basis.amount)])
+        assert (basis.amount, share.base) == (Decimal(9000), 1350)
+        for item in refunds:
+            taken = rules.fraction_taken(basis, [], rules.TakenBack(
+                full=False, amount=int(item["amount"]), line_items=(item,)))
+            assert taken == 1
+            assert rules.reversed_to(share.base, 270, taken) == (1350, 270)
+
+
+def test_two_lines_with_an_unallocated_discount_each_give_back_their_part() -> None:
+    lines = (rules.Line("SERUM", 1, 6000, 0, line_id="1"), rules.Line("MASK", 2, 2000, 0,
+                                                                      line_id="2"))
+    basis = rules.commissionable(rules.Order("USD", 10000, 1000, lines))
+    serum = rules.TakenBack(full=False, amount=5400,
+                            line_items=({"line_id": "1", "sku": "SERUM", "quantity": 1,
+                                         "amount": 5400},))
+    one_mask = rules.TakenBack(full=False, amount=1800,
+                               line_items=({"sku": "MASK", "quantity": 1, "amount": 1800},))
+    assert rules.fraction_taken(basis, [], serum) == Fraction(6, 10)
+    assert rules.fraction_taken(basis, [], one_mask) == Fraction(2, 10)
+    # Excluded, the mask gives nothing back and the serum everything.
+    without_masks = rules.commissionable(rules.Order("USD", 10000, 1000, lines), ["MASK"])
+    assert rules.fraction_taken(without_masks, ["MASK"], one_mask) == 0
+    assert rules.fraction_taken(without_masks, ["MASK"], serum) == 1
+    # A refund line naming no line of the order counts its amount against the goods.
+    gift = rules.TakenBack(full=False, amount=900,
+                           line_items=({"sku": "GIFT-CARD", "quantity": 1, "amount": 900},))
+    assert rules.fraction_taken(basis, [], gift) == Fraction(900, 9000)
+
+
+def test_an_amazon_return_without_units_counts_its_revenue() -> None:
+    """A return row with no units (a price adjustment) is not one unit of the order."""
+    report = normalise.amazon_report(
+        "Name,ASIN,Tracking ID,Date Shipped,Price($),Items Shipped,Returns,Revenue($)\n"
+        "Serum,B000SERUM1,gabi-20,2026-11-03,29.99,2,0,50.00\n"
+        "Serum,B000SERUM1,gabi-20,2026-11-09,29.99,0,0,-10.00\n"
+        "Serum,B000SERUM1,gabi-20,2026-11-10,29.99,0,1,-25.00\n")
+    basis = basis_of(report.orders[0])
+    adjustment, returned = (rules.TakenBack(full=False, amount=a.amount,
+                                            line_items=a.line_items)
+                            for a in report.adjustments)
+    assert rules.fraction_taken(basis, [], adjustment) == Fraction(1000, 5000)
+    assert rules.fraction_taken(basis, [], returned) == Fraction(1, 2)
+
+
+def pro_rata(total: int, weights: list[int]) -> list[int]:
+    return largest_remainder(total, [Fraction(total * w, sum(weights)) for w in weights])
+
+
+@given(lines=st.lists(st.tuples(st.integers(1, 6), st.integers(1, 30_000), st.integers(0, 60),
+                                st.booleans()), min_size=1, max_size=5),
+       order_percent=st.integers(0, 90), allocated=st.booleans(),
+       short=st.sampled_from([0, 0, 0, 1, 37, 5_000]), data=st.data())
+def test_refunds_take_back_each_lines_part_exactly(
+        lines: list[tuple[int, int, int, bool]], order_percent: int, allocated: bool,
+        short: int, data: st.DataObject) -> None:
+    """Orders with discounts of their lines and of the order (allocated to the lines or only in
+    the order's totals), sometimes a subtotal short of the lines; two refunds of random units
+    of random lines, the store reporting amounts after or before the order's discount. Each
+    refund takes back exactly the refunded units' part of what its lines counted for, against
+    a reference in Fractions, and the two together everything."""
+    gross = [quantity * price for quantity, price, _, _ in lines]
+    own = [g * percent_off // 100 for g, (_, _, percent_off, _) in zip(gross, lines, strict=True)]
+    after_own = [g - o for g, o in zip(gross, own, strict=True)]
+    order_discount = sum(after_own) * order_percent // 100
+    allocation = (pro_rata(order_discount, after_own) if allocated and any(after_own)
+                  else [0] * len(lines))
+    order = rules.Order("USD", sum(gross) - short, sum(own) + order_discount, tuple(
+        rules.Line(sku=f"S{i}", quantity=q, unit_price=p, discount=own[i] + allocation[i],
+                   line_id=str(i)) for i, (q, p, _, _) in enumerate(lines)))
+    excluded = [f"S{i}" for i, (*_, out) in enumerate(lines) if out]
+    basis = rules.commissionable(order, excluded)
+    # The reference: each line's part of the goods, scaled down by largest remainder when the
+    # subtotal says less than the lines.
+    amounts = [a - c for a, c in zip(after_own, allocation, strict=True)]
+    lines_goods = sum(after_own) - order_discount
+    goods = min(lines_goods, max(order.subtotal - order.discounts, 0))
+    parts = (pro_rata(goods, amounts) if goods < lines_goods
+             else [Fraction(a * goods, sum(amounts)) if sum(amounts) else Fraction(0)
+                   for a in amounts])
+    kept = [Fraction(0) if out else Fraction(part)
+            for part, (*_, out) in zip(parts, lines, strict=True)]
+    assert abs(Fraction(basis.amount) - sum(kept)) < Fraction(1, 10**12)
+    gross_earned = rules.round_half_up(basis.amount * Decimal("0.15"))
+    first = [data.draw(st.integers(0, q)) for q, *_ in lines]
+    taken = Fraction(0)
+    for units in (first, [q - u for u, (q, *_) in zip(first, lines, strict=True)]):
+        items = []
+        for i, (count, (quantity, *_)) in enumerate(zip(units, lines, strict=True)):
+            if not count:
+                continue
+            # After every discount, as the store counts the line, or before the order's.
+            net = Fraction(amounts[i] * lines_goods, sum(amounts))
+            reported = data.draw(st.sampled_from([net, Fraction(amounts[i])]))
+            items.append({"line_id": str(i) if data.draw(st.booleans()) else None,
+                          "sku": f"S{i}", "quantity": count,
+                          "amount": half_up(reported * count / quantity)})
+        if not items:
+            continue  # no refund
+        share = rules.fraction_taken(basis, excluded, rules.TakenBack(
+            full=False, amount=sum(item["amount"] for item in items), line_items=tuple(items)))
+        expected = (sum((Fraction(units[i], lines[i][0]) * kept[i] for i in range(len(lines))),
+                        Fraction(0)) / sum(kept)) if sum(kept) else Fraction(0)
+        assert share == expected
+        taken += share
+        assert rules.reversed_to(gross_earned, 0, taken)[0] == half_up(gross_earned * taken)
+    if sum(kept):
+        assert taken == 1
+        assert rules.reversed_to(gross_earned, 0, taken)[0] == gross_earned

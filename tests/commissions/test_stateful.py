@@ -33,21 +33,9 @@ from skinstack.commissions import service
 from skinstack.db import create_engine
 from skinstack.errors import Conflict
 from skinstack.ledger import service as ledger
+from tests.commissions.helpers import half_up, largest_remainder
 
 RATE, FEE = Fraction(15, 100), Fraction(20, 100)
-
-
-def half_up(value: Fraction) -> int:
-    """Rounds half away from zero (values here are never negative)."""
-    return int(value + Fraction(1, 2)) if value >= 0 else -int(-value + Fraction(1, 2))
-
-
-def largest_remainder(total: int, exacts: list[Fraction]) -> list[int]:
-    floors = [int(x) for x in exacts]  # non-negative: int() floors
-    order = sorted(range(len(exacts)), key=lambda i: (-(exacts[i] - floors[i]), i))
-    for i in order[:total - sum(floors)]:
-        floors[i] += 1
-    return floors
 
 
 @dataclass

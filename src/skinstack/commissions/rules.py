@@ -7,9 +7,14 @@ tested in tests/commissions/test_rules.py:
 1. **Commissionable amount** of an order. With line items: each line's price x quantity less
    its own discount allocations; the order-level discount (the order's discounts less the
    lines' own, when positive) is shared over all lines pro rata to their amount after their
-   own discounts; lines whose SKU the program excludes then drop out with their share. Without
-   line items (Impact, postbacks): the reported sale amount, subtotal less discounts. Tax and
-   shipping never count; the result is never below zero. Kept exact (a Decimal of minor units).
+   own discounts; lines whose SKU the program excludes then drop out with their share. The
+   goods amount is never more than what the store says the order's products came to after
+   discounts (its subtotal less its discounts): when the lines come to more (line edits,
+   bundles, payloads that disagree with themselves), each line is scaled pro rata down to it,
+   the minor units split by largest remainder so the scaled lines add up to it exactly, and
+   the commissionable amount is the kept lines' scaled amounts. Without line items (Impact,
+   postbacks): the reported sale amount, subtotal less discounts. Tax and shipping never
+   count; the result is never below zero. Kept exact (a Decimal of minor units).
 2. **Tier**: the percent of the highest tier whose `min_monthly_sales` the influencer's
    commissionable sales in the program for the order's calendar month (UTC) reach, this order
    included; below every tier, the program's own percent. A tier reached later in the month
@@ -24,20 +29,30 @@ tested in tests/commissions/test_rules.py:
    boost.
 6. **Platform fee**: gross x the program's fee percent / 100, the conversion's total rounded
    half up once and split by largest remainder like the base; net = gross - fee.
-7. **Reversals**: the share F of the order taken back so far (refunded commissionable amount /
-   commissionable amount; a refund without line items counts pro rata to the goods amount;
-   a cancellation or full reversal is 1; capped at 1). After each reversal the commission's
-   reversed gross is round_half_up(gross x F) and its reversed fee round_half_up(fee x F); a
-   reversal posts the difference from what was reversed before, so any number of partial
-   refunds adds up to exactly the whole.
+7. **Reversals**: the share F of the order taken back so far, an exact ratio. A cancellation
+   or full reversal is 1. A refund's line items are matched to the order's lines (by line id,
+   else by SKU); each matched line gives back the part of the commissionable amount it counted
+   for (excluded lines nothing), times the share of the line refunded, compared like with like:
+   units refunded / units ordered when the refund gives units, else the amount refunded / the
+   line's amount after every discount (its own and its share of the order's), as the store
+   reports both; never more than the whole line. So a full refund of a line takes back exactly
+   that line's part, however the discount was reported, and of every line all of it. A refund
+   line that matches no order line, and a refund without line items, count their amount
+   against the goods amount. F sums the adjustments and is capped at 1. After each reversal
+   the commission's reversed gross is round_half_up(gross x F) and its reversed fee
+   round_half_up(fee x F); a reversal posts the difference from what was reversed before, so
+   any number of partial refunds adds up to exactly the whole.
 """
 
 from __future__ import annotations
 
+import math
 import uuid
+from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from decimal import ROUND_FLOOR, Decimal
+from decimal import Decimal
+from fractions import Fraction
 from typing import Any
 
 from skinstack.kit import money
@@ -45,18 +60,26 @@ from skinstack.kit import money
 HUNDRED = Decimal(100)
 ZERO = Decimal(0)
 ONE = Decimal(1)
+NOTHING = Fraction(0)
+WHOLE = Fraction(1)
+"""Shares of an order taken back, as exact ratios."""
 
 
-def round_half_up(amount: Decimal) -> int:
+def round_half_up(amount: Decimal | Fraction) -> int:
     """Minor units: an exact amount rounded once, half away from zero (kit.money's rule)."""
+    if isinstance(amount, Fraction):  # floor(|n/d| + 1/2) in integers
+        numerator, denominator = amount.numerator, amount.denominator
+        magnitude = (2 * abs(numerator) + denominator) // (2 * denominator)
+        return magnitude if numerator >= 0 else -magnitude
     return int(money.round_half_up(amount))
 
 
-def allocate(total: int, exacts: Sequence[Decimal]) -> list[int]:
+def allocate(total: int, exacts: Sequence[Decimal | Fraction]) -> list[int]:
     """Splits `total` minor units in proportion to exact non-negative shares: each gets its share
     floored, then the units left over go one each to the largest remainders (ties to the
-    earlier share). With total = round_half_up(sum(exacts)) no share moves by a whole unit."""
-    floors = [int(share.to_integral_value(rounding=ROUND_FLOOR)) for share in exacts]
+    earlier share). With total = round_half_up(sum(exacts)) no share moves by a whole unit.
+    Fractions keep the remainders exact (a split pro rata to whole amounts)."""
+    floors = [math.floor(share) for share in exacts]
     left = total - sum(floors)
     if left < 0 or left > len(exacts):
         raise ValueError(f"cannot split {total} over shares summing to {sum(exacts)}")
@@ -64,6 +87,11 @@ def allocate(total: int, exacts: Sequence[Decimal]) -> list[int]:
     for index in order[:left]:
         floors[index] += 1
     return floors
+
+
+def _sku(value: Any) -> str | None:
+    text = str(value).strip().lower() if value is not None else ""
+    return text or None
 
 
 # --- 1. the commissionable amount ------------------------------------------------------------
@@ -74,6 +102,7 @@ class Line:
     quantity: int
     unit_price: int
     discount: int
+    line_id: str | None = None
 
     @property
     def amount(self) -> int:
@@ -88,13 +117,38 @@ class Order:
     discounts: int
     lines: tuple[Line, ...] = ()
 
+    @property
+    def stated(self) -> int:
+        """What the store says the goods came to after every discount (never below zero)."""
+        return max(self.subtotal - self.discounts, 0)
+
     @classmethod
     def of(cls, currency: str, subtotal: int, discounts: int,
            line_items: Iterable[Mapping[str, Any]]) -> Order:
         return cls(currency=currency, subtotal=subtotal, discounts=discounts, lines=tuple(
             Line(sku=item.get("sku"), quantity=int(item.get("quantity") or 0),
                  unit_price=int(item.get("unit_price") or 0),
-                 discount=int(item.get("discount") or 0)) for item in line_items))
+                 discount=int(item.get("discount") or 0),
+                 line_id=item.get("line_id")) for item in line_items))
+
+
+@dataclass(frozen=True)
+class Counted:
+    """One line as the commissionable amount counts it."""
+    line: Line
+    excluded: bool
+    order_discount_share: Decimal
+    """Its exact share of the order-level discount."""
+    scaled: int | None = None
+    """After every discount, scaled down to what the store says the goods came to, when the
+    lines came to more (minor units, split by largest remainder)."""
+
+    @property
+    def weight(self) -> int:
+        """Proportional to what this line counts for in the commissionable amount."""
+        if self.excluded:
+            return 0
+        return self.scaled if self.scaled is not None else self.line.amount
 
 
 @dataclass(frozen=True)
@@ -102,39 +156,55 @@ class Commissionable:
     amount: Decimal
     """Exact minor units (order-level discount shares may be fractions of a unit)."""
     goods: int
-    """What the order's goods came to after every discount, excluded SKUs included."""
+    """What the order's goods came to after every discount, excluded SKUs included: the
+    lines, but never more than the store says (`stated`)."""
     lines_total: int
     """The lines after their own discounts (0 without line items)."""
     order_discount: int
     """The order-level discount shared over the lines."""
-    lines: tuple[dict[str, Any], ...]
+    lines: tuple[Counted, ...]
+    stated: int
+    """What the store says the goods came to: its subtotal less its discounts."""
+    lines_goods: int
+    """What the lines came to after every discount (0 without line items)."""
+
+    @property
+    def scaled(self) -> bool:
+        """Whether the lines came to more than the store says, and were scaled down to it."""
+        return self.goods < self.lines_goods
 
 
 def commissionable(order: Order, excluded_skus: Iterable[str] = ()) -> Commissionable:
-    excluded = {sku.strip().lower() for sku in excluded_skus}
+    excluded = {sku for sku in map(_sku, excluded_skus) if sku}
+    stated = order.stated
     if not order.lines:
-        goods = max(order.subtotal - order.discounts, 0)
-        return Commissionable(amount=Decimal(goods), goods=goods, lines_total=0,
-                              order_discount=0, lines=())
+        return Commissionable(amount=Decimal(stated), goods=stated, lines_total=0,
+                              order_discount=0, lines=(), stated=stated, lines_goods=0)
     lines_total = sum(line.amount for line in order.lines)
     own = sum(min(line.discount, line.unit_price * line.quantity) for line in order.lines)
     order_discount = min(max(order.discounts - own, 0), lines_total)
-    goods = lines_total - order_discount
-    kept = 0
-    shown = []
-    for line in order.lines:
-        out = line.sku is not None and line.sku.strip().lower() in excluded
-        if not out:
-            kept += line.amount
-        share = Decimal(order_discount * line.amount) / lines_total if lines_total else ZERO
-        shown.append({"sku": line.sku, "quantity": line.quantity, "unit_price": line.unit_price,
-                      "discount": line.discount, "amount": line.amount,
-                      "order_discount_share": str(share), "excluded": out})
-    # The kept lines less their share of the order-level discount, in one division, so that
-    # keeping every line gives exactly the goods amount.
-    amount = Decimal(kept * goods) / lines_total if lines_total else ZERO
+    lines_goods = lines_total - order_discount
+    goods = min(lines_goods, stated)
+    # Lines after every discount are proportional to their amounts after their own, so the
+    # lines scale down to what the store says in one split of it over those amounts.
+    scaled = (allocate(goods, [Fraction(goods * line.amount, lines_total)
+                               for line in order.lines]) if goods < lines_goods
+              else [None] * len(order.lines))
+    counted = tuple(
+        Counted(line=line, excluded=_sku(line.sku) in excluded,
+                order_discount_share=(Decimal(order_discount * line.amount) / lines_total
+                                      if lines_total else ZERO), scaled=part)
+        for line, part in zip(order.lines, scaled, strict=True))
+    kept = sum(line.weight for line in counted)
+    if goods < lines_goods:
+        amount = Decimal(kept)
+    else:
+        # The kept lines less their share of the order-level discount, in one division, so
+        # that keeping every line gives exactly the goods amount.
+        amount = Decimal(kept * goods) / lines_total if lines_total else ZERO
     return Commissionable(amount=amount, goods=goods, lines_total=lines_total,
-                          order_discount=order_discount, lines=tuple(shown))
+                          order_discount=order_discount, lines=counted, stated=stated,
+                          lines_goods=lines_goods)
 
 
 # --- 2. tiers --------------------------------------------------------------------------------
@@ -222,24 +292,63 @@ class TakenBack:
 
 
 def fraction_taken(basis: Commissionable, excluded_skus: Iterable[str],
-                   adjustment: TakenBack) -> Decimal:
-    """The share of the order's commissionable amount one adjustment takes back (unbounded)."""
+                   adjustment: TakenBack) -> Fraction:
+    """The share of the order's commissionable amount one adjustment takes back (unbounded),
+    exactly."""
     if adjustment.full or adjustment.amount is None:
-        return ONE
-    excluded = {sku.strip().lower() for sku in excluded_skus}
-    if adjustment.line_items and basis.lines_total:
-        # Refunded lines after their own discounts, against the lines before the order-level
-        # discount: that discount scales both alike, so it cancels out.
-        kept = [Decimal(int(item.get("amount") or 0)) for item in adjustment.line_items
-                if not (item.get("sku") and str(item["sku"]).strip().lower() in excluded)]
-        included = sum((Decimal(line["amount"]) for line in basis.lines
-                        if not line["excluded"]), ZERO)
-        return sum(kept, ZERO) / included if included else ZERO
-    return Decimal(adjustment.amount) / basis.goods if basis.goods else ONE
+        return WHOLE
+    if not adjustment.line_items or not basis.lines:
+        return Fraction(adjustment.amount, basis.goods) if basis.goods else WHOLE
+    excluded = {sku for sku in map(_sku, excluded_skus) if sku}
+    matched: dict[tuple[int, ...], list[Mapping[str, Any]]] = defaultdict(list)
+    taken = NOTHING
+    for item in adjustment.line_items:
+        lines = _lines_of(basis, item)
+        if lines:
+            matched[lines].append(item)
+        elif _sku(item.get("sku")) not in excluded and basis.goods:
+            taken += Fraction(int(item.get("amount") or 0), basis.goods)
+    counted = sum(line.weight for line in basis.lines)
+    if counted:
+        for lines, items in matched.items():
+            weight = sum(basis.lines[i].weight for i in lines)
+            if weight:
+                taken += _share_of_lines(basis, lines, items) * Fraction(weight, counted)
+    return taken
 
 
-def reversed_to(gross: int, fee: int, fraction: Decimal) -> tuple[int, int]:
+def _lines_of(basis: Commissionable, item: Mapping[str, Any]) -> tuple[int, ...]:
+    """The order's lines a refund line names: by line id, else every line of its SKU."""
+    line_id = item.get("line_id")
+    if line_id is not None and str(line_id).strip():
+        by_id = tuple(i for i, counted in enumerate(basis.lines)
+                      if counted.line.line_id is not None
+                      and str(counted.line.line_id) == str(line_id).strip())
+        if by_id:
+            return by_id
+    sku = _sku(item.get("sku"))
+    if sku is None:
+        return ()
+    return tuple(i for i, counted in enumerate(basis.lines) if _sku(counted.line.sku) == sku)
+
+
+def _share_of_lines(basis: Commissionable, lines: tuple[int, ...],
+                    items: Sequence[Mapping[str, Any]]) -> Fraction:
+    """How much of these lines the refund's items take back, like with like, at most all."""
+    units = [int(item.get("quantity") or 0) for item in items]
+    ordered = sum(basis.lines[i].line.quantity for i in lines)
+    if ordered and all(units):
+        return min(Fraction(sum(units), ordered), WHOLE)
+    # The lines after every discount, in the store's terms (before any scaling down).
+    net = Fraction(sum(basis.lines[i].line.amount for i in lines) * basis.lines_goods,
+                   basis.lines_total) if basis.lines_total else NOTHING
+    if net <= 0:
+        return NOTHING
+    return min(Fraction(sum(int(item.get("amount") or 0) for item in items)) / net, WHOLE)
+
+
+def reversed_to(gross: int, fee: int, fraction: Fraction | Decimal) -> tuple[int, int]:
     """Rule 7: (gross, fee) reversed in all once `fraction` of the order is taken back."""
-    fraction = min(max(fraction, ZERO), ONE)
-    return round_half_up(gross * fraction), round_half_up(fee * fraction)
-
+    share = min(max(fraction if isinstance(fraction, Fraction) else Fraction(fraction),
+                    NOTHING), WHOLE)
+    return round_half_up(gross * share), round_half_up(fee * share)

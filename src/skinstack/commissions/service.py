@@ -37,6 +37,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
+from fractions import Fraction
 from typing import Any
 
 from sqlalchemy import text
@@ -48,7 +49,9 @@ from skinstack.errors import Conflict
 from skinstack.kit.money import exponent, format_minor, format_percent
 from skinstack.ledger import service as ledger
 
-RULES_VERSION = 1
+RULES_VERSION = 2
+"""2: lines scaled down to the order's stated goods; refunds compared with their lines like with
+like."""
 RECALCULABLE = ("pending", "on_hold")
 HOLD_SELF_REFERRAL = "self_referral"
 HOLD_COUPON_ONLY = "coupon_without_click"
@@ -341,7 +344,7 @@ async def _accrue(session: AsyncSession, conversion: Any, batch: _Batch, result:
         await _release_boost(session, commission)
         await _reverse(session, commission, source="skinstack",
                        external_id=f"reattribution:{commission.revision}", kind="reattribution",
-                       fraction=rules.ONE, adjustment_id=None,
+                       fraction=rules.WHOLE, adjustment_id=None,
                        reason="attributed again without this influencer")
         _count_sales(batch, conversion, commission.influencer_id, commission.program_id,
                      -commission.commissionable_amount)
@@ -512,11 +515,12 @@ def _details(conversion: Any, plan: _Plan, *, basis: str, gross: int, fee_exact:
         "order": {
             "subtotal": m(conversion.subtotal), "discounts": m(conversion.discounts),
             "order_level_discount": m(order.order_discount),
-            "lines": [line | {"unit_price": m(line["unit_price"]),
-                              "discount": m(line["discount"]), "amount": m(line["amount"]),
-                              "order_discount_share": _exact(
-                                  Decimal(line["order_discount_share"]), currency)}
-                      for line in order.lines],
+            "lines": [_line(counted, currency) for counted in order.lines],
+            "lines_scaled": {
+                "lines_after_discounts": m(order.lines_goods), "scaled_to": m(order.goods),
+                "why": ("the lines came to more than the order's subtotal less its discounts; "
+                        "each line was scaled pro rata down to it, the minor units split by "
+                        "largest remainder")} if order.scaled else None,
             "excluded_skus": list(program.excluded_skus),
             "commissionable_amount": _exact(order.amount, currency),
             "tax_and_shipping": "never commissionable",
@@ -550,6 +554,19 @@ def _details(conversion: Any, plan: _Plan, *, basis: str, gross: int, fee_exact:
                      "base and fee totals split between its influencers by largest remainder"),
         "holds": holds,
     }
+
+
+def _line(counted: rules.Counted, currency: str) -> dict[str, Any]:
+    line = counted.line
+    shown = {"sku": line.sku, "quantity": line.quantity,
+             "unit_price": format_minor(line.unit_price, currency),
+             "discount": format_minor(line.discount, currency),
+             "amount": format_minor(line.amount, currency),
+             "order_discount_share": _exact(counted.order_discount_share, currency),
+             "excluded": counted.excluded}
+    if counted.scaled is not None:
+        shown["scaled_amount"] = format_minor(counted.scaled, currency)
+    return shown
 
 
 def _accrual(values: dict[str, Any], commission_id: uuid.UUID, *, revision: int, kind: str,
@@ -588,11 +605,11 @@ async def _take_back(session: AsyncSession, conversion: Any, batch: _Batch,
         # What was taken back before counts first, whatever order the events came in.
         done = [(commission.id, a.source, a.external_id) in batch.reversed for a, _ in shares]
         taken = min(sum((share for (_, share), old in zip(shares, done, strict=True) if old),
-                        rules.ZERO), rules.ONE)
+                        rules.NOTHING), rules.WHOLE)
         for (adjustment, share), old in zip(shares, done, strict=True):
-            if old or share <= 0 or taken >= rules.ONE:
+            if old or share <= 0 or taken >= 1:
                 continue
-            taken = min(taken + share, rules.ONE)
+            taken = min(taken + share, rules.WHOLE)
             commission = await _reverse(
                 session, commission, source=adjustment.source,
                 external_id=adjustment.external_id, kind=adjustment.kind, fraction=taken,
@@ -622,7 +639,7 @@ TAKEN_FROM = {"pending": "pending", "on_hold": "pending", "approved": "available
 
 
 async def _reverse(session: AsyncSession, commission: Any, *, source: str, external_id: str,
-                   kind: str, fraction: Decimal, adjustment_id: uuid.UUID | None,
+                   kind: str, fraction: Fraction, adjustment_id: uuid.UUID | None,
                    reason: str) -> Any:
     """Takes the commission back to `fraction` of the order taken back in all (rule 7), once
     per (source, external id); returns the commission as it is after."""
@@ -634,7 +651,8 @@ async def _reverse(session: AsyncSession, commission: Any, *, source: str, exter
     reversal_id = await session.scalar(_INSERT_REVERSAL, {
         "commission_id": commission.id, "adjustment_id": adjustment_id, "source": source,
         "external_id": external_id, "kind": kind, "currency": commission.currency,
-        "gross": gross, "fee": fee, "fraction": fraction, "taken_from": taken_from,
+        "gross": gross, "fee": fee, "taken_from": taken_from,
+        "fraction": Decimal(fraction.numerator) / Decimal(fraction.denominator),
         "reason": reason})
     if reversal_id is None:
         return commission
@@ -695,7 +713,7 @@ async def reject(session: AsyncSession, commission_id: uuid.UUID, *, reason: str
                        "it back.")
     await _release_boost(session, commission)
     await _reverse(session, commission, source="skinstack", external_id="rejection",
-                   kind="rejection", fraction=rules.ONE, adjustment_id=None, reason=reason)
+                   kind="rejection", fraction=rules.WHOLE, adjustment_id=None, reason=reason)
     return (await session.execute(text(
         "UPDATE commissions SET rejection_reason = :reason WHERE id = :id RETURNING *"),
         {"id": commission.id, "reason": reason})).one()

@@ -54,7 +54,9 @@ class Order:
     occurred_at: datetime
     currency: str
     subtotal: int
-    """Line items at price x quantity, before any discount (minor units)."""
+    """Line items at price x quantity, before any discount (minor units), as the store states
+    it; with `discounts`, what it says the goods came to, which commissions never exceed even
+    when the line items add up to more."""
     discounts: int
     """Every discount on the order, line-level ones included."""
     tax: int
@@ -348,8 +350,15 @@ def shopify_order(payload: Mapping[str, Any]) -> Order:
             unit_price=_money(_shop_amount(item, "price"), currency, f"line_items[{index}].price"),
             discount=discount))
     line_total = sum(line.unit_price * line.quantity for line in lines)
+    discounts = _money(_shop_amount(payload, "total_discounts"), currency, "total_discounts",
+                       default=0)
     subtotal = _money(_shop_amount(payload, "total_line_items_price"), currency,
                       "total_line_items_price", default=line_total)
+    after_discounts = _shop_amount(payload, "subtotal_price")
+    if after_discounts not in (None, ""):
+        # subtotal_price is the goods after discounts: the store saying less there than its
+        # lines' prices less its discounts is believed (commissions never exceed it).
+        subtotal = min(subtotal, _money(after_discounts, currency, "subtotal_price") + discounts)
     shipping_set = _shop_amount(payload, "total_shipping_price")
     if shipping_set is not None:
         shipping = _money(shipping_set, currency, "total_shipping_price_set")
@@ -367,8 +376,7 @@ def shopify_order(payload: Mapping[str, Any]) -> Order:
         occurred_at=_when(payload.get("processed_at") or payload.get("created_at"), "created_at"),
         currency=currency,
         subtotal=subtotal,
-        discounts=_money(_shop_amount(payload, "total_discounts"), currency, "total_discounts",
-                         default=0),
+        discounts=discounts,
         tax=_money(_shop_amount(payload, "total_tax"), currency, "total_tax", default=0),
         shipping=shipping,
         total=_money(_shop_amount(payload, "total_price"), currency, "total_price"),
@@ -652,7 +660,8 @@ def amazon_report(text: str, *, default_currency: str = "USD") -> Normalised:
             returns.append(Adjustment(
                 external_id=f"amazon:{digest}", order_id=f"{tracking}:{asin}", kind="refund",
                 occurred_at=shipped_on, amount=abs(revenue), currency=currency,
-                line_items=({"sku": asin, "quantity": returned or 1, "amount": abs(revenue)},)))
+                # No units returned (a price adjustment) is no units: the revenue counts.
+                line_items=({"sku": asin, "quantity": returned, "amount": abs(revenue)},)))
             continue
         price = _money(_amazon_number(values.get("price")), currency, f"{where}: price",
                        default=revenue // max(shipped, 1))
