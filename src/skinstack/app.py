@@ -25,7 +25,7 @@ from skinstack.db import create_engine, create_sessionmaker, resolve_database_ur
 from skinstack.errors import install_error_handlers
 from skinstack.fraud.counters import MemoryClickCounters, RedisClickCounters
 from skinstack.links.router import router as links_router
-from skinstack.middleware import BodyLimitMiddleware, RequestContextMiddleware
+from skinstack.middleware import BodyLimitMiddleware, RequestContextMiddleware, UnhandledErrors
 from skinstack.ops.router import router as ops_router
 from skinstack.redirect.cache import LinkCache
 from skinstack.redirect.endpoint import RedirectEndpoint, RedirectMiddleware
@@ -110,6 +110,7 @@ def create_app(settings: Settings | None = None, *, run_worker_in_process: bool 
     redirect = RedirectEndpoint(
         country_header=settings.trusted_country_header,
         secure_cookie=settings.short_domain.startswith("https://"))
+    app.add_middleware(UnhandledErrors)  # innermost: the layers outside it see its 500
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes,
                        path_limits={IMPORT_PATH: settings.import_max_bytes,
                                     AMAZON_IMPORT_PATH: AMAZON_REPORT_MAX_BYTES})

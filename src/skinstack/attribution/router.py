@@ -53,7 +53,7 @@ async def list_coupons(merchant: CurrentMerchant, session: DBSession,
     return Page(items=[CouponOut.model_validate(row) for row in items], next_cursor=next_cursor)
 
 
-@router.patch("/merchants/me/coupons/{coupon_id}", response_model=CouponOut)
+@router.patch("/merchants/me/coupons/{coupon_id:uuid}", response_model=CouponOut)
 async def update_coupon(coupon_id: uuid.UUID, data: CouponPatch, merchant: CurrentMerchant,
                         session: DBSession) -> CouponOut:
     """Turns a code off (orders carrying it no longer credit anyone) or on again."""

@@ -76,14 +76,14 @@ async def list_links(request: Request, user: CurrentUser, session: DBSession, pa
     return Page(items=[link_out(request, link) for link in items], next_cursor=next_cursor)
 
 
-@router.get("/links/{link_id}", response_model=LinkOut,
+@router.get("/links/{link_id:uuid}", response_model=LinkOut,
             responses={404: {"description": "No such link"}})
 async def get_link(request: Request, link_id: uuid.UUID, user: CurrentUser,
                    session: DBSession) -> LinkOut:
     return link_out(request, await _get(link_id, user, session))
 
 
-@router.patch("/links/{link_id}", response_model=LinkOut,
+@router.patch("/links/{link_id:uuid}", response_model=LinkOut,
               responses={404: {"description": "No such link"}})
 async def patch_link(request: Request, link_id: uuid.UUID, data: LinkPatch, user: CurrentUser,
                      session: DBSession, background: BackgroundTasks) -> LinkOut:
@@ -97,7 +97,7 @@ async def patch_link(request: Request, link_id: uuid.UUID, data: LinkPatch, user
     return link_out(request, link)
 
 
-@router.get("/links/{link_id}/qr.{kind}", response_class=Response,
+@router.get("/links/{link_id:uuid}/qr.{kind}", response_class=Response,
             responses={200: {"content": {"image/png": {}, "image/svg+xml": {}}}})
 async def link_qr(request: Request, link_id: uuid.UUID, kind: Literal["png", "svg"],
                   user: CurrentUser, session: DBSession) -> Response:

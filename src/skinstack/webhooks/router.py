@@ -133,7 +133,8 @@ async def import_amazon_report(
     if user.role == "merchant":
         merchant_id = (await require_merchant(session=session, user=user)).id
     elif merchant_id is None:
-        raise InvalidInput("merchant_id is required for admins", field="merchant_id")
+        raise InvalidInput("merchant_id is required for admins", field="merchant_id",
+                           location="query")
     accepted, parsed = await accept_amazon_report(session, merchant_id=merchant_id,
                                                   body=await request.body())
     if accepted.duplicate:
@@ -170,7 +171,7 @@ async def list_tracking_ids(merchant: CurrentMerchant, session: DBSession
     return [TrackingIdOut.model_validate(row) for row in rows]
 
 
-@router.delete("/api/v1/merchants/me/amazon-tracking-ids/{tracking_id_id}", status_code=204)
+@router.delete("/api/v1/merchants/me/amazon-tracking-ids/{tracking_id_id:uuid}", status_code=204)
 async def delete_tracking_id(tracking_id_id: uuid.UUID, merchant: CurrentMerchant,
                              session: DBSession) -> Response:
     deleted = await session.execute(delete(AmazonTrackingId).where(
@@ -212,7 +213,7 @@ async def _event(session: AsyncSession, event_id: uuid.UUID) -> WebhookEvent:
     return event
 
 
-@router.get("/api/v1/admin/webhook-events/{event_id}", response_model=EventOut)
+@router.get("/api/v1/admin/webhook-events/{event_id:uuid}", response_model=EventOut)
 async def get_event(event_id: uuid.UUID, _admin: AdminUser, session: DBSession) -> EventOut:
     event = await _event(session, event_id)
     return EventOut.model_validate(
@@ -224,7 +225,7 @@ class NotReplayable(Conflict):
     code = "not_replayable"
 
 
-@router.post("/api/v1/admin/webhook-events/{event_id}/replay", response_model=EventSummaryOut,
+@router.post("/api/v1/admin/webhook-events/{event_id:uuid}/replay", response_model=EventSummaryOut,
              status_code=202)
 async def replay_event(event_id: uuid.UUID, _admin: AdminUser,
                        session: DBSession) -> EventSummaryOut:
