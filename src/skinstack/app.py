@@ -26,6 +26,7 @@ from skinstack.errors import install_error_handlers
 from skinstack.fraud.counters import MemoryClickCounters, RedisClickCounters
 from skinstack.links.router import router as links_router
 from skinstack.middleware import BodyLimitMiddleware, RequestContextMiddleware, UnhandledErrors
+from skinstack.openapi import document_problems
 from skinstack.ops.router import router as ops_router
 from skinstack.redirect.cache import LinkCache
 from skinstack.redirect.endpoint import RedirectEndpoint, RedirectMiddleware
@@ -107,6 +108,7 @@ def create_app(settings: Settings | None = None, *, run_worker_in_process: bool 
     app.include_router(conversions_router)
     app.include_router(attribution_router)
     app.include_router(commissions_router)
+    document_problems(app)
     redirect = RedirectEndpoint(
         country_header=settings.trusted_country_header,
         secure_cookie=settings.short_domain.startswith("https://"))

@@ -1,14 +1,17 @@
-"""Errors: the AppError hierarchy and the handlers that turn every error into RFC 9457 JSON."""
+"""Errors: the AppError hierarchy, the problem document's schema, and the handlers that turn
+every error into RFC 9457 JSON."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from http import HTTPStatus
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 import structlog
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import ClientDisconnect
 from starlette.status import HTTP_500_INTERNAL_SERVER_ERROR
@@ -78,11 +81,74 @@ class MalformedBody(AppError):
     status, title, code = 400, "Bad Request", "malformed_body"
 
 
+class ContentTooLarge(AppError):
+    """A body over the limit (`skinstack.middleware.BodyLimitMiddleware` answers it)."""
+
+    status, title, code = 413, "Content Too Large", "content_too_large"
+
+
 class TooManyRequests(AppError):
     status, title, code = 429, "Too Many Requests", "rate_limited"
 
     def __init__(self, detail: str, *, retry_after: int) -> None:
         super().__init__(detail, headers={"Retry-After": str(max(1, retry_after))})
+
+
+class ProblemField(BaseModel):
+    """One offending input."""
+
+    loc: list[str | int] = Field(description="Where it is: `body`, `query`, `path` or `header`, "
+                                             "then the field's path.")
+    field: str | None = Field(description="The field's dotted path, without the location.")
+    message: str
+    type: str = Field(description="What is wrong, e.g. `missing`, `string_too_long`, "
+                                  "`value_error`.")
+
+
+class Problem(BaseModel):
+    """An RFC 9457 problem document, the body of every error (`application/problem+json`)."""
+
+    model_config = ConfigDict(extra="allow", title="Problem")
+
+    type: str = "about:blank"
+    title: str
+    status: int
+    detail: str
+    instance: str | None = Field(default=None, description="The request's path.")
+    code: str | None = Field(default=None, description="What went wrong, for programs: e.g. "
+                             "`not_authenticated`, `validation_error`, `malformed_body`.")
+    errors: list[ProblemField] | None = Field(default=None, description="The offending "
+                                              "inputs, when the request was not valid.")
+
+
+Dependency = TypeVar("Dependency", bound=Callable[..., Any])
+
+
+def raises(*errors: type[AppError]) -> Callable[[Dependency], Dependency]:
+    """Declares the errors a dependency can raise, so the OpenAPI document lists their
+    statuses on every route that depends on it (`skinstack.openapi`)."""
+
+    def declare(dependency: Dependency) -> Dependency:
+        declared = getattr(dependency, "__problems__", ())
+        dependency.__problems__ = (*declared, *errors)  # type: ignore[attr-defined]
+        return dependency
+
+    return declare
+
+
+def problems(*errors: type[AppError]) -> dict[int | str, dict[str, Any]]:
+    """`responses=` for a route: the statuses of the errors it raises, described by their
+    codes (the problem document's schema is filled in by `skinstack.openapi`)."""
+    by_status: dict[int, list[type[AppError]]] = {}
+    for error in errors:
+        by_status.setdefault(error.status, []).append(error)
+    return {status: {"description": described(listed)}
+            for status, listed in sorted(by_status.items())}
+
+
+def described(errors: list[type[AppError]]) -> str:
+    codes = ", ".join(sorted({f"`{error.code}`" for error in errors}))
+    return f"{errors[0].title} ({codes})"
 
 
 def problem(

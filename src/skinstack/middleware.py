@@ -11,7 +11,7 @@ import structlog
 from prometheus_client import Counter, Histogram
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from skinstack.errors import PROBLEM_JSON, log_unhandled, unhandled_problem
+from skinstack.errors import PROBLEM_JSON, ContentTooLarge, log_unhandled, unhandled_problem
 
 log = structlog.get_logger("skinstack.access")
 
@@ -172,7 +172,7 @@ async def _refuse(send: Send, limit: int) -> None:
     body = (
         b'{"type":"about:blank","title":"Content Too Large","status":413,'
         b'"detail":"The request body is larger than ' + str(limit).encode() + b' bytes.",'
-        b'"code":"content_too_large"}'
+        b'"code":"' + ContentTooLarge.code.encode() + b'"}'
     )
     await send({"type": "http.response.start", "status": 413,
                 "headers": [(b"content-type", PROBLEM_JSON.encode()),

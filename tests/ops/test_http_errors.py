@@ -209,6 +209,40 @@ async def test_openapi_lists_the_contract(client: httpx.AsyncClient) -> None:
         assert path in paths
 
 
+def _error_statuses(operation: dict) -> set[int]:
+    return {int(status) for status in operation["responses"] if int(status) >= 400}
+
+
+async def test_openapi_documents_every_error_as_a_problem(client: httpx.AsyncClient) -> None:
+    document = (await client.get("/openapi.json")).json()
+    schemas = document["components"]["schemas"]
+    assert "Problem" in schemas
+    assert "HTTPValidationError" not in schemas and "ValidationError" not in schemas
+    problem = {PROBLEM: {"schema": {"$ref": "#/components/schemas/Problem"}}}
+    for path, operations in document["paths"].items():
+        for method, operation in operations.items():
+            for status, response in operation["responses"].items():
+                if int(status) >= 400:
+                    assert response["content"] == problem, (method, path, status)
+
+
+@pytest.mark.parametrize(("method", "path", "statuses"), [
+    ("get", "/health", {503}),
+    ("get", "/api/v1/me", {401}),  # no parameters, no body, any role
+    ("get", "/api/v1/networks", {401}),
+    ("post", "/api/v1/auth/token", {400, 401, 413, 422, 429}),  # no token needed: no 403
+    ("get", "/api/v1/programs/{program_id}", {401, 404, 422}),
+    # a merchant's (403 for others, 409 before its profile), a body, an id, a named conflict
+    ("patch", "/api/v1/products/{product_id}", {400, 401, 403, 404, 409, 413, 422}),
+    ("get", "/api/v1/admin/users", {400, 401, 403, 422}),  # paged: a bad cursor is 400
+])
+async def test_openapi_lists_the_statuses_each_route_can_give(
+    client: httpx.AsyncClient, method: str, path: str, statuses: set[int]
+) -> None:
+    document = (await client.get("/openapi.json")).json()
+    assert _error_statuses(document["paths"][path][method]) == statuses
+
+
 async def test_request_id_is_echoed(client: httpx.AsyncClient) -> None:
     response = await client.get("/health", headers={"X-Request-ID": "req-12345678"})
     assert response.headers["x-request-id"] == "req-12345678"

@@ -11,11 +11,11 @@ from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from skinstack.accounts.deps import AdminUser, CurrentMerchant, MerchantOrAdminUser
-from skinstack.accounts.service import require_merchant
+from skinstack.accounts.service import ProfileRequired, require_merchant
 from skinstack.compliance import audit
 from skinstack.conversions import normalise
 from skinstack.db import DBSession, add_unique
-from skinstack.errors import AppError, Conflict, InvalidInput, NotFound
+from skinstack.errors import AppError, Conflict, InvalidInput, NotFound, problems
 from skinstack.kit.pagination import Page, PageParams, page_of, page_params, paginate
 from skinstack.models import AmazonTrackingId, Influencer, MerchantIntegration, WebhookEvent
 from skinstack.webhooks import intake, tasks
@@ -37,7 +37,8 @@ router = APIRouter(tags=["conversions in"])
 AMAZON_IMPORT_PATH = "/api/v1/imports/amazon"
 AMAZON_REPORT_MAX_BYTES = 32 * 1024 * 1024
 SIGNED = {401: {"description": "Unknown account, or a missing or wrong signature"},
-          413: {"description": "Body over 1 MiB"}}
+          413: {"description": "Body over 1 MiB"},
+          422: {"description": "A required header or parameter is missing or not valid"}}
 
 
 def answer(accepted: intake.Accepted) -> DeliveryOut:
@@ -121,6 +122,7 @@ async def accept_amazon_report(session: AsyncSession, *, merchant_id: uuid.UUID,
 
 
 @router.post(AMAZON_IMPORT_PATH, response_model=ReportAccepted, status_code=202,
+             responses=problems(AmazonNotConnected, ProfileRequired),
              openapi_extra={"requestBody": {
                  "description": "An Amazon Associates earnings report as exported (CSV or "
                                 "tab-separated, title row allowed).",
@@ -148,7 +150,7 @@ class TrackingIdTaken(Conflict):
 
 
 @router.post("/api/v1/merchants/me/amazon-tracking-ids", response_model=TrackingIdOut,
-             status_code=201)
+             status_code=201, responses=problems(TrackingIdTaken))
 async def add_tracking_id(data: TrackingIdIn, merchant: CurrentMerchant,
                           session: DBSession) -> TrackingIdOut:
     """Names the influencer behind one of the merchant's Amazon tracking ids."""
@@ -226,7 +228,7 @@ class NotReplayable(Conflict):
 
 
 @router.post("/api/v1/admin/webhook-events/{event_id:uuid}/replay", response_model=EventSummaryOut,
-             status_code=202)
+             status_code=202, responses=problems(NotReplayable))
 async def replay_event(event_id: uuid.UUID, _admin: AdminUser,
                        session: DBSession) -> EventSummaryOut:
     """Puts a failed or dead event back in the queue with fresh attempts."""
