@@ -31,7 +31,9 @@ from skinstack.middleware import (
     BodyLimitMiddleware,
     ForwardedClientMiddleware,
     RequestContextMiddleware,
+    UnhandledErrors,
 )
+from skinstack.openapi import document_problems
 from skinstack.ops.router import router as ops_router
 from skinstack.redirect.cache import LinkCache
 from skinstack.redirect.endpoint import RedirectEndpoint, RedirectMiddleware
@@ -113,9 +115,11 @@ def create_app(settings: Settings | None = None, *, run_worker_in_process: bool 
     app.include_router(conversions_router)
     app.include_router(attribution_router)
     app.include_router(commissions_router)
+    document_problems(app)
     redirect = RedirectEndpoint(
         country_header=settings.trusted_country_header,
         secure_cookie=settings.short_domain.startswith("https://"))
+    app.add_middleware(UnhandledErrors)  # innermost: the layers outside it see its 500
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes,
                        path_limits={IMPORT_PATH: settings.import_max_bytes,
                                     AMAZON_IMPORT_PATH: AMAZON_REPORT_MAX_BYTES})

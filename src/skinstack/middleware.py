@@ -1,5 +1,5 @@
 """Pure ASGI middleware: request ids, access log and metrics, the request body limit, and the
-client's address behind trusted proxies."""
+client's address behind trusted proxies, and the 500 answer to errors nothing handled."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import structlog
 from prometheus_client import Counter, Histogram
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from skinstack.errors import PROBLEM_JSON
+from skinstack.errors import PROBLEM_JSON, ContentTooLarge, log_unhandled, unhandled_problem
 from skinstack.kit.forwarded import TrustedProxies, client_address
 
 log = structlog.get_logger("skinstack.access")
@@ -59,7 +59,9 @@ class RequestContextMiddleware:
             await self.app(scope, receive, send_with_id)
         finally:
             elapsed = time.perf_counter() - started
-            route = getattr(scope.get("route"), "path", "<unmatched>")
+            matched = scope.get("route")  # the template, without convertors like `:uuid`
+            route = (getattr(matched, "path_format", None)
+                     or getattr(matched, "path", "<unmatched>"))
             REQUESTS.labels(scope["method"], route, str(status)).inc()
             LATENCY.labels(scope["method"], route).observe(elapsed)
             log.info("request", method=scope["method"], route=route, status=status,
@@ -126,10 +128,52 @@ class BodyLimitMiddleware:
         await self.app(scope, counting_receive, guarded_send)
 
 
+class UnhandledErrors:
+    """Answers an exception that no handler took with the 500 problem document, as an ordinary
+    response, so the connection stays open for the client's next request.
+
+    Starlette's outermost layer would answer it too, but then re-raises it, and uvicorn closes a
+    keep-alive connection under a response that never said `Connection: close`: the client's
+    next request on it gets an empty reply. Installed innermost, so the request id, access log,
+    metrics and body limit see the 500 like any answer. An error after the response has started
+    cannot change it: once the body is complete (a background task failed) it is logged and the
+    connection kept; in the middle of the body it is re-raised, and cutting the connection is
+    the only way left to tell the client its body is short.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = finished = False
+
+        async def tracking_send(message: Message) -> None:
+            nonlocal started, finished
+            if message["type"] == "http.response.start":
+                started = True
+            elif message["type"] == "http.response.body" and not message.get("more_body"):
+                finished = True
+            await send(message)
+
+        try:
+            await self.app(scope, receive, tracking_send)
+        except Exception as exc:
+            if not started:
+                await unhandled_problem(exc, scope["path"])(scope, receive, send)
+            elif finished:
+                log_unhandled(exc)
+            else:
+                raise
+
+
 async def _refuse(send: Send, limit: int) -> None:
     body = (
         b'{"type":"about:blank","title":"Content Too Large","status":413,'
-        b'"detail":"The request body is larger than ' + str(limit).encode() + b' bytes."}'
+        b'"detail":"The request body is larger than ' + str(limit).encode() + b' bytes.",'
+        b'"code":"' + ContentTooLarge.code.encode() + b'"}'
     )
     await send({"type": "http.response.start", "status": 413,
                 "headers": [(b"content-type", PROBLEM_JSON.encode()),

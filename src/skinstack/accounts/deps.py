@@ -10,15 +10,16 @@ from fastapi.security import OAuth2PasswordBearer
 
 from skinstack.accounts import repository
 from skinstack.accounts.security import InvalidToken, decode_access_token
-from skinstack.accounts.service import require_merchant
+from skinstack.accounts.service import ProfileRequired, require_merchant
 from skinstack.compliance import audit
 from skinstack.db import DBSession
-from skinstack.errors import Forbidden, NotAuthenticated
+from skinstack.errors import Forbidden, NotAuthenticated, raises
 from skinstack.models import Merchant, Role, User
 
 bearer = OAuth2PasswordBearer(tokenUrl="/api/v1/auth/token", auto_error=False)
 
 
+@raises(NotAuthenticated)
 async def current_user(
     request: Request, session: DBSession, token: Annotated[str | None, Depends(bearer)]
 ) -> User:
@@ -45,6 +46,7 @@ CurrentUser = Annotated[User, Depends(current_user)]
 def require_role(*roles: Role) -> Callable[[User], Awaitable[User]]:
     allowed = {role.value for role in roles}
 
+    @raises(Forbidden)
     async def dependency(user: CurrentUser) -> User:
         if user.role not in allowed:
             raise Forbidden(f"This needs the {' or '.join(sorted(allowed))} role.")
@@ -58,6 +60,7 @@ MerchantUser = Annotated[User, Depends(require_role(Role.merchant))]
 AdminUser = Annotated[User, Depends(require_role(Role.admin))]
 
 
+@raises(ProfileRequired)
 async def current_merchant(user: MerchantUser, session: DBSession) -> Merchant:
     """The calling merchant's profile (409 until it exists)."""
     return await require_merchant(session=session, user=user)

@@ -123,7 +123,7 @@ async def list_integrations(merchant: CurrentMerchant, session: DBSession,
                 next_cursor=next_cursor)
 
 
-@router.get("/merchants/me/integrations/{integration_id}", response_model=IntegrationOut,
+@router.get("/merchants/me/integrations/{integration_id:uuid}", response_model=IntegrationOut,
             responses={404: {"description": "No such integration"}})
 async def get_integration(integration_id: uuid.UUID, merchant: CurrentMerchant,
                           session: DBSession) -> IntegrationOut:
@@ -132,7 +132,7 @@ async def get_integration(integration_id: uuid.UUID, merchant: CurrentMerchant,
     return IntegrationOut.model_validate(integration)
 
 
-@router.delete("/merchants/me/integrations/{integration_id}",
+@router.delete("/merchants/me/integrations/{integration_id:uuid}",
                status_code=status.HTTP_204_NO_CONTENT,
                responses={404: {"description": "No such integration"}})
 async def delete_integration(integration_id: uuid.UUID, merchant: CurrentMerchant,
@@ -152,7 +152,7 @@ async def list_users(_admin: AdminUser, session: DBSession, page: Paging,
                 next_cursor=next_cursor)
 
 
-@router.patch("/admin/users/{user_id}", response_model=UserAdminOut, tags=["admin"],
+@router.patch("/admin/users/{user_id:uuid}", response_model=UserAdminOut, tags=["admin"],
               responses={404: {"description": "No such user"},
                          409: {"description": "It is the last active admin"}})
 async def patch_user(user_id: uuid.UUID, data: UserAdminPatch, _admin: AdminUser,

@@ -11,9 +11,9 @@ from sqlalchemy import select
 from skinstack.accounts.deps import CurrentMerchant, InfluencerUser
 from skinstack.attribution.schemas import CouponIn, CouponOut, CouponPatch
 from skinstack.db import DBSession, add_unique
-from skinstack.errors import Conflict, InvalidInput, NotFound
+from skinstack.errors import Conflict, InvalidInput, NotFound, problems
 from skinstack.kit.pagination import Page, PageParams, page_of, page_params, paginate
-from skinstack.links.service import require_influencer
+from skinstack.links.service import ProfileRequired, require_influencer
 from skinstack.models import Coupon, Influencer, Program
 
 router = APIRouter(prefix="/api/v1", tags=["coupons"])
@@ -23,7 +23,8 @@ class CouponTaken(Conflict):
     code = "coupon_taken"
 
 
-@router.post("/merchants/me/coupons", response_model=CouponOut, status_code=201)
+@router.post("/merchants/me/coupons", response_model=CouponOut, status_code=201,
+             responses=problems(CouponTaken))
 async def add_coupon(data: CouponIn, merchant: CurrentMerchant, session: DBSession
                      ) -> CouponOut:
     """Gives one of the merchant's discount codes to an influencer, under one of its programs."""
@@ -53,7 +54,7 @@ async def list_coupons(merchant: CurrentMerchant, session: DBSession,
     return Page(items=[CouponOut.model_validate(row) for row in items], next_cursor=next_cursor)
 
 
-@router.patch("/merchants/me/coupons/{coupon_id}", response_model=CouponOut)
+@router.patch("/merchants/me/coupons/{coupon_id:uuid}", response_model=CouponOut)
 async def update_coupon(coupon_id: uuid.UUID, data: CouponPatch, merchant: CurrentMerchant,
                         session: DBSession) -> CouponOut:
     """Turns a code off (orders carrying it no longer credit anyone) or on again."""
@@ -65,7 +66,8 @@ async def update_coupon(coupon_id: uuid.UUID, data: CouponPatch, merchant: Curre
     return CouponOut.model_validate(coupon)
 
 
-@router.get("/influencers/me/coupons", response_model=Page[CouponOut])
+@router.get("/influencers/me/coupons", response_model=Page[CouponOut],
+            responses=problems(ProfileRequired))
 async def my_coupons(user: InfluencerUser, session: DBSession,
                      page: Annotated[PageParams, Depends(page_params)]) -> Page[CouponOut]:
     """The codes merchants have given the caller, newest first."""

@@ -77,13 +77,13 @@ async def list_programs(visible: Visible, session: DBSession, page: Paging,
                 next_cursor=next_cursor)
 
 
-@router.get("/programs/{program_id}", response_model=ProgramOut,
+@router.get("/programs/{program_id:uuid}", response_model=ProgramOut,
             responses={404: {"description": "No such program"}})
 async def get_program(program_id: uuid.UUID, visible: Visible, session: DBSession) -> ProgramOut:
     return await _program_out(session, program_id, visible)
 
 
-@router.patch("/programs/{program_id}", response_model=ProgramOut,
+@router.patch("/programs/{program_id:uuid}", response_model=ProgramOut,
               responses={404: {"description": "No such program"}})
 async def patch_program(program_id: uuid.UUID, data: ProgramPatch, merchant: CurrentMerchant,
                         session: DBSession) -> ProgramOut:
@@ -154,7 +154,7 @@ def _price(value: Decimal | None, currency: str, field: str) -> int | None:
     try:
         return to_minor(value, currency)
     except MoneyError as exc:
-        raise InvalidInput(str(exc), field=field) from None
+        raise InvalidInput(str(exc), field=field, location="query") from None
 
 
 @router.get("/products", response_model=Page[ProductOut])
@@ -177,7 +177,7 @@ async def search_products(
     By relevance with `q`, else newest first. A price range applies in `currency` (USD when
     not given) and so keeps to products priced in it."""
     if currency is not None and currency not in CURRENCIES:
-        raise InvalidInput("not an ISO 4217 currency code", field="currency")
+        raise InvalidInput("not an ISO 4217 currency code", field="currency", location="query")
     if currency is None and (min_price is not None or max_price is not None):
         currency = "USD"
     price_currency = currency or "USD"
@@ -195,7 +195,7 @@ async def search_products(
                 next_cursor=next_cursor)
 
 
-@router.get("/products/{product_id}", response_model=ProductOut,
+@router.get("/products/{product_id:uuid}", response_model=ProductOut,
             responses={404: {"description": "No such product"}})
 async def get_product(product_id: uuid.UUID, visible: Visible, session: DBSession) -> ProductOut:
     product = await repository.get_product(session=session, product_id=product_id,
@@ -205,7 +205,7 @@ async def get_product(product_id: uuid.UUID, visible: Visible, session: DBSessio
     return ProductOut(**service.product_view(product))
 
 
-@router.patch("/products/{product_id}", response_model=ProductOut,
+@router.patch("/products/{product_id:uuid}", response_model=ProductOut,
               responses={404: {"description": "No such product"}})
 async def patch_product(product_id: uuid.UUID, data: ProductPatch, merchant: CurrentMerchant,
                         session: DBSession) -> ProductOut:
@@ -214,7 +214,7 @@ async def patch_product(product_id: uuid.UUID, data: ProductPatch, merchant: Cur
     return ProductOut(**service.product_view(product))
 
 
-@router.delete("/products/{product_id}", status_code=status.HTTP_204_NO_CONTENT,
+@router.delete("/products/{product_id:uuid}", status_code=status.HTTP_204_NO_CONTENT,
                responses={404: {"description": "No such product"}})
 async def delete_product(product_id: uuid.UUID, merchant: CurrentMerchant,
                          session: DBSession) -> Response:
@@ -249,14 +249,14 @@ async def list_campaigns(user: CurrentUser, visible: Visible, session: DBSession
                 next_cursor=next_cursor)
 
 
-@router.get("/campaigns/{campaign_id}", response_model=CampaignOut,
+@router.get("/campaigns/{campaign_id:uuid}", response_model=CampaignOut,
             responses={404: {"description": "No such campaign"}})
 async def get_campaign(campaign_id: uuid.UUID, user: CurrentUser, visible: Visible,
                        session: DBSession) -> CampaignOut:
     return await _campaign_out(session, campaign_id, visible, await _influencer_id(session, user))
 
 
-@router.patch("/campaigns/{campaign_id}", response_model=CampaignOut,
+@router.patch("/campaigns/{campaign_id:uuid}", response_model=CampaignOut,
               responses={404: {"description": "No such campaign"}})
 async def patch_campaign(campaign_id: uuid.UUID, data: CampaignPatch, merchant: CurrentMerchant,
                          session: DBSession) -> CampaignOut:

@@ -13,7 +13,7 @@ from fastapi import APIRouter, Depends, Query
 from sqlalchemy import Select, select, text
 
 from skinstack.accounts.deps import CurrentMerchant, CurrentUser, MerchantOrAdminUser
-from skinstack.accounts.service import require_merchant
+from skinstack.accounts.service import ProfileRequired, require_merchant
 from skinstack.commissions import service
 from skinstack.commissions.schemas import (
     CommissionOut,
@@ -24,7 +24,7 @@ from skinstack.commissions.schemas import (
 )
 from skinstack.compliance import audit
 from skinstack.db import DBSession
-from skinstack.errors import InvalidInput, NotFound
+from skinstack.errors import Conflict, InvalidInput, NotFound, problems
 from skinstack.kit.money import format_minor
 from skinstack.kit.pagination import Page, PageParams, page_of, page_params, paginate
 from skinstack.ledger import service as ledger
@@ -76,7 +76,8 @@ _VISIBLE = select(Commission, Conversion.order_id).join(
     Conversion, Conversion.id == Commission.conversion_id)
 
 
-@router.get("/commissions", response_model=Page[CommissionOut])
+@router.get("/commissions", response_model=Page[CommissionOut],
+            responses=problems(ProfileRequired))
 async def list_commissions(
     user: CurrentUser, session: DBSession,
     page: Annotated[PageParams, Depends(page_params)],
@@ -120,7 +121,8 @@ async def _shown(session: DBSession, commission_id: uuid.UUID, order_id: str) ->
     return commission_view(commission, order_id, list(reversals))
 
 
-@router.get("/commissions/{commission_id}", response_model=CommissionOut)
+@router.get("/commissions/{commission_id:uuid}", response_model=CommissionOut,
+            responses=problems(ProfileRequired))
 async def get_commission(commission_id: uuid.UUID, user: CurrentUser,
                          session: DBSession) -> CommissionOut:
     """One commission with its reversals."""
@@ -128,7 +130,8 @@ async def get_commission(commission_id: uuid.UUID, user: CurrentUser,
     return await _shown(session, commission.id, order_id)
 
 
-@router.post("/commissions/{commission_id}/approve", response_model=CommissionOut)
+@router.post("/commissions/{commission_id:uuid}/approve", response_model=CommissionOut,
+             responses=problems(ProfileRequired, Conflict))
 async def approve_commission(commission_id: uuid.UUID, user: MerchantOrAdminUser,
                              session: DBSession) -> CommissionOut:
     """The program's merchant or an admin approves a pending or held commission; approving
@@ -143,7 +146,8 @@ async def approve_commission(commission_id: uuid.UUID, user: MerchantOrAdminUser
     return await _shown(session, commission.id, order_id)
 
 
-@router.post("/commissions/{commission_id}/reject", response_model=CommissionOut)
+@router.post("/commissions/{commission_id:uuid}/reject", response_model=CommissionOut,
+             responses=problems(ProfileRequired, Conflict))
 async def reject_commission(commission_id: uuid.UUID, data: RejectIn,
                             user: MerchantOrAdminUser, session: DBSession) -> CommissionOut:
     """Reverses what is left of a commission not yet paid; rejecting again is not an error;
@@ -183,7 +187,7 @@ async def statement(merchant: CurrentMerchant, session: DBSession,
     into the influencers' earnings and the platform's fees, from the ledger."""
     matched = MONTH.match(month)
     if matched is None:
-        raise InvalidInput("month must be YYYY-MM", field="month")
+        raise InvalidInput("month must be YYYY-MM", field="month", location="query")
     year, number = int(matched[1]), int(matched[2])
     start = datetime(year, number, 1, tzinfo=UTC)
     end = datetime(year + number // 12, number % 12 + 1, 1, tzinfo=UTC)

@@ -17,7 +17,7 @@ from fastapi import Query
 from pydantic import BaseModel
 from sqlalchemy import ColumnElement, Select, bindparam, tuple_
 
-from skinstack.errors import AppError
+from skinstack.errors import AppError, raises
 
 T = TypeVar("T")
 
@@ -38,6 +38,7 @@ class PageParams(BaseModel):
     cursor: str | None
 
 
+@raises(InvalidCursor)  # read where the list is queried, but every paged route can answer it
 def page_params(
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = 50,
     cursor: Annotated[str | None, Query(max_length=500)] = None,

@@ -14,10 +14,11 @@ from skinstack.accounts.deps import CurrentUser, InfluencerUser
 from skinstack.catalog.repository import Visibility
 from skinstack.catalog.service import visibility_for
 from skinstack.db import DBSession
-from skinstack.errors import Forbidden, NotFound
+from skinstack.errors import Forbidden, NotFound, problems
 from skinstack.kit.pagination import Page, PageParams, page_of, page_params
 from skinstack.links import repository, service
 from skinstack.links.schemas import LinkIn, LinkOut, LinkPatch
+from skinstack.links.service import ProfileRequired
 from skinstack.models import Role, TrackingLink, User
 
 router = APIRouter(prefix="/api/v1", tags=["links"])
@@ -65,7 +66,7 @@ async def create_link(request: Request, data: LinkIn, user: InfluencerUser, sess
     return link_out(request, link)
 
 
-@router.get("/links", response_model=Page[LinkOut])
+@router.get("/links", response_model=Page[LinkOut], responses=problems(ProfileRequired))
 async def list_links(request: Request, user: CurrentUser, session: DBSession, page: Paging,
                      program_id: uuid.UUID | None = None) -> Page[LinkOut]:
     visibility, influencer_id = await scope(user, session)
@@ -76,15 +77,16 @@ async def list_links(request: Request, user: CurrentUser, session: DBSession, pa
     return Page(items=[link_out(request, link) for link in items], next_cursor=next_cursor)
 
 
-@router.get("/links/{link_id}", response_model=LinkOut,
-            responses={404: {"description": "No such link"}})
+@router.get("/links/{link_id:uuid}", response_model=LinkOut,
+            responses={404: {"description": "No such link"}, **problems(ProfileRequired)})
 async def get_link(request: Request, link_id: uuid.UUID, user: CurrentUser,
                    session: DBSession) -> LinkOut:
     return link_out(request, await _get(link_id, user, session))
 
 
-@router.patch("/links/{link_id}", response_model=LinkOut,
-              responses={404: {"description": "No such link"}})
+@router.patch("/links/{link_id:uuid}", response_model=LinkOut,
+              responses={404: {"description": "No such link"},
+                         **problems(Forbidden, ProfileRequired)})
 async def patch_link(request: Request, link_id: uuid.UUID, data: LinkPatch, user: CurrentUser,
                      session: DBSession, background: BackgroundTasks) -> LinkOut:
     """The link's influencer, or an admin, may deactivate or expire it."""
@@ -97,8 +99,9 @@ async def patch_link(request: Request, link_id: uuid.UUID, data: LinkPatch, user
     return link_out(request, link)
 
 
-@router.get("/links/{link_id}/qr.{kind}", response_class=Response,
-            responses={200: {"content": {"image/png": {}, "image/svg+xml": {}}}})
+@router.get("/links/{link_id:uuid}/qr.{kind}", response_class=Response,
+            responses={200: {"content": {"image/png": {}, "image/svg+xml": {}}},
+                       **problems(ProfileRequired)})
 async def link_qr(request: Request, link_id: uuid.UUID, kind: Literal["png", "svg"],
                   user: CurrentUser, session: DBSession) -> Response:
     link = await _get(link_id, user, session)

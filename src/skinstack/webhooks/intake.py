@@ -230,11 +230,13 @@ async def shopify(session: AsyncSession, headers: Mapping[str, str], body: bytes
                                       signature=headers.get("x-shopify-hmac-sha256"))
     topic = headers.get("x-shopify-topic", "").strip()
     if not topic:
-        raise InvalidInput("X-Shopify-Topic is required", field="X-Shopify-Topic")
+        raise InvalidInput("X-Shopify-Topic is required", field="X-Shopify-Topic",
+                           location="header")
     event_id = (headers.get("x-shopify-event-id") or headers.get("x-shopify-webhook-id")
                 or "").strip()
     if not event_id:
-        raise InvalidInput("X-Shopify-Webhook-Id is required", field="X-Shopify-Webhook-Id")
+        raise InvalidInput("X-Shopify-Webhook-Id is required", field="X-Shopify-Webhook-Id",
+                           location="header")
     return await store(session, source="shopify", external_id=event_id, sender=sender,
                        topic=topic, headers=headers, body=body)
 

@@ -11,11 +11,11 @@ from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from skinstack.accounts.deps import AdminUser, CurrentMerchant, MerchantOrAdminUser
-from skinstack.accounts.service import require_merchant
+from skinstack.accounts.service import ProfileRequired, require_merchant
 from skinstack.compliance import audit
 from skinstack.conversions import normalise
 from skinstack.db import DBSession, add_unique
-from skinstack.errors import AppError, Conflict, InvalidInput, NotFound
+from skinstack.errors import AppError, Conflict, InvalidInput, NotFound, problems
 from skinstack.kit.pagination import Page, PageParams, page_of, page_params, paginate
 from skinstack.models import AmazonTrackingId, Influencer, MerchantIntegration, WebhookEvent
 from skinstack.webhooks import intake, tasks
@@ -37,7 +37,8 @@ router = APIRouter(tags=["conversions in"])
 AMAZON_IMPORT_PATH = "/api/v1/imports/amazon"
 AMAZON_REPORT_MAX_BYTES = 32 * 1024 * 1024
 SIGNED = {401: {"description": "Unknown account, or a missing or wrong signature"},
-          413: {"description": "Body over 1 MiB"}}
+          413: {"description": "Body over 1 MiB"},
+          422: {"description": "A required header or parameter is missing or not valid"}}
 
 
 def answer(accepted: intake.Accepted) -> DeliveryOut:
@@ -121,6 +122,7 @@ async def accept_amazon_report(session: AsyncSession, *, merchant_id: uuid.UUID,
 
 
 @router.post(AMAZON_IMPORT_PATH, response_model=ReportAccepted, status_code=202,
+             responses=problems(AmazonNotConnected, ProfileRequired),
              openapi_extra={"requestBody": {
                  "description": "An Amazon Associates earnings report as exported (CSV or "
                                 "tab-separated, title row allowed).",
@@ -133,7 +135,8 @@ async def import_amazon_report(
     if user.role == "merchant":
         merchant_id = (await require_merchant(session=session, user=user)).id
     elif merchant_id is None:
-        raise InvalidInput("merchant_id is required for admins", field="merchant_id")
+        raise InvalidInput("merchant_id is required for admins", field="merchant_id",
+                           location="query")
     accepted, parsed = await accept_amazon_report(session, merchant_id=merchant_id,
                                                   body=await request.body())
     if accepted.duplicate:
@@ -147,7 +150,7 @@ class TrackingIdTaken(Conflict):
 
 
 @router.post("/api/v1/merchants/me/amazon-tracking-ids", response_model=TrackingIdOut,
-             status_code=201)
+             status_code=201, responses=problems(TrackingIdTaken))
 async def add_tracking_id(data: TrackingIdIn, merchant: CurrentMerchant,
                           session: DBSession) -> TrackingIdOut:
     """Names the influencer behind one of the merchant's Amazon tracking ids."""
@@ -170,7 +173,7 @@ async def list_tracking_ids(merchant: CurrentMerchant, session: DBSession
     return [TrackingIdOut.model_validate(row) for row in rows]
 
 
-@router.delete("/api/v1/merchants/me/amazon-tracking-ids/{tracking_id_id}", status_code=204)
+@router.delete("/api/v1/merchants/me/amazon-tracking-ids/{tracking_id_id:uuid}", status_code=204)
 async def delete_tracking_id(tracking_id_id: uuid.UUID, merchant: CurrentMerchant,
                              session: DBSession) -> Response:
     deleted = await session.execute(delete(AmazonTrackingId).where(
@@ -212,7 +215,7 @@ async def _event(session: AsyncSession, event_id: uuid.UUID) -> WebhookEvent:
     return event
 
 
-@router.get("/api/v1/admin/webhook-events/{event_id}", response_model=EventOut)
+@router.get("/api/v1/admin/webhook-events/{event_id:uuid}", response_model=EventOut)
 async def get_event(event_id: uuid.UUID, _admin: AdminUser, session: DBSession) -> EventOut:
     event = await _event(session, event_id)
     return EventOut.model_validate(
@@ -224,8 +227,8 @@ class NotReplayable(Conflict):
     code = "not_replayable"
 
 
-@router.post("/api/v1/admin/webhook-events/{event_id}/replay", response_model=EventSummaryOut,
-             status_code=202)
+@router.post("/api/v1/admin/webhook-events/{event_id:uuid}/replay", response_model=EventSummaryOut,
+             status_code=202, responses=problems(NotReplayable))
 async def replay_event(event_id: uuid.UUID, _admin: AdminUser,
                        session: DBSession) -> EventSummaryOut:
     """Puts a failed or dead event back in the queue with fresh attempts."""
