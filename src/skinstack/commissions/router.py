@@ -3,14 +3,11 @@ statement."""
 
 from __future__ import annotations
 
-import re
 import uuid
-from collections import defaultdict
-from datetime import UTC, datetime
-from typing import Annotated, Literal
+from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query
-from sqlalchemy import Select, select, text
+from sqlalchemy import Select, select
 
 from skinstack.accounts.deps import CurrentMerchant, CurrentUser, MerchantOrAdminUser
 from skinstack.accounts.service import ProfileRequired, require_merchant
@@ -24,12 +21,11 @@ from skinstack.commissions.schemas import (
 )
 from skinstack.compliance import audit
 from skinstack.db import DBSession
-from skinstack.errors import Conflict, InvalidInput, NotFound, problems
+from skinstack.errors import NotFound, problems
 from skinstack.kit.money import format_minor
 from skinstack.kit.pagination import Page, PageParams, page_of, page_params, paginate
-from skinstack.ledger import service as ledger
 from skinstack.links.service import require_influencer
-from skinstack.models import Commission, Conversion, Reversal, User
+from skinstack.models import Commission, CommissionStatus, Conversion, Reversal, User
 
 router = APIRouter(prefix="/api/v1", tags=["commissions"])
 
@@ -81,7 +77,7 @@ _VISIBLE = select(Commission, Conversion.order_id).join(
 async def list_commissions(
     user: CurrentUser, session: DBSession,
     page: Annotated[PageParams, Depends(page_params)],
-    status: Literal["pending", "on_hold", "approved", "paid", "reversed"] | None = None,
+    status: CommissionStatus | None = None,
     program_id: uuid.UUID | None = None,
     merchant_id: Annotated[uuid.UUID | None, Query(description="Admins only.")] = None,
     influencer_id: Annotated[uuid.UUID | None, Query(description="Admins only.")] = None,
@@ -131,7 +127,7 @@ async def get_commission(commission_id: uuid.UUID, user: CurrentUser,
 
 
 @router.post("/commissions/{commission_id:uuid}/approve", response_model=CommissionOut,
-             responses=problems(ProfileRequired, Conflict))
+             responses=problems(ProfileRequired, service.CommissionReversed))
 async def approve_commission(commission_id: uuid.UUID, user: MerchantOrAdminUser,
                              session: DBSession) -> CommissionOut:
     """The program's merchant or an admin approves a pending or held commission; approving
@@ -147,7 +143,7 @@ async def approve_commission(commission_id: uuid.UUID, user: MerchantOrAdminUser
 
 
 @router.post("/commissions/{commission_id:uuid}/reject", response_model=CommissionOut,
-             responses=problems(ProfileRequired, Conflict))
+             responses=problems(ProfileRequired, service.CommissionPaid))
 async def reject_commission(commission_id: uuid.UUID, data: RejectIn,
                             user: MerchantOrAdminUser, session: DBSession) -> CommissionOut:
     """Reverses what is left of a commission not yet paid; rejecting again is not an error;
@@ -162,59 +158,25 @@ async def reject_commission(commission_id: uuid.UUID, data: RejectIn,
     return await _shown(session, commission.id, order_id)
 
 
-MONTH = re.compile(r"^(\d{4})-(0[1-9]|1[0-2])$")
-_STATEMENT = text("""
-    SELECT e.currency, p.kind,
-           coalesce(sum(e.amount) FILTER (WHERE e.account = :payable), 0) AS merchant,
-           coalesce(sum(e.amount) FILTER (WHERE e.account LIKE 'influencer:%'), 0) AS influencers,
-           coalesce(sum(e.amount) FILTER (WHERE e.account = :platform), 0) AS platform,
-           count(DISTINCT p.id) AS postings
-    FROM ledger_postings p JOIN ledger_entries e ON e.posting_id = p.id
-    WHERE p.merchant_id = :merchant_id AND p.booked_at >= :start AND p.booked_at < :end
-      AND p.kind IN ('accrual', 'recalculation', 'reversal')
-    GROUP BY e.currency, p.kind
-""")
-_BALANCE = text("""
-    SELECT currency, sum(amount) FROM ledger_entries
-    WHERE account = :payable AND booked_at < :end GROUP BY currency
-""")
-
-
 @router.get("/merchants/me/statement", response_model=StatementOut)
 async def statement(merchant: CurrentMerchant, session: DBSession,
                     month: Annotated[str, Query(description="YYYY-MM (UTC)")]) -> StatementOut:
     """What the merchant owes for a month: commissions accrued and taken back in it, split
     into the influencers' earnings and the platform's fees, from the ledger."""
-    matched = MONTH.match(month)
-    if matched is None:
-        raise InvalidInput("month must be YYYY-MM", field="month", location="query")
-    year, number = int(matched[1]), int(matched[2])
-    start = datetime(year, number, 1, tzinfo=UTC)
-    end = datetime(year + number // 12, number % 12 + 1, 1, tzinfo=UTC)
-    payable = ledger.merchant_payable(merchant.id)
-    sums: dict[str, dict[str, list[int]]] = defaultdict(lambda: defaultdict(lambda: [0, 0, 0, 0]))
-    for row in await session.execute(_STATEMENT, {
-            "payable": payable, "platform": ledger.PLATFORM_REVENUE,
-            "merchant_id": merchant.id, "start": start, "end": end}):
-        kind = "reversal" if row.kind == "reversal" else "accrual"
-        total = sums[row.currency][kind]
-        for index, value in enumerate((row.merchant, row.influencers, row.platform,
-                                       row.postings)):
-            total[index] += int(value)
-    balances = {currency: int(amount) for currency, amount in await session.execute(
-        _BALANCE, {"payable": payable, "end": end})}
+    report = await service.statement(session, merchant.id, month)
     totals = []
-    for currency in sorted(set(sums) | set(balances)):
-        accrued, taken = sums[currency]["accrual"], sums[currency]["reversal"]
+    for total in report.totals:
 
-        def m(minor: int, currency: str = currency) -> str:
+        def money(minor: int, currency: str = total.currency) -> str:
             return format_minor(minor, currency)
 
         totals.append(StatementTotals(
-            currency=currency, commissions=m(-accrued[0]), influencer_earnings=m(accrued[1]),
-            platform_fees=m(accrued[2]), reversals=m(taken[0]),
-            reversed_influencer_earnings=m(-taken[1]), reversed_platform_fees=m(-taken[2]),
-            amount_owed=m(-(accrued[0] + taken[0])),
-            balance_owed=m(-balances.get(currency, 0)), postings=accrued[3] + taken[3]))
-    return StatementOut(merchant_id=merchant.id, month=month, period_start=start,
-                        period_end=end, totals=totals)
+            currency=total.currency, commissions=money(total.commissions),
+            influencer_earnings=money(total.influencer_earnings),
+            platform_fees=money(total.platform_fees), reversals=money(total.reversals),
+            reversed_influencer_earnings=money(total.reversed_influencer_earnings),
+            reversed_platform_fees=money(total.reversed_platform_fees),
+            amount_owed=money(total.amount_owed), balance_owed=money(total.balance_owed),
+            postings=total.postings))
+    return StatementOut(merchant_id=merchant.id, month=month, period_start=report.start,
+                        period_end=report.end, totals=totals)

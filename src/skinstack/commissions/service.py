@@ -31,32 +31,66 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import uuid
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from fractions import Fraction
-from typing import Any
+from typing import Any, TypeVar
 
-from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from skinstack.commissions import rules
+from skinstack.commissions import repository, rules
+from skinstack.commissions.repository import (
+    AdjustmentRow,
+    CommissionRow,
+    ConversionRow,
+    CreditRow,
+    NewCommission,
+    ProgramRow,
+    TierMonth,
+)
 from skinstack.conversions.service import customer_hash
-from skinstack.errors import Conflict
+from skinstack.errors import Conflict, InvalidInput
 from skinstack.kit.money import exponent, format_minor, format_percent
 from skinstack.ledger import service as ledger
+from skinstack.models import (
+    RECALCULABLE,
+    CommissionStatus,
+    HoldReason,
+    PostingKind,
+    ReversalKind,
+    TakenFrom,
+)
 
 RULES_VERSION = 2
 """2: lines scaled down to the order's stated goods; refunds compared with their lines like with
 like."""
-RECALCULABLE = ("pending", "on_hold")
-HOLD_SELF_REFERRAL = "self_referral"
-HOLD_COUPON_ONLY = "coupon_without_click"
-HOLD_ABOVE_THRESHOLD = "above_threshold"
-HOLD_CURRENCY = "currency_mismatch"
+SKINSTACK = "skinstack"
+"""The reversals' source when a decision made here takes a commission back."""
+TAKEN_FROM = {CommissionStatus.pending: TakenFrom.pending,
+              CommissionStatus.on_hold: TakenFrom.pending,
+              CommissionStatus.approved: TakenFrom.available,
+              CommissionStatus.paid: TakenFrom.paid}
+"""The influencer's balance a reversal comes out of, by the commission's status."""
+
+
+class CommissionReversed(Conflict):
+    code = "commission_reversed"
+
+    def __init__(self) -> None:
+        super().__init__("This commission was reversed; it cannot be approved.")
+
+
+class CommissionPaid(Conflict):
+    code = "commission_paid"
+
+    def __init__(self) -> None:
+        super().__init__("This commission is paid; a refund or cancellation of the order "
+                         "takes it back.")
 
 
 @dataclass
@@ -68,104 +102,49 @@ class Settled:
 
 # --- loading ---------------------------------------------------------------------------------
 
-_CONVERSIONS = text("""
-    SELECT id, merchant_id, currency, occurred_at, subtotal, discounts, line_items,
-           customer_hash, status, is_test
-    FROM conversions WHERE id = ANY(:ids) ORDER BY id FOR UPDATE
-""")
-# A credit with what its commission needs: its link's product and campaign, and the
-# influencer's email (compared with the order's keyed hash in memory, never stored or logged).
-_CREDITS = text("""
-    SELECT a.conversion_id, a.influencer_id, a.program_id, a.link_id, a.click_id, a.coupon_code,
-           a.weight, a.match_type, l.product_id, u.email,
-           g.id AS campaign_id, g.program_id AS campaign_program_id,
-           g.commission_boost_percent, g.start_date, g.end_date, g.is_active,
-           g.eligible_product_ids, g.eligible_influencer_ids
-    FROM attributions a
-    LEFT JOIN tracking_links l ON l.id = a.link_id
-    LEFT JOIN campaigns g ON g.id = l.campaign_id
-    LEFT JOIN influencers i ON i.id = a.influencer_id
-    LEFT JOIN users u ON u.id = i.user_id
-    WHERE a.conversion_id = ANY(:ids) AND a.superseded_at IS NULL
-    ORDER BY a.conversion_id, a.influencer_id, a.weight DESC, a.id
-""")
-_COMMISSIONS = text("""
-    SELECT * FROM commissions WHERE conversion_id = ANY(:ids) ORDER BY id FOR UPDATE
-""")
-_ADJUSTMENTS = text("""
-    SELECT id, conversion_id, source, external_id, kind, amount, line_items
-    FROM conversion_adjustments WHERE conversion_id = ANY(:ids)
-    ORDER BY occurred_at, created_at, id
-""")
-_REVERSED = text("""
-    SELECT commission_id, source, external_id FROM reversals WHERE commission_id = ANY(:ids)
-""")
-_PROGRAMS = text("""
-    SELECT id, merchant_id, currency, commission_type, commission_percent, fixed_amount,
-           platform_fee_percent, tiers, excluded_skus, manual_approval_threshold
-    FROM programs WHERE id = ANY(:ids)
-""")
+Row = TypeVar("Row", CreditRow, CommissionRow, AdjustmentRow)
 
 
-def _by(rows: Sequence[Any], key: str) -> dict[Any, list[Any]]:
-    grouped: dict[Any, list[Any]] = defaultdict(list)
+def _grouped(rows: Iterable[Row], key: str) -> dict[Any, list[Row]]:
+    """The rows in lists by the value of their field `key`, in their order."""
+    groups: dict[Any, list[Row]] = defaultdict(list)
     for row in rows:
-        grouped[getattr(row, key)].append(row)
-    return grouped
-
-
-async def _rows(session: AsyncSession, statement: Any, ids: Sequence[Any]) -> list[Any]:
-    return list((await session.execute(statement, {"ids": list(ids)})).all()) if ids else []
+        groups[getattr(row, key)].append(row)
+    return groups
 
 
 @dataclass
 class _Batch:
-    credits: dict[uuid.UUID, list[Any]]
-    commissions: dict[uuid.UUID, list[Any]]
-    adjustments: dict[uuid.UUID, list[Any]]
+    credits: dict[uuid.UUID, list[CreditRow]]
+    commissions: dict[uuid.UUID, list[CommissionRow]]
+    adjustments: dict[uuid.UUID, list[AdjustmentRow]]
     reversed: set[tuple[uuid.UUID, str, str]]
-    programs: dict[uuid.UUID, Any]
+    """(commission id, source, external id) of the reversals made before."""
+    programs: dict[uuid.UUID, ProgramRow]
     month_sales: dict[tuple[uuid.UUID, uuid.UUID, datetime], int] = field(default_factory=dict)
     """Running tier sales per (influencer, program, month start), this batch's included."""
     postings: list[ledger.Posting] = field(default_factory=list)
     """Accruals waiting to be written together."""
 
 
-async def _load(session: AsyncSession, conversions: Sequence[Any]) -> _Batch:
+async def _load(session: AsyncSession, conversions: Sequence[ConversionRow]) -> _Batch:
     """Everything the batch needs, in a fixed number of statements."""
-    ids = [row.id for row in conversions]
-    credits = await _rows(session, _CREDITS, ids)
-    commissions = await _rows(session, _COMMISSIONS, ids)
-    adjustments = await _rows(session, _ADJUSTMENTS, ids)
-    programs = await _rows(session, _PROGRAMS, sorted(
+    ids = [conversion.id for conversion in conversions]
+    credits = await repository.credits_of(session, ids)
+    commissions = await repository.lock_commissions_of(session, ids)
+    adjustments = await repository.adjustments_of(session, ids)
+    programs = await repository.programs(session, sorted(
         {c.program_id for c in credits} | {c.program_id for c in commissions}))
-    with_adjustments = {a.conversion_id for a in adjustments}
-    reversed_ = await _rows(session, _REVERSED, [
+    with_adjustments = {adjustment.conversion_id for adjustment in adjustments}
+    reversed_before = await repository.reversed_by(session, [
         c.id for c in commissions if c.conversion_id in with_adjustments])
-    batch = _Batch(credits=_by(credits, "conversion_id"),
-                   commissions=_by(commissions, "conversion_id"),
-                   adjustments=_by(adjustments, "conversion_id"),
-                   reversed={(r.commission_id, r.source, r.external_id) for r in reversed_},
-                   programs={p.id: p for p in programs})
-    await _load_month_sales(session, conversions, batch)
+    batch = _Batch(credits=_grouped(credits, "conversion_id"),
+                   commissions=_grouped(commissions, "conversion_id"),
+                   adjustments=_grouped(adjustments, "conversion_id"),
+                   reversed=reversed_before, programs={p.id: p for p in programs})
+    batch.month_sales = await repository.lock_month_sales(
+        session, _tier_months(conversions, batch))
     return batch
-
-
-_TIER_LOCKS = text("""
-    SELECT pg_advisory_xact_lock(hashtextextended(k, 0))
-    FROM unnest(CAST(:keys AS text[])) AS k ORDER BY k
-""")
-_MONTH_SALES = text("""
-    SELECT k.influencer_id, k.program_id, k.start, coalesce(t.total, 0) AS total
-    FROM unnest(CAST(:influencers AS uuid[]), CAST(:programs AS uuid[]),
-                CAST(:starts AS timestamptz[]), CAST(:ends AS timestamptz[]))
-         AS k(influencer_id, program_id, start, "end")
-    CROSS JOIN LATERAL (
-        SELECT sum(commissionable_amount) AS total FROM commissions c
-        WHERE c.influencer_id = k.influencer_id AND c.program_id = k.program_id
-          AND c.occurred_at >= k.start AND c.occurred_at < k."end" AND c.status <> 'reversed'
-    ) t
-""")
 
 
 def _month(at: datetime) -> tuple[datetime, datetime]:
@@ -174,32 +153,23 @@ def _month(at: datetime) -> tuple[datetime, datetime]:
     return start, end
 
 
-def _tiered(program: Any, conversion: Any) -> bool:
+def _tiered(program: ProgramRow, conversion: ConversionRow) -> bool:
     return (program.commission_type == "percentage" and bool(program.tiers)
             and conversion.currency == program.currency)
 
 
-async def _load_month_sales(session: AsyncSession, conversions: Sequence[Any],
-                            batch: _Batch) -> None:
-    """Each tiered (influencer, program, month)'s sales so far, every commission of it
-    included; the batch then keeps the sums running as it writes. Orders of one influencer in
-    one month take turns through an advisory lock, so each sees the others."""
-    keys: set[tuple[uuid.UUID, uuid.UUID, datetime, datetime]] = set()
+def _tier_months(conversions: Sequence[ConversionRow], batch: _Batch) -> set[TierMonth]:
+    """Each tiered (influencer, program, month) of the batch: the repository loads their
+    sales so far, every commission of the month included; the batch then keeps the sums
+    running as it writes."""
+    months: set[TierMonth] = set()
     for conversion in conversions:
         for credit in batch.credits.get(conversion.id, []):
             program = batch.programs[credit.program_id]
             if _tiered(program, conversion):
-                keys.add((credit.influencer_id, program.id, *_month(conversion.occurred_at)))
-    if not keys:
-        return
-    ordered = sorted(keys)
-    await session.execute(_TIER_LOCKS, {"keys": sorted(
-        f"tier:{influencer}:{program}:{start:%Y-%m}" for influencer, program, start, _ in ordered)})
-    rows = await session.execute(_MONTH_SALES, {
-        "influencers": [k[0] for k in ordered], "programs": [k[1] for k in ordered],
-        "starts": [k[2] for k in ordered], "ends": [k[3] for k in ordered]})
-    batch.month_sales = {(row.influencer_id, row.program_id, row.start): int(row.total)
-                         for row in rows}
+                months.add(TierMonth(credit.influencer_id, program.id,
+                                     *_month(conversion.occurred_at)))
+    return months
 
 
 # --- settling --------------------------------------------------------------------------------
@@ -213,24 +183,24 @@ async def settle(session: AsyncSession, conversion_ids: Sequence[uuid.UUID]) -> 
     ids = sorted(set(conversion_ids))
     if not ids:
         return result
-    conversions = [row for row in (await session.execute(_CONVERSIONS, {"ids": ids})).all()
-                   if not row.is_test]
+    conversions = [conversion for conversion in await repository.lock_conversions(session, ids)
+                   if not conversion.is_test]
     if not conversions:
         return result
     batch = await _load(session, conversions)
-    inserts: list[dict[str, Any]] = []
+    new: list[NewCommission] = []
     for conversion in conversions:
-        await _accrue(session, conversion, batch, result, inserts)
-    if inserts:
-        wanted = {(v["conversion_id"], v["influencer_id"]): v for v in inserts}
-        # A row another transaction made first (the conversion lock makes that rare) is not
-        # returned, and is not posted again.
-        for made in (await session.execute(_INSERT, _columns(inserts))).all():
-            values = wanted[(made.conversion_id, made.influencer_id)]
-            batch.postings.append(_accrual(values, made.id, revision=1, kind="accrual",
-                                           gross=values["gross_amount"],
-                                           fee=values["platform_fee"]))
-            result.created += 1
+        await _accrue(session, conversion, batch, result, new)
+    wanted = {(commission.conversion_id, commission.influencer_id): commission
+              for commission in new}
+    # A row another transaction made first (the conversion lock makes that rare) is not
+    # returned, and is not posted again.
+    for made in await repository.insert_commissions(session, new):
+        commission = wanted[(made.conversion_id, made.influencer_id)]
+        batch.postings.append(_accrual(
+            commission, made.id, revision=1, kind=PostingKind.accrual,
+            gross=commission.gross_amount, fee=commission.platform_fee))
+        result.created += 1
     await ledger.post_many(session, batch.postings)
     for conversion in conversions:
         await _take_back(session, conversion, batch, result)
@@ -241,22 +211,34 @@ async def settle(session: AsyncSession, conversion_ids: Sequence[uuid.UUID]) -> 
 class _Plan:
     """One influencer's commission as the current credits make it."""
     influencer_id: uuid.UUID
-    program: Any
-    credits: list[Any]
+    program: ProgramRow
+    credits: list[CreditRow]
     order: rules.Commissionable
     terms: rules.Terms
     commissionable: int
     """The influencer's share of the commissionable amount, to the minor unit (for tiers)."""
     tier: dict[str, Any] | None = None
-    campaign: Any | None = None
+    campaign: CreditRow | None = None
     """The credit row whose link's campaign applies."""
     share: rules.Share | None = None
+    existing: CommissionRow | None = None
+    """The commission calculated before, if any."""
+    kept: bool = False
+    """The existing commission stays as it is (it takes part in the split with its amounts)."""
     boost: int = 0
-    keep: Any | None = None
-    """The existing commission, when it stays as it is."""
+    """The boost granted from the campaign's budget (written before the plan is priced)."""
 
 
-def _basis(conversion: Any, credits: Sequence[Any]) -> str:
+@dataclass
+class _ConversionPlan:
+    """What settling a conversion's commissions comes to, before anything is written."""
+    basis: str
+    dropped: list[CommissionRow]
+    """Commissions to recalculate whose influencer has no credit left: reversed whole."""
+    plans: list[_Plan]
+
+
+def _basis(conversion: ConversionRow, credits: Sequence[CreditRow]) -> str:
     """What a conversion's calculation rests on: a commission whose stored basis differs is
     recalculated, when it still may be."""
     parts = [str(RULES_VERSION), conversion.currency, str(conversion.subtotal),
@@ -266,147 +248,119 @@ def _basis(conversion: Any, credits: Sequence[Any]) -> str:
     return hashlib.sha256("|".join(parts).encode()).hexdigest()[:32]
 
 
-def _order(conversion: Any, program: Any) -> rules.Commissionable:
+def _order(conversion: ConversionRow, program: ProgramRow) -> rules.Commissionable:
     return rules.commissionable(
         rules.Order.of(conversion.currency, conversion.subtotal, conversion.discounts,
                        conversion.line_items), program.excluded_skus)
 
 
-_INSERT = text("""
-    INSERT INTO commissions (conversion_id, influencer_id, program_id, merchant_id, campaign_id,
-                             currency, occurred_at, weight, commissionable_amount, gross_amount,
-                             boost_amount, platform_fee, net_amount, status, hold_reasons,
-                             calculation_details)
-    SELECT v.conversion_id, v.influencer_id, v.program_id, v.merchant_id, v.campaign_id,
-           v.currency, v.occurred_at, v.weight, v.commissionable_amount, v.gross_amount,
-           v.boost_amount, v.platform_fee, v.net_amount, v.status,
-           CAST(v.hold_reasons AS varchar[]), d.details
-    FROM unnest(CAST(:conversion_id AS uuid[]), CAST(:influencer_id AS uuid[]),
-                CAST(:program_id AS uuid[]), CAST(:merchant_id AS uuid[]),
-                CAST(:campaign_id AS uuid[]), CAST(:currency AS varchar[]),
-                CAST(:occurred_at AS timestamptz[]), CAST(:weight AS numeric[]),
-                CAST(:commissionable_amount AS bigint[]), CAST(:gross_amount AS bigint[]),
-                CAST(:boost_amount AS bigint[]), CAST(:platform_fee AS bigint[]),
-                CAST(:net_amount AS bigint[]), CAST(:status AS varchar[]),
-                CAST(:hold_reasons AS text[])) WITH ORDINALITY
-         AS v(conversion_id, influencer_id, program_id, merchant_id, campaign_id, currency,
-              occurred_at, weight, commissionable_amount, gross_amount, boost_amount,
-              platform_fee, net_amount, status, hold_reasons, n)
-    JOIN jsonb_array_elements(CAST(:calculation_details AS jsonb)) WITH ORDINALITY
-         AS d(details, n) USING (n)
-    ON CONFLICT (conversion_id, influencer_id) DO NOTHING
-    RETURNING id, conversion_id, influencer_id
-""")
-_INSERTED = ("conversion_id", "influencer_id", "program_id", "merchant_id", "campaign_id",
-             "currency", "occurred_at", "weight", "commissionable_amount", "gross_amount",
-             "boost_amount", "platform_fee", "net_amount", "status", "hold_reasons",
-             "calculation_details")
-
-
-def _columns(inserts: Sequence[dict[str, Any]]) -> dict[str, Any]:
-    """Rows as the arrays `_INSERT` unnests. Hold reasons travel as array literals (unnest
-    cannot take an array of arrays of different lengths), the details as one JSON array (a
-    text array of JSON documents costs psycopg an escape of every quote)."""
-    columns: dict[str, Any] = {name: [] for name in _INSERTED if name != "calculation_details"}
-    for values in inserts:
-        for name, column in columns.items():
-            value = values[name]
-            column.append("{" + ",".join(value) + "}" if name == "hold_reasons" else value)
-    columns["calculation_details"] = "[" + ",".join(
-        values["calculation_details"] for values in inserts) + "]"
-    return columns
-
-
-_RECALCULATE = text("""
-    UPDATE commissions SET program_id = :program_id, campaign_id = :campaign_id, weight = :weight,
-        commissionable_amount = :commissionable_amount, gross_amount = :gross_amount,
-        boost_amount = :boost_amount, platform_fee = :platform_fee, net_amount = :net_amount,
-        status = :status, hold_reasons = CAST(:hold_reasons AS varchar[]),
-        calculation_details = CAST(:calculation_details AS jsonb), revision = revision + 1
-    WHERE id = :id
-    RETURNING revision
-""")
-
-
-async def _accrue(session: AsyncSession, conversion: Any, batch: _Batch, result: Settled,
-                  inserts: list[dict[str, Any]]) -> None:
+def _plan_conversion(conversion: ConversionRow, batch: _Batch) -> _ConversionPlan | None:
+    """The conversion's commissions as its current credits make them (pure); None when every
+    credited influencer has a commission and none is to be recalculated."""
     credits = batch.credits.get(conversion.id, [])
     existing = {c.influencer_id: c for c in batch.commissions.get(conversion.id, [])}
     basis = _basis(conversion, credits)
-    redo = {i for i, c in existing.items()
-            if c.status in RECALCULABLE and c.reversed_amount == 0
-            and c.calculation_details.get("basis") != basis}
-    by_influencer = _by(credits, "influencer_id")
-    if not redo and all(i in existing for i in by_influencer):
-        return
-    for influencer_id in sorted(redo - by_influencer.keys()):
-        commission = existing[influencer_id]
-        await _release_boost(session, commission)
-        await _reverse(session, commission, source="skinstack",
-                       external_id=f"reattribution:{commission.revision}", kind="reattribution",
-                       fraction=rules.WHOLE, adjustment_id=None,
-                       reason="attributed again without this influencer")
-        _count_sales(batch, conversion, commission.influencer_id, commission.program_id,
-                     -commission.commissionable_amount)
-        result.reversals += 1
-    plans = [_plan(conversion, batch, influencer_id, rows, existing.get(influencer_id))
-             for influencer_id, rows in sorted(by_influencer.items())]
+    stale = {influencer_id for influencer_id, commission in existing.items()
+             if commission.status in RECALCULABLE and commission.reversed_amount == 0
+             and commission.basis != basis}
+    credited = _grouped(credits, "influencer_id")
+    if not stale and all(influencer_id in existing for influencer_id in credited):
+        return None
+    plans = [_plan(conversion, batch, influencer_id, influencer_credits,
+                   existing.get(influencer_id))
+             for influencer_id, influencer_credits in sorted(credited.items())]
     # Rule 4: the conversion's base is rounded once and split over all its influencers; a
     # commission that stays as it is takes part in the split and keeps its own amounts.
     for plan, share in zip(plans, rules.shares([(p.terms, p.order.amount) for p in plans]),
                            strict=True):
         plan.share = share
-        commission = existing.get(plan.influencer_id)
-        if commission is not None and plan.influencer_id not in redo:
-            plan.keep = commission
+        plan.kept = plan.existing is not None and plan.influencer_id not in stale
+    return _ConversionPlan(
+        basis=basis, plans=plans,
+        dropped=[existing[influencer_id] for influencer_id in sorted(stale - credited.keys())])
+
+
+async def _accrue(session: AsyncSession, conversion: ConversionRow, batch: _Batch,
+                  result: Settled, new: list[NewCommission]) -> None:
+    """Plans the conversion's commissions, then writes them: the dropped ones reversed, boosts
+    taken from the campaigns' budgets, new commissions added to `new`, recalculated ones
+    updated; the postings wait in the batch."""
+    planned = _plan_conversion(conversion, batch)
+    if planned is None:
+        return
+    for commission in planned.dropped:
+        await _release_boost(session, commission)
+        await _reverse(session, commission, source=SKINSTACK,
+                       external_id=f"reattribution:{commission.revision}",
+                       kind=ReversalKind.reattribution, fraction=rules.WHOLE,
+                       adjustment_id=None, reason="attributed again without this influencer")
+        _count_sales(batch, conversion, commission.influencer_id, commission.program_id,
+                     -commission.commissionable_amount)
+        result.reversals += 1
+    for plan in planned.plans:
+        if plan.kept:
             continue
-        if commission is not None:
-            await _release_boost(session, commission)
-        if plan.campaign is not None and share.boost_wanted:
-            plan.boost = await _grant_boost(session, plan.campaign.campaign_id,
-                                            share.boost_wanted)
-    grosses = [plan.keep.gross_amount if plan.keep is not None
-               else plan.share.base + plan.boost for plan in plans]  # type: ignore[union-attr]
-    fee_exacts, fees = rules.fees(grosses, [plan.terms.fee_percent for plan in plans])
-    for plan, gross, fee_exact, fee in zip(plans, grosses, fee_exacts, fees, strict=True):
-        if plan.keep is not None:
-            continue
-        holds = _holds(conversion, plan, gross)
-        values = {
-            "conversion_id": conversion.id, "influencer_id": plan.influencer_id,
-            "program_id": plan.program.id, "merchant_id": conversion.merchant_id,
-            "campaign_id": plan.campaign.campaign_id if plan.boost else None,
-            "currency": conversion.currency, "occurred_at": conversion.occurred_at,
-            "weight": plan.terms.weight, "commissionable_amount": plan.commissionable,
-            "gross_amount": gross, "boost_amount": plan.boost, "platform_fee": fee,
-            "net_amount": gross - fee, "status": "on_hold" if holds else "pending",
-            "hold_reasons": holds, "calculation_details": json.dumps(
-                _details(conversion, plan, basis=basis, gross=gross, fee_exact=fee_exact,
-                         fee=fee, holds=holds))}
-        commission = existing.get(plan.influencer_id)
-        old = commission.commissionable_amount if commission is not None else 0
+        if plan.existing is not None:
+            await _release_boost(session, plan.existing)
+        assert plan.share is not None
+        if plan.campaign is not None and plan.share.boost_wanted:
+            plan.boost = await repository.grant_boost(session, plan.campaign.campaign_id,
+                                                      plan.share.boost_wanted)
+    for plan, commission in _priced(conversion, planned):
+        previous = plan.existing
+        counted_before = previous.commissionable_amount if previous is not None else 0
         _count_sales(batch, conversion, plan.influencer_id, plan.program.id,
-                     plan.commissionable - old)
-        if commission is None:
-            inserts.append(values)
+                     plan.commissionable - counted_before)
+        if previous is None:
+            new.append(commission)
             continue
-        revision = await session.scalar(_RECALCULATE, values | {"id": commission.id})
-        batch.postings.append(_accrual(values, commission.id, revision=revision,
-                                       kind="recalculation",
-                                       gross=gross - commission.gross_amount,
-                                       fee=fee - commission.platform_fee))
+        revision = await repository.recalculate(session, previous.id, commission)
+        batch.postings.append(_accrual(
+            commission, previous.id, revision=revision, kind=PostingKind.recalculation,
+            gross=commission.gross_amount - previous.gross_amount,
+            fee=commission.platform_fee - previous.platform_fee))
         result.recalculated += 1
 
 
-def _count_sales(batch: _Batch, conversion: Any, influencer_id: uuid.UUID,
+def _priced(conversion: ConversionRow, planned: _ConversionPlan
+            ) -> list[tuple[_Plan, NewCommission]]:
+    """The commissions to write, their boosts granted (pure): grosses, the fees split over the
+    conversion by largest remainder (kept commissions included), holds and details."""
+    plans = planned.plans
+    grosses = [plan.existing.gross_amount if plan.kept and plan.existing is not None
+               else plan.share.base + plan.boost  # type: ignore[union-attr]
+               for plan in plans]
+    fee_exacts, fees = rules.fees(grosses, [plan.terms.fee_percent for plan in plans])
+    priced = []
+    for plan, gross, fee_exact, fee in zip(plans, grosses, fee_exacts, fees, strict=True):
+        if plan.kept:
+            continue
+        holds = _holds(conversion, plan, gross)
+        priced.append((plan, NewCommission(
+            conversion_id=conversion.id, influencer_id=plan.influencer_id,
+            program_id=plan.program.id, merchant_id=conversion.merchant_id,
+            campaign_id=(plan.campaign.campaign_id if plan.campaign is not None and plan.boost
+                         else None),
+            currency=conversion.currency, occurred_at=conversion.occurred_at,
+            weight=plan.terms.weight, commissionable_amount=plan.commissionable,
+            gross_amount=gross, boost_amount=plan.boost, platform_fee=fee,
+            net_amount=gross - fee,
+            status=CommissionStatus.on_hold if holds else CommissionStatus.pending,
+            hold_reasons=holds, calculation_details=json.dumps(
+                _details(conversion, plan, basis=planned.basis, gross=gross,
+                         fee_exact=fee_exact, fee=fee, holds=holds)))))
+    return priced
+
+
+def _count_sales(batch: _Batch, conversion: ConversionRow, influencer_id: uuid.UUID,
                  program_id: uuid.UUID, change: int) -> None:
     key = (influencer_id, program_id, _month(conversion.occurred_at)[0])
     if key in batch.month_sales:
         batch.month_sales[key] += change
 
 
-def _plan(conversion: Any, batch: _Batch, influencer_id: uuid.UUID, credits: list[Any],
-          commission: Any | None) -> _Plan:
+def _plan(conversion: ConversionRow, batch: _Batch, influencer_id: uuid.UUID,
+          credits: list[CreditRow], commission: CommissionRow | None) -> _Plan:
     program = batch.programs[credits[0].program_id]  # the heaviest credit's program
     weight = min(sum((c.weight for c in credits), Decimal(0)), rules.ONE)
     order = _order(conversion, program)
@@ -418,7 +372,8 @@ def _plan(conversion: Any, batch: _Batch, influencer_id: uuid.UUID, credits: lis
         start, _ = _month(conversion.occurred_at)
         # This order's share in place of what its commission counted before, if it has one.
         counted = (commission.commissionable_amount
-                   if commission is not None and commission.status != "reversed" else 0)
+                   if commission is not None and commission.status != CommissionStatus.reversed
+                   else 0)
         month_sales = batch.month_sales[(influencer_id, program.id, start)] - counted + share
         reached = rules.tier_for(rules.tiers_of(program.tiers), Decimal(month_sales))
         if reached is not None:
@@ -434,63 +389,48 @@ def _plan(conversion: Any, batch: _Batch, influencer_id: uuid.UUID, credits: lis
         influencer_id=influencer_id, weight=weight, commission_type=program.commission_type,
         percent=percent, fixed_amount=program.fixed_amount if same_currency else None,
         fee_percent=program.platform_fee_percent,
-        boost_percent=campaign.commission_boost_percent if campaign is not None else None)
+        boost_percent=campaign.campaign_boost_percent if campaign is not None else None)
     return _Plan(influencer_id=influencer_id, program=program, credits=credits, order=order,
-                 terms=terms, commissionable=share, tier=tier, campaign=campaign)
+                 terms=terms, commissionable=share, tier=tier, campaign=campaign,
+                 existing=commission)
 
 
-def _campaign(conversion: Any, influencer_id: uuid.UUID, credits: Sequence[Any],
-              program: Any) -> Any | None:
+def _campaign(conversion: ConversionRow, influencer_id: uuid.UUID,
+              credits: Sequence[CreditRow], program: ProgramRow) -> CreditRow | None:
     """The credit (heaviest first) whose clicked link's campaign applied on the order's date
     (UTC), to the link's product and to this influencer."""
     day: date = conversion.occurred_at.astimezone(UTC).date()
     for credit in credits:
-        if (credit.campaign_id is not None and credit.is_active
-                and credit.campaign_program_id == program.id and credit.start_date <= day
-                and (credit.end_date is None or day <= credit.end_date)
-                and (not credit.eligible_influencer_ids
-                     or influencer_id in credit.eligible_influencer_ids)
-                and (not credit.eligible_product_ids
-                     or credit.product_id in credit.eligible_product_ids)):
+        if (credit.campaign_id is not None and credit.campaign_is_active
+                and credit.campaign_program_id == program.id
+                and credit.campaign_start_date is not None and credit.campaign_start_date <= day
+                and (credit.campaign_end_date is None or day <= credit.campaign_end_date)
+                and (not credit.campaign_influencer_ids
+                     or influencer_id in credit.campaign_influencer_ids)
+                and (not credit.campaign_product_ids
+                     or credit.product_id in credit.campaign_product_ids)):
             return credit
     return None
 
 
-_GRANT = text("""
-    WITH c AS (SELECT id, budget, spent FROM campaigns WHERE id = :id FOR UPDATE)
-    UPDATE campaigns SET spent = campaigns.spent + g.granted
-    FROM (SELECT id, CASE WHEN budget IS NULL THEN :want
-                          ELSE LEAST(:want, budget - spent) END AS granted FROM c) g
-    WHERE campaigns.id = g.id
-    RETURNING g.granted
-""")
-
-
-async def _grant_boost(session: AsyncSession, campaign_id: uuid.UUID, wanted: int) -> int:
-    """Takes up to `wanted` from the campaign's budget, atomically; returns what it got."""
-    granted = await session.scalar(_GRANT, {"id": campaign_id, "want": wanted})
-    return int(granted or 0)
-
-
-async def _release_boost(session: AsyncSession, commission: Any) -> None:
+async def _release_boost(session: AsyncSession, commission: CommissionRow) -> None:
     """Gives a recalculated or re-attributed commission's boost back to its budget."""
     if commission.campaign_id is not None and commission.boost_amount:
-        await session.execute(text("UPDATE campaigns SET spent = spent - :boost WHERE id = :id"),
-                              {"id": commission.campaign_id, "boost": commission.boost_amount})
+        await repository.release_boost(session, commission.campaign_id, commission.boost_amount)
 
 
-def _holds(conversion: Any, plan: _Plan, gross: int) -> list[str]:
+def _holds(conversion: ConversionRow, plan: _Plan, gross: int) -> list[HoldReason]:
     reasons = []
     email = plan.credits[0].email
     if conversion.customer_hash and email and customer_hash(email) == conversion.customer_hash:
-        reasons.append(HOLD_SELF_REFERRAL)
+        reasons.append(HoldReason.self_referral)
     if all(credit.match_type == "coupon" for credit in plan.credits):
-        reasons.append(HOLD_COUPON_ONLY)
+        reasons.append(HoldReason.coupon_without_click)
     threshold = plan.program.manual_approval_threshold
     if threshold is not None and gross > threshold:
-        reasons.append(HOLD_ABOVE_THRESHOLD)
+        reasons.append(HoldReason.above_threshold)
     if conversion.currency != plan.program.currency:
-        reasons.append(HOLD_CURRENCY)
+        reasons.append(HoldReason.currency_mismatch)
     return reasons
 
 
@@ -500,12 +440,12 @@ def _exact(minor: Decimal, currency: str) -> str:
     return format(value, "f")
 
 
-def _details(conversion: Any, plan: _Plan, *, basis: str, gross: int, fee_exact: Decimal,
-             fee: int, holds: list[str]) -> dict[str, Any]:
+def _details(conversion: ConversionRow, plan: _Plan, *, basis: str, gross: int, fee_exact: Decimal,
+             fee: int, holds: list[HoldReason]) -> dict[str, Any]:
     """Every input of the sum, so that a person can redo it by hand."""
     currency = conversion.currency
 
-    def m(minor: int) -> str:
+    def money(minor: int) -> str:
         return format_minor(minor, currency)
 
     program, terms, share, order = plan.program, plan.terms, plan.share, plan.order
@@ -513,11 +453,11 @@ def _details(conversion: Any, plan: _Plan, *, basis: str, gross: int, fee_exact:
     return {
         "rules_version": RULES_VERSION, "basis": basis, "currency": currency,
         "order": {
-            "subtotal": m(conversion.subtotal), "discounts": m(conversion.discounts),
-            "order_level_discount": m(order.order_discount),
+            "subtotal": money(conversion.subtotal), "discounts": money(conversion.discounts),
+            "order_level_discount": money(order.order_discount),
             "lines": [_line(counted, currency) for counted in order.lines],
             "lines_scaled": {
-                "lines_after_discounts": m(order.lines_goods), "scaled_to": m(order.goods),
+                "lines_after_discounts": money(order.lines_goods), "scaled_to": money(order.goods),
                 "why": ("the lines came to more than the order's subtotal less its discounts; "
                         "each line was scaled pro rata down to it, the minor units split by "
                         "largest remainder")} if order.scaled else None,
@@ -529,7 +469,7 @@ def _details(conversion: Any, plan: _Plan, *, basis: str, gross: int, fee_exact:
                      "coupon_code": c.coupon_code, "match_type": c.match_type,
                      "weight": str(c.weight)} for c in plan.credits],
         "weight": str(terms.weight),
-        "commissionable_share": m(plan.commissionable),
+        "commissionable_share": money(plan.commissionable),
         "program": {"id": str(program.id), "commission_type": program.commission_type,
                     "commission_percent": format_percent(program.commission_percent),
                     "fixed_amount": (format_minor(program.fixed_amount, program.currency)
@@ -540,16 +480,16 @@ def _details(conversion: Any, plan: _Plan, *, basis: str, gross: int, fee_exact:
         "rate_percent": (format_percent(terms.percent) if terms.commission_type == "percentage"
                          else None),
         "base_exact": _exact(share.base_exact, currency),
-        "base_amount": m(share.base),
+        "base_amount": money(share.base),
         "boost": None if plan.campaign is None else {
             "campaign_id": str(plan.campaign.campaign_id),
-            "percent": format_percent(plan.campaign.commission_boost_percent),
-            "exact": _exact(share.boost_exact, currency), "wanted": m(share.boost_wanted),
-            "granted": m(plan.boost)},
-        "gross_amount": m(gross),
+            "percent": format_percent(plan.campaign.campaign_boost_percent),
+            "exact": _exact(share.boost_exact, currency), "wanted": money(share.boost_wanted),
+            "granted": money(plan.boost)},
+        "gross_amount": money(gross),
         "platform_fee_exact": _exact(fee_exact, currency),
-        "platform_fee": m(fee),
-        "net_amount": m(gross - fee),
+        "platform_fee": money(fee),
+        "net_amount": money(gross - fee),
         "rounding": ("each amount rounded once, half up, to the minor unit; a conversion's "
                      "base and fee totals split between its influencers by largest remainder"),
         "holds": holds,
@@ -569,12 +509,13 @@ def _line(counted: rules.Counted, currency: str) -> dict[str, Any]:
     return shown
 
 
-def _accrual(values: dict[str, Any], commission_id: uuid.UUID, *, revision: int, kind: str,
-             gross: int, fee: int) -> ledger.Posting:
-    merchant_id, influencer_id = values["merchant_id"], values["influencer_id"]
+def _accrual(commission: NewCommission, commission_id: uuid.UUID, *, revision: int,
+             kind: PostingKind, gross: int, fee: int) -> ledger.Posting:
+    """The posting of an accrual, or of a recalculation's difference (`gross`, `fee`)."""
+    merchant_id, influencer_id = commission.merchant_id, commission.influencer_id
     return ledger.Posting(
-        key=f"accrual:{commission_id}:{revision}", kind=kind, currency=values["currency"],
-        memo=f"commission on order {values['conversion_id']}", merchant_id=merchant_id,
+        key=f"accrual:{commission_id}:{revision}", kind=kind, currency=commission.currency,
+        memo=f"commission on order {commission.conversion_id}", merchant_id=merchant_id,
         influencer_id=influencer_id, commission_id=commission_id, entries=(
             ledger.Entry(ledger.merchant_payable(merchant_id), -gross),
             ledger.Entry(ledger.influencer_pending(influencer_id), gross - fee),
@@ -583,21 +524,16 @@ def _accrual(values: dict[str, Any], commission_id: uuid.UUID, *, revision: int,
 
 # --- reversals -------------------------------------------------------------------------------
 
-_CONVERSION_COMMISSIONS = text(
-    "SELECT * FROM commissions WHERE conversion_id = :id ORDER BY id FOR UPDATE")
-
-
-async def _take_back(session: AsyncSession, conversion: Any, batch: _Batch,
+async def _take_back(session: AsyncSession, conversion: ConversionRow, batch: _Batch,
                      result: Settled) -> None:
     adjustments = batch.adjustments.get(conversion.id, [])
     if not adjustments:
         return
-    for commission in (await session.execute(_CONVERSION_COMMISSIONS,
-                                             {"id": conversion.id})).all():
-        if commission.status == "reversed":
+    for commission in await repository.lock_conversion_commissions(session, conversion.id):
+        if commission.status == CommissionStatus.reversed:
             continue
         program = batch.programs.get(commission.program_id) or (
-            await _rows(session, _PROGRAMS, [commission.program_id]))[0]
+            await repository.programs(session, [commission.program_id]))[0]
         order = _order(conversion, program)
         shares = [(adjustment, rules.fraction_taken(order, program.excluded_skus, rules.TakenBack(
             full=adjustment.amount is None, amount=adjustment.amount,
@@ -612,59 +548,37 @@ async def _take_back(session: AsyncSession, conversion: Any, batch: _Batch,
             taken = min(taken + share, rules.WHOLE)
             commission = await _reverse(
                 session, commission, source=adjustment.source,
-                external_id=adjustment.external_id, kind=adjustment.kind, fraction=taken,
-                adjustment_id=adjustment.id,
+                external_id=adjustment.external_id, kind=ReversalKind(adjustment.kind),
+                fraction=taken, adjustment_id=adjustment.id,
                 reason=f"{adjustment.kind} of the order reported by {adjustment.source}")
             result.reversals += 1
 
 
-_INSERT_REVERSAL = text("""
-    INSERT INTO reversals (commission_id, adjustment_id, source, external_id, kind, currency,
-                           gross_amount, platform_fee, net_amount, fraction, taken_from, reason)
-    VALUES (:commission_id, :adjustment_id, :source, :external_id, :kind, :currency, :gross,
-            :fee, :gross - :fee, :fraction, :taken_from, :reason)
-    ON CONFLICT (commission_id, source, external_id) DO NOTHING
-    RETURNING id
-""")
-_REVERSED_UPDATE = text("""
-    UPDATE commissions SET reversed_amount = reversed_amount + :gross,
-        reversed_fee = reversed_fee + :fee, reversed_net = reversed_net + :gross - :fee,
-        status = CASE WHEN :full THEN 'reversed' ELSE status END,
-        reversed_at = CASE WHEN :full THEN clock_timestamp() ELSE reversed_at END
-    WHERE id = :id
-    RETURNING *
-""")
-TAKEN_FROM = {"pending": "pending", "on_hold": "pending", "approved": "available",
-              "paid": "paid"}
-
-
-async def _reverse(session: AsyncSession, commission: Any, *, source: str, external_id: str,
-                   kind: str, fraction: Fraction, adjustment_id: uuid.UUID | None,
-                   reason: str) -> Any:
+async def _reverse(session: AsyncSession, commission: CommissionRow, *, source: str,
+                   external_id: str, kind: ReversalKind, fraction: Fraction,
+                   adjustment_id: uuid.UUID | None, reason: str) -> CommissionRow:
     """Takes the commission back to `fraction` of the order taken back in all (rule 7), once
     per (source, external id); returns the commission as it is after."""
     target_gross, target_fee = rules.reversed_to(commission.gross_amount,
                                                  commission.platform_fee, fraction)
     gross = max(target_gross - commission.reversed_amount, 0)
     fee = min(max(target_fee - commission.reversed_fee, 0), gross)
-    taken_from = TAKEN_FROM[commission.status]
-    reversal_id = await session.scalar(_INSERT_REVERSAL, {
-        "commission_id": commission.id, "adjustment_id": adjustment_id, "source": source,
-        "external_id": external_id, "kind": kind, "currency": commission.currency,
-        "gross": gross, "fee": fee, "taken_from": taken_from,
-        "fraction": Decimal(fraction.numerator) / Decimal(fraction.denominator),
-        "reason": reason})
+    taken_from = TAKEN_FROM[CommissionStatus(commission.status)]
+    reversal_id = await repository.insert_reversal(
+        session, commission=commission, adjustment_id=adjustment_id, source=source,
+        external_id=external_id, kind=kind, gross=gross, fee=fee, taken_from=taken_from,
+        fraction=Decimal(fraction.numerator) / Decimal(fraction.denominator), reason=reason)
     if reversal_id is None:
         return commission
-    updated = (await session.execute(_REVERSED_UPDATE, {
-        "id": commission.id, "gross": gross, "fee": fee, "full": fraction >= 1})).one()
-    influencer = (ledger.influencer_pending if taken_from == "pending"
+    updated = await repository.add_reversed(session, commission.id, gross=gross, fee=fee,
+                                            full=fraction >= 1)
+    influencer = (ledger.influencer_pending if taken_from == TakenFrom.pending
                   else ledger.influencer_available)(commission.influencer_id)
     await ledger.post(
-        session, key=f"reversal:{reversal_id}", kind="reversal", currency=commission.currency,
-        memo=f"{kind}: {reason}", merchant_id=commission.merchant_id,
-        influencer_id=commission.influencer_id, commission_id=commission.id,
-        reversal_id=reversal_id, entries=[
+        session, key=f"reversal:{reversal_id}", kind=PostingKind.reversal,
+        currency=commission.currency, memo=f"{kind}: {reason}",
+        merchant_id=commission.merchant_id, influencer_id=commission.influencer_id,
+        commission_id=commission.id, reversal_id=reversal_id, entries=[
             ledger.Entry(ledger.merchant_payable(commission.merchant_id), gross),
             ledger.Entry(influencer, -(gross - fee)),
             ledger.Entry(ledger.PLATFORM_REVENUE, -fee)])
@@ -673,60 +587,43 @@ async def _reverse(session: AsyncSession, commission: Any, *, source: str, exter
 
 # --- approvals, rejections and payouts -------------------------------------------------------
 
-_LOCK_ONE = text("SELECT * FROM commissions WHERE id = :id FOR UPDATE")
-_APPROVED = text("""
-    UPDATE commissions SET status = 'approved', approved_at = :now, approved_by = :by
-    WHERE id = :id RETURNING *
-""")
-
-
 async def approve(session: AsyncSession, commission_id: uuid.UUID, *,
-                  by: uuid.UUID | None, now: datetime | None = None) -> Any:
+                  by: uuid.UUID | None, now: datetime | None = None) -> CommissionRow:
     """Approves a pending or held commission: what is left of its net moves from the
     influencer's pending balance to available. Approving again changes nothing; a reversed
-    commission cannot be approved (409)."""
-    commission = (await session.execute(_LOCK_ONE, {"id": commission_id})).one()
-    if commission.status in ("approved", "paid"):
+    commission cannot be approved (CommissionReversed, 409)."""
+    commission = await repository.lock_commission(session, commission_id)
+    if commission.status in (CommissionStatus.approved, CommissionStatus.paid):
         return commission
-    if commission.status == "reversed":
-        raise Conflict("This commission was reversed; it cannot be approved.")
+    if commission.status == CommissionStatus.reversed:
+        raise CommissionReversed
     outstanding = commission.net_amount - commission.reversed_net
     await ledger.post(
-        session, key=f"approval:{commission.id}", kind="approval",
+        session, key=f"approval:{commission.id}", kind=PostingKind.approval,
         currency=commission.currency, memo="commission approved",
         merchant_id=commission.merchant_id, influencer_id=commission.influencer_id,
         commission_id=commission.id, entries=[
             ledger.Entry(ledger.influencer_pending(commission.influencer_id), -outstanding),
             ledger.Entry(ledger.influencer_available(commission.influencer_id), outstanding)])
-    return (await session.execute(_APPROVED, {"id": commission.id, "by": by,
-                                              "now": now or datetime.now(UTC)})).one()
+    return await repository.mark_approved(session, commission.id, by=by,
+                                          now=now or datetime.now(UTC))
 
 
-async def reject(session: AsyncSession, commission_id: uuid.UUID, *, reason: str) -> Any:
+async def reject(session: AsyncSession, commission_id: uuid.UUID, *,
+                 reason: str) -> CommissionRow:
     """Reverses what is left of a commission that is not paid yet; rejecting again changes
-    nothing. A paid commission is taken back by the order's refund, not rejected (409)."""
-    commission = (await session.execute(_LOCK_ONE, {"id": commission_id})).one()
-    if commission.status == "reversed":
+    nothing. A paid commission is taken back by the order's refund, not rejected
+    (CommissionPaid, 409)."""
+    commission = await repository.lock_commission(session, commission_id)
+    if commission.status == CommissionStatus.reversed:
         return commission
-    if commission.status == "paid":
-        raise Conflict("This commission is paid; a refund or cancellation of the order takes "
-                       "it back.")
+    if commission.status == CommissionStatus.paid:
+        raise CommissionPaid
     await _release_boost(session, commission)
-    await _reverse(session, commission, source="skinstack", external_id="rejection",
-                   kind="rejection", fraction=rules.WHOLE, adjustment_id=None, reason=reason)
-    return (await session.execute(text(
-        "UPDATE commissions SET rejection_reason = :reason WHERE id = :id RETURNING *"),
-        {"id": commission.id, "reason": reason})).one()
-
-
-_DUE = text("""
-    SELECT c.id FROM commissions c JOIN programs p ON p.id = c.program_id
-    WHERE c.status = 'pending'
-      AND c.created_at <= :now - make_interval(days => p.approval_delay_days)
-    ORDER BY c.created_at
-    LIMIT :limit
-    FOR UPDATE OF c SKIP LOCKED
-""")
+    await _reverse(session, commission, source=SKINSTACK, external_id="rejection",
+                   kind=ReversalKind.rejection, fraction=rules.WHOLE, adjustment_id=None,
+                   reason=reason)
+    return await repository.set_rejection_reason(session, commission.id, reason)
 
 
 async def approve_due(session: AsyncSession, *, now: datetime | None = None,
@@ -734,17 +631,10 @@ async def approve_due(session: AsyncSession, *, now: datetime | None = None,
     """Approves pending commissions older than their program's approval delay (held ones
     wait for a person); returns how many. Rows another worker holds are skipped."""
     now = now or datetime.now(UTC)
-    due = (await session.scalars(_DUE, {"now": now, "limit": limit})).all()
+    due = await repository.lock_due(session, now=now, limit=limit)
     for commission_id in due:
         await approve(session, commission_id, by=None, now=now)
     return len(due)
-
-
-_APPROVED_OF = text("""
-    SELECT id FROM commissions
-    WHERE influencer_id = :influencer_id AND currency = :currency AND status = 'approved'
-    ORDER BY id FOR UPDATE
-""")
 
 
 async def pay_out(session: AsyncSession, influencer_id: uuid.UUID, currency: str, *,
@@ -752,19 +642,82 @@ async def pay_out(session: AsyncSession, influencer_id: uuid.UUID, currency: str
     """Sends the influencer's available balance in `currency` on its way (available ->
     in transit) and marks their approved commissions paid; returns the amount, 0 when the
     balance is not positive (a clawback larger than what was approved waits to be netted)."""
-    approved = (await session.scalars(_APPROVED_OF, {"influencer_id": influencer_id,
-                                                     "currency": currency})).all()
+    approved = await repository.lock_approved_of(session, influencer_id, currency)
     available = ledger.influencer_available(influencer_id)
     amount = await ledger.balance(session, available, currency)
     if amount <= 0:
         return 0
     posted = await ledger.post(
-        session, key=f"payout:{key}", kind="payout", currency=currency,
+        session, key=f"payout:{key}", kind=PostingKind.payout, currency=currency,
         memo="payout of the available balance", influencer_id=influencer_id, entries=[
             ledger.Entry(available, -amount), ledger.Entry(ledger.PAYOUTS_IN_TRANSIT, amount)])
     if not posted:
         return 0
-    await session.execute(text(
-        "UPDATE commissions SET status = 'paid', paid_at = :now WHERE id = ANY(:ids)"),
-        {"ids": list(approved), "now": now or datetime.now(UTC)})
+    await repository.mark_paid(session, approved, now=now or datetime.now(UTC))
     return amount
+
+
+# --- the merchant's statement ----------------------------------------------------------------
+
+MONTH = re.compile(r"^(\d{4})-(0[1-9]|1[0-2])$")
+
+
+@dataclass(frozen=True)
+class StatementTotals:
+    """One currency of a merchant's month, in minor units, each sign as the merchant reads
+    it (what it owes is positive)."""
+    currency: str
+    commissions: int
+    influencer_earnings: int
+    platform_fees: int
+    reversals: int
+    reversed_influencer_earnings: int
+    reversed_platform_fees: int
+    amount_owed: int
+    balance_owed: int
+    postings: int
+
+
+@dataclass(frozen=True)
+class Statement:
+    start: datetime
+    end: datetime
+    """Exclusive."""
+    totals: list[StatementTotals]
+    """One per currency, in the currencies' order."""
+
+
+def month_bounds(month: str) -> tuple[datetime, datetime]:
+    """[start, end) of a "YYYY-MM" month in UTC; InvalidInput (on `month`) otherwise."""
+    matched = MONTH.match(month)
+    if matched is None:
+        raise InvalidInput("month must be YYYY-MM", field="month", location="query")
+    year, number = int(matched[1]), int(matched[2])
+    return (datetime(year, number, 1, tzinfo=UTC),
+            datetime(year + number // 12, number % 12 + 1, 1, tzinfo=UTC))
+
+
+async def statement(session: AsyncSession, merchant_id: uuid.UUID, month: str) -> Statement:
+    """What the merchant owes for a month (YYYY-MM, UTC): commissions accrued (recalculations
+    included) and taken back in it, split into the influencers' earnings and the platform's
+    fees, and its balance at the month's end, from the ledger."""
+    start, end = month_bounds(month)
+    # Per currency, accrued and taken back: [merchant, influencers, platform, postings].
+    sums: dict[str, dict[str, list[int]]] = defaultdict(lambda: defaultdict(lambda: [0, 0, 0, 0]))
+    for total in await ledger.merchant_month(session, merchant_id, start=start, end=end):
+        side = "reversal" if total.kind == PostingKind.reversal else "accrual"
+        running = sums[total.currency][side]
+        for index, value in enumerate((total.merchant, total.influencers, total.platform,
+                                       total.postings)):
+            running[index] += value
+    balances = await ledger.balances_before(session, ledger.merchant_payable(merchant_id), end)
+    totals = []
+    for currency in sorted(set(sums) | set(balances)):
+        accrued, taken = sums[currency]["accrual"], sums[currency]["reversal"]
+        totals.append(StatementTotals(
+            currency=currency, commissions=-accrued[0], influencer_earnings=accrued[1],
+            platform_fees=accrued[2], reversals=taken[0],
+            reversed_influencer_earnings=-taken[1], reversed_platform_fees=-taken[2],
+            amount_owed=-(accrued[0] + taken[0]), balance_owed=-balances.get(currency, 0),
+            postings=accrued[3] + taken[3]))
+    return Statement(start=start, end=end, totals=totals)

@@ -17,10 +17,13 @@ import uuid
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
+
+from skinstack.ledger import repository
+from skinstack.models import PostingKind
 
 PLATFORM_REVENUE = "platform:revenue"
 PAYOUTS_IN_TRANSIT = "payouts:in_transit"
@@ -54,7 +57,7 @@ class Unbalanced(ValueError):
 class Posting:
     """One balanced movement in one currency, to be written by post_many()."""
     key: str
-    kind: str
+    kind: PostingKind
     currency: str
     entries: tuple[Entry, ...]
     memo: str
@@ -71,29 +74,6 @@ class Posting:
         if sum(totals.values()) != 0:
             raise Unbalanced(f"posting {self.key} sums to {sum(totals.values())}, not 0")
         return {account: amount for account, amount in totals.items() if amount}
-
-
-# The postings and all their entries in one statement: a posting whose key exists already is
-# skipped with its entries, and the balance trigger sees each posting whole.
-_POST = text("""
-    WITH posting AS (
-        INSERT INTO ledger_postings (idempotency_key, kind, merchant_id, influencer_id,
-                                     commission_id, reversal_id, memo)
-        SELECT * FROM unnest(CAST(:keys AS varchar[]), CAST(:kinds AS varchar[]),
-                             CAST(:merchants AS uuid[]), CAST(:influencers AS uuid[]),
-                             CAST(:commissions AS uuid[]), CAST(:reversals AS uuid[]),
-                             CAST(:memos AS text[]))
-        ON CONFLICT (idempotency_key) DO NOTHING
-        RETURNING id, idempotency_key, booked_at
-    )
-    INSERT INTO ledger_entries (posting_id, account, currency, amount, booked_at)
-    SELECT posting.id, e.account, e.currency, e.amount, posting.booked_at
-    FROM unnest(CAST(:entry_keys AS varchar[]), CAST(:accounts AS varchar[]),
-                CAST(:currencies AS varchar[]), CAST(:amounts AS bigint[]))
-         AS e(key, account, currency, amount)
-    JOIN posting ON posting.idempotency_key = e.key
-    RETURNING posting_id
-""")
 
 
 async def post_many(session: AsyncSession, postings: Sequence[Posting]) -> int:
@@ -117,11 +97,10 @@ async def post_many(session: AsyncSession, postings: Sequence[Posting]) -> int:
             columns["amounts"].append(amount)
     if not columns:
         return 0
-    rows = (await session.execute(_POST, dict(columns))).all()
-    return len({row[0] for row in rows})
+    return await repository.insert_postings(session, dict(columns))
 
 
-async def post(session: AsyncSession, *, key: str, kind: str, currency: str,
+async def post(session: AsyncSession, *, key: str, kind: PostingKind, currency: str,
                entries: Iterable[Entry], memo: str, merchant_id: uuid.UUID | None = None,
                influencer_id: uuid.UUID | None = None, commission_id: uuid.UUID | None = None,
                reversal_id: uuid.UUID | None = None) -> bool:
@@ -136,12 +115,24 @@ async def post(session: AsyncSession, *, key: str, kind: str, currency: str,
 async def balances(session: AsyncSession, accounts: Sequence[str]
                    ) -> dict[tuple[str, str], int]:
     """{(account, currency): balance} for the accounts that have entries."""
-    rows = await session.execute(text(
-        "SELECT account, currency, sum(amount) FROM ledger_entries"
-        " WHERE account = ANY(CAST(:accounts AS varchar[])) GROUP BY account, currency"),
-        {"accounts": list(accounts)})
-    return {(account, currency): int(total) for account, currency, total in rows}
+    return await repository.balances(session, accounts)
 
 
 async def balance(session: AsyncSession, account: str, currency: str) -> int:
     return (await balances(session, [account])).get((account, currency), 0)
+
+
+async def balances_before(session: AsyncSession, account: str, end: datetime
+                          ) -> dict[str, int]:
+    """{currency: the account's balance from the entries booked before `end`}."""
+    return await repository.balances_before(session, account, end)
+
+
+async def merchant_month(session: AsyncSession, merchant_id: uuid.UUID, *, start: datetime,
+                         end: datetime) -> list[repository.MonthTotal]:
+    """The merchant's accruals, recalculations and reversals booked in [start, end), per
+    currency and kind: the sums on its payable account, on the influencers' accounts and on
+    the platform's revenue."""
+    return await repository.merchant_month(
+        session, merchant_id=merchant_id, payable=merchant_payable(merchant_id),
+        platform=PLATFORM_REVENUE, start=start, end=end)

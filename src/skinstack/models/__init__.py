@@ -6,18 +6,23 @@ from skinstack.models.audit_log import AuditLog
 from skinstack.models.base import Base
 from skinstack.models.campaign import Campaign
 from skinstack.models.click import Click
-from skinstack.models.commission import COMMISSION_STATUSES, Commission
+from skinstack.models.commission import (
+    RECALCULABLE,
+    Commission,
+    CommissionStatus,
+    HoldReason,
+)
 from skinstack.models.conversion import Conversion
 from skinstack.models.conversion_adjustment import ConversionAdjustment
 from skinstack.models.coupon import Coupon
 from skinstack.models.influencer import Influencer
-from skinstack.models.ledger import POSTING_KINDS, LedgerEntry, LedgerPosting
+from skinstack.models.ledger import LedgerEntry, LedgerPosting, PostingKind
 from skinstack.models.merchant import Merchant
 from skinstack.models.merchant_integration import IntegrationType, MerchantIntegration
 from skinstack.models.network import Network
 from skinstack.models.product import CATEGORIES, Product
 from skinstack.models.program import ATTRIBUTION_MODELS, Program
-from skinstack.models.reversal import REVERSAL_KINDS, Reversal
+from skinstack.models.reversal import Reversal, ReversalKind, TakenFrom
 from skinstack.models.tracking_link import TrackingLink
 from skinstack.models.user import Role, User
 from skinstack.models.webhook_event import EVENT_STATUSES, SOURCES, WebhookEvent
@@ -25,11 +30,9 @@ from skinstack.models.webhook_event import EVENT_STATUSES, SOURCES, WebhookEvent
 __all__ = [
     "ATTRIBUTION_MODELS",
     "CATEGORIES",
-    "COMMISSION_STATUSES",
     "EVENT_STATUSES",
     "MATCH_TYPES",
-    "POSTING_KINDS",
-    "REVERSAL_KINDS",
+    "RECALCULABLE",
     "SOURCES",
     "AmazonTrackingId",
     "Attribution",
@@ -38,9 +41,11 @@ __all__ = [
     "Campaign",
     "Click",
     "Commission",
+    "CommissionStatus",
     "Conversion",
     "ConversionAdjustment",
     "Coupon",
+    "HoldReason",
     "Influencer",
     "IntegrationType",
     "LedgerEntry",
@@ -48,10 +53,13 @@ __all__ = [
     "Merchant",
     "MerchantIntegration",
     "Network",
+    "PostingKind",
     "Product",
     "Program",
     "Reversal",
+    "ReversalKind",
     "Role",
+    "TakenFrom",
     "TrackingLink",
     "User",
     "WebhookEvent",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import enum
 import uuid
 from datetime import datetime
 from typing import Any, ClassVar
@@ -20,6 +21,12 @@ NAMING_CONVENTION = {
 
 SENSITIVE = {"sensitive": True}
 """Column info for values that never appear in responses, logs or the audit log."""
+
+
+def one_of(column: str, vocabulary: type[enum.StrEnum]) -> str:
+    """A check constraint's text: `column` holds one of the vocabulary's values, in its order."""
+    values = ", ".join(f"'{value}'" for value in vocabulary)
+    return f"{column} IN ({values})"
 
 
 class Base(DeclarativeBase):

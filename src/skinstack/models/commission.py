@@ -8,6 +8,7 @@ movements as balanced postings; these columns are their running totals for readi
 
 from __future__ import annotations
 
+import enum
 import uuid
 from datetime import datetime
 from decimal import Decimal
@@ -30,17 +31,34 @@ from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlalchemy.dialects.postgresql import UUID as PG_UUID
 from sqlalchemy.orm import Mapped, mapped_column
 
-from skinstack.models.base import Base, Timestamps, UUIDPrimaryKey
+from skinstack.models.base import Base, Timestamps, UUIDPrimaryKey, one_of
 
-COMMISSION_STATUSES = ("pending", "on_hold", "approved", "paid", "reversed")
+
+class CommissionStatus(enum.StrEnum):
+    pending = "pending"
+    on_hold = "on_hold"
+    """A person decides (see HoldReason)."""
+    approved = "approved"
+    paid = "paid"
+    reversed = "reversed"
+
+
+RECALCULABLE = frozenset({CommissionStatus.pending, CommissionStatus.on_hold})
+"""The statuses in which a commission is recalculated when its basis changes."""
+
+
+class HoldReason(enum.StrEnum):
+    self_referral = "self_referral"
+    coupon_without_click = "coupon_without_click"
+    above_threshold = "above_threshold"
+    currency_mismatch = "currency_mismatch"
 
 
 class Commission(UUIDPrimaryKey, Timestamps, Base):
     __tablename__ = "commissions"
     __table_args__ = (
         UniqueConstraint("conversion_id", "influencer_id"),
-        CheckConstraint("status IN ('pending', 'on_hold', 'approved', 'paid', 'reversed')",
-                        name="status"),
+        CheckConstraint(one_of("status", CommissionStatus), name="status"),
         CheckConstraint("currency ~ '^[A-Z]{3}$'", name="currency"),
         CheckConstraint("weight > 0 AND weight <= 1", name="weight"),
         CheckConstraint(
@@ -57,7 +75,8 @@ class Commission(UUIDPrimaryKey, Timestamps, Base):
         Index("ix_commissions_influencer_created", "influencer_id", "created_at", "id"),
         Index("ix_commissions_merchant_created", "merchant_id", "created_at", "id"),
         Index("ix_commissions_created", "created_at", "id"),
-        Index("ix_commissions_pending", "created_at", postgresql_where=text("status = 'pending'")),
+        Index("ix_commissions_pending", "created_at", postgresql_where=text(
+            f"status = '{CommissionStatus.pending}'")),
     )
 
     conversion_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("conversions.id"))

@@ -4,6 +4,7 @@ tables are append-only in the database; balances are sums of entries."""
 
 from __future__ import annotations
 
+import enum
 import uuid
 from datetime import datetime
 
@@ -22,18 +23,23 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import UUID as PG_UUID
 from sqlalchemy.orm import Mapped, mapped_column
 
-from skinstack.models.base import Base, UUIDPrimaryKey
+from skinstack.models.base import Base, UUIDPrimaryKey, one_of
 
-POSTING_KINDS = ("accrual", "recalculation", "approval", "reversal", "payout", "fee")
+
+class PostingKind(enum.StrEnum):
+    accrual = "accrual"
+    recalculation = "recalculation"
+    approval = "approval"
+    reversal = "reversal"
+    payout = "payout"
+    fee = "fee"
 
 
 class LedgerPosting(UUIDPrimaryKey, Base):
     __tablename__ = "ledger_postings"
     __table_args__ = (
         UniqueConstraint("idempotency_key"),
-        CheckConstraint(
-            "kind IN ('accrual', 'recalculation', 'approval', 'reversal', 'payout', 'fee')",
-            name="kind"),
+        CheckConstraint(one_of("kind", PostingKind), name="kind"),
         Index("ix_ledger_postings_merchant_booked", "merchant_id", "booked_at"),
     )
 

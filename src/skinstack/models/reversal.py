@@ -3,6 +3,7 @@ cancellation, a network reversal) or one decision (a rejection, a re-attribution
 
 from __future__ import annotations
 
+import enum
 import uuid
 from datetime import datetime
 from decimal import Decimal
@@ -20,24 +21,38 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
-from skinstack.models.base import Base, UUIDPrimaryKey
+from skinstack.models.base import Base, UUIDPrimaryKey, one_of
 
-REVERSAL_KINDS = ("refund", "cancellation", "reversal", "adjustment", "rejection",
-                  "reattribution")
+
+class ReversalKind(enum.StrEnum):
+    """The order's adjustments (conversion_adjustments.kind) and the decisions made here."""
+    refund = "refund"
+    cancellation = "cancellation"
+    reversal = "reversal"
+    adjustment = "adjustment"
+    """A network's lower amount."""
+    rejection = "rejection"
+    reattribution = "reattribution"
+
+
+class TakenFrom(enum.StrEnum):
+    """The influencer's balance a reversal came out of."""
+    pending = "pending"
+    available = "available"
+    paid = "paid"
+    """Available after payout: a clawback that the next payout nets off."""
 
 
 class Reversal(UUIDPrimaryKey, Base):
     __tablename__ = "reversals"
     __table_args__ = (
         UniqueConstraint("commission_id", "source", "external_id"),
-        CheckConstraint(
-            "kind IN ('refund', 'cancellation', 'reversal', 'adjustment', 'rejection',"
-            " 'reattribution')", name="kind"),
+        CheckConstraint(one_of("kind", ReversalKind), name="kind"),
         CheckConstraint(
             "gross_amount >= 0 AND platform_fee >= 0 AND platform_fee <= gross_amount"
             " AND net_amount = gross_amount - platform_fee", name="amounts"),
         CheckConstraint("fraction > 0 AND fraction <= 1", name="fraction"),
-        CheckConstraint("taken_from IN ('pending', 'available', 'paid')", name="taken_from"),
+        CheckConstraint(one_of("taken_from", TakenFrom), name="taken_from"),
     )
 
     commission_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("commissions.id"))
