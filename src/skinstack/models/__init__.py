@@ -20,17 +20,15 @@ from skinstack.models.program import ATTRIBUTION_MODELS, Program
 from skinstack.models.reversal import REVERSAL_KINDS, Reversal
 from skinstack.models.tracking_link import TrackingLink
 from skinstack.models.user import Role, User
-from skinstack.models.webhook_event import EVENT_STATUSES, SOURCES, WebhookEvent
+from skinstack.models.webhook_event import EventStatus, WebhookEvent, WebhookSource
 
 __all__ = [
     "ATTRIBUTION_MODELS",
     "CATEGORIES",
     "COMMISSION_STATUSES",
-    "EVENT_STATUSES",
     "MATCH_TYPES",
     "POSTING_KINDS",
     "REVERSAL_KINDS",
-    "SOURCES",
     "AmazonTrackingId",
     "Attribution",
     "AuditLog",
@@ -41,6 +39,7 @@ __all__ = [
     "Conversion",
     "ConversionAdjustment",
     "Coupon",
+    "EventStatus",
     "Influencer",
     "IntegrationType",
     "LedgerEntry",
@@ -55,4 +54,5 @@ __all__ = [
     "TrackingLink",
     "User",
     "WebhookEvent",
+    "WebhookSource",
 ]
