@@ -23,10 +23,11 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from skinstack.attribution import repository, service, tasks
 from skinstack.attribution.repository import Range
 from skinstack.conversions import service as conversions
+from skinstack.conversions.normalise import delivery
 from skinstack.fraud.clicks import SCORES, creditable
 from skinstack.kit import ids
 from skinstack.models import Attribution, Click, Conversion, WebhookEvent
-from skinstack.webhooks.tasks import normalised, process_events
+from skinstack.webhooks.service import process_events
 from tests import factories
 from tests.conftest import live_app
 from tests.webhooks.helpers import Shop, merchant_id_of, order, postback_body, rows_of
@@ -301,7 +302,7 @@ async def test_concurrent_attribution_of_one_conversion_writes_one_set(
                     {"id": event.id})
                 applied = await conversions.apply(
                     session, merchant_id=event.merchant_id, source=event.source,
-                    normalised=normalised(event), event_id=event.id)
+                    normalised=delivery(event), event_id=event.id)
                 conversion_id = applied.conversions[0]
             await session.commit()
 

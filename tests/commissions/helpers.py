@@ -12,7 +12,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from skinstack.models import WebhookEvent
-from skinstack.webhooks.tasks import process_events
+from skinstack.webhooks.service import process_events
 from tests.factories import Account
 from tests.webhooks.helpers import Shop, order, rows_of
 

@@ -22,7 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from skinstack.db import libpq_url
 from skinstack.kit import crypto
 from skinstack.models import Conversion, ConversionAdjustment, WebhookEvent
-from skinstack.webhooks.tasks import process_events
+from skinstack.webhooks.service import process_events
 from tests import factories
 from tests.webhooks.helpers import basic, postback_body, rows_of
 
