@@ -27,7 +27,6 @@ from skinstack.models import Commission, Conversion, LedgerPosting, WebhookEvent
 from skinstack.webhooks.service import process_events
 from skinstack.worker.queue import connected, run_worker
 from tests import factories
-from tests.attribution.test_flow import click, coupon, world
 from tests.commissions.helpers import (
     NOW,
     RECENTLY,
@@ -41,8 +40,7 @@ from tests.commissions.helpers import (
     shop_order,
 )
 from tests.conftest import live_app
-from tests.webhooks.helpers import basic, rows_of
-from tests.webhooks.test_sources import REPORT as AMAZON_REPORT
+from tests.factories import AMAZON_REPORT, basic, click, coupon, rows_of, world
 
 CLICKED = RECENTLY - timedelta(minutes=5)
 

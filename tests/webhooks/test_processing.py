@@ -18,7 +18,7 @@ from skinstack.webhooks import service, tasks
 from skinstack.worker.queue import connected, run_worker
 from tests import factories
 from tests.conftest import live_app
-from tests.webhooks.helpers import Shop, order, refund, rows_of
+from tests.factories import Shop, order, refund, rows_of
 
 
 async def pending_event(session: AsyncSession) -> WebhookEvent:

@@ -16,7 +16,7 @@ from skinstack.webhooks.service import process_events
 from skinstack.webhooks.tasks import run_event
 from tests import factories
 from tests.conftest import live_app
-from tests.webhooks.helpers import Shop, fixture, order, refund, rows_of, shopify_signature
+from tests.factories import Shop, fixture, order, refund, rows_of, shopify_signature
 
 
 async def events(session: AsyncSession, shop: Shop) -> list[WebhookEvent]:

@@ -24,7 +24,7 @@ from skinstack.conversions import service as conversions
 from skinstack.models import Conversion, WebhookEvent
 from skinstack.webhooks import tasks
 from tests import factories
-from tests.webhooks.helpers import Shop, basic, order, postback_body, rows_of
+from tests.factories import Shop, basic, order, postback_body, rows_of
 
 DEEP = 10_000
 
