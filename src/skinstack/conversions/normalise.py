@@ -11,8 +11,8 @@ made, any text value (ids, names, codes, line items) holding a NUL character or 
 surrogate, so every source's payload is refused here rather than by the database. JSON bodies
 are refused past MAX_JSON_DEPTH levels of nesting before they are parsed.
 
-Every body is read here: the intake reads the fields it verifies and names an event by with
-`form_or_json`, `postback_parameters` and the `*_external_id` functions, and the worker reads a
+Every body is read here: the intake reads what it verifies and what names an event with
+`form_or_json`, `postback_parameters` and the `*_external_id` functions; the worker reads a
 stored event the way its source sends it with `delivery()`.
 """
 
