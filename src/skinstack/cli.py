@@ -243,7 +243,7 @@ def imports_amazon(
     """Imports an Amazon Associates earnings report for a merchant: stored in the inbox like
     any webhook, then processed here. The same report again changes nothing."""
     from skinstack.errors import AppError
-    from skinstack.webhooks.router import accept_amazon_report
+    from skinstack.webhooks.service import accept_amazon_report
     from skinstack.webhooks.tasks import run_event
 
     url = _database_url()
@@ -254,7 +254,7 @@ def imports_amazon(
             async with sessions() as session, session.begin():
                 profile = await _merchant_by_email(session, merchant)
                 accepted, parsed = await accept_amazon_report(
-                    session, merchant_id=profile.id, body=file.read_bytes(),
+                    session=session, merchant_id=profile.id, body=file.read_bytes(),
                     filename=file.name)
             outcome = "duplicate"
             if accepted.event_id is not None:

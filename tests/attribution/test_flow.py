@@ -23,34 +23,25 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from skinstack.attribution import repository, service, tasks
 from skinstack.attribution.repository import Range
 from skinstack.conversions import service as conversions
+from skinstack.conversions.normalise import delivery
 from skinstack.fraud.clicks import SCORES, creditable
 from skinstack.kit import ids
 from skinstack.models import Attribution, Click, Conversion, WebhookEvent
-from skinstack.webhooks.tasks import normalised, process_events
+from skinstack.webhooks.service import process_events
 from tests import factories
 from tests.conftest import live_app
-from tests.webhooks.helpers import Shop, merchant_id_of, order, postback_body, rows_of
+from tests.factories import (
+    Shop,
+    click,
+    coupon,
+    merchant_id_of,
+    order,
+    postback_body,
+    rows_of,
+    world,
+)
 
 NOW = datetime.now(UTC)
-
-_CLICK = text("""
-    INSERT INTO clicks (id, clicked_at, link_id, influencer_id, program_id, merchant_id,
-                        device_id, counted, fraud_flags)
-    SELECT :id, :at, l.id, l.influencer_id, l.program_id, l.merchant_id, :device, :counted,
-           CAST(:flags AS varchar[])
-    FROM tracking_links l WHERE l.id = :link
-""")
-
-
-async def click(session: AsyncSession, link: dict[str, Any], *, at: datetime,
-                device: str | None = None, flags: tuple[str, ...] = ()) -> str:
-    """A click row as the click sink writes it; returns the id as it travels in URLs."""
-    click_id = ids.uuid7(int(at.timestamp() * 1000))
-    await session.execute(_CLICK, {"id": click_id, "at": at, "link": uuid.UUID(link["id"]),
-                                   "device": device, "counted": not flags,
-                                   "flags": list(flags)})
-    return ids.encode(click_id)
-
 
 def placed(*, sub_id: str | None = None, codes: tuple[str, ...] = (),
            at: datetime = NOW - timedelta(hours=1)) -> dict[str, Any]:
@@ -69,28 +60,6 @@ async def deliver(client: httpx.AsyncClient, session: AsyncSession, shop: Shop,
         await process_events(session, [event.id])
     listed = (await client.get("/api/v1/conversions", headers=shop.account.headers)).json()
     return next(item for item in listed["items"] if item["order_id"] == str(payload["id"]))
-
-
-async def world(client: httpx.AsyncClient, **program_fields: Any) -> SimpleNamespace:
-    """A store with a program, two influencers with a link each."""
-    shop_account = await factories.merchant(client)
-    shop = await Shop.connect(client, shop_account)
-    program = await factories.program(client, shop_account, **program_fields)
-    creators = []
-    for _ in range(2):
-        account, influencer_id = await factories.influencer(client)
-        made = await factories.link(client, account, program_id=program["id"])
-        creators.append(SimpleNamespace(account=account, id=influencer_id, link=made))
-    return SimpleNamespace(shop=shop, program=program, a=creators[0], b=creators[1])
-
-
-async def coupon(client: httpx.AsyncClient, w: SimpleNamespace, creator: SimpleNamespace,
-                 code: str) -> dict[str, Any]:
-    response = await client.post("/api/v1/merchants/me/coupons", headers=w.shop.account.headers,
-                                 json={"code": code, "influencer_id": creator.id,
-                                       "program_id": w.program["id"]})
-    assert response.status_code == 201, response.text
-    return response.json()
 
 
 async def test_the_sub_id_click_gets_the_credit_and_the_api_explains_it(
@@ -255,9 +224,7 @@ async def test_a_sub_id_whose_click_is_not_stored_yet_waits_for_the_sweep(
     shown = await deliver(client, session, w.shop, placed(sub_id=sub_id, at=NOW))
     assert shown["attributed_at"] is None and shown["attributions"] == []
 
-    await session.execute(_CLICK, {"id": ids.decode(sub_id), "at": made,
-                                   "link": uuid.UUID(w.a.link["id"]), "device": None,
-                                   "counted": True, "flags": []})
+    await click(session, w.a.link, at=made, click_id=ids.decode(sub_id))
     monkeypatch.setattr(tasks, "SWEEP_AFTER", timedelta(0))
     context = SimpleNamespace(additional_context={"sessionmaker": sessionmaker})
     await tasks.attribute_waiting(context, int(NOW.timestamp()))
@@ -301,7 +268,7 @@ async def test_concurrent_attribution_of_one_conversion_writes_one_set(
                     {"id": event.id})
                 applied = await conversions.apply(
                     session, merchant_id=event.merchant_id, source=event.source,
-                    normalised=normalised(event), event_id=event.id)
+                    normalised=delivery(event), event_id=event.id)
                 conversion_id = applied.conversions[0]
             await session.commit()
 

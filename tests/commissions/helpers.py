@@ -13,9 +13,8 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from skinstack.models import WebhookEvent
-from skinstack.webhooks.tasks import process_events
-from tests.factories import Account
-from tests.webhooks.helpers import Shop, order, rows_of
+from skinstack.webhooks.service import process_events
+from tests.factories import Account, Shop, order, rows_of
 
 NOW = datetime.now(UTC)
 MONTH_START = NOW.replace(day=1, hour=0, minute=0, second=0, microsecond=0)

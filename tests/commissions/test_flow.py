@@ -21,12 +21,12 @@ from skinstack.attribution import service as attribution
 from skinstack.attribution.repository import Range
 from skinstack.commissions import service
 from skinstack.conversions import service as conversions
+from skinstack.conversions.normalise import delivery
 from skinstack.ledger import service as ledger
 from skinstack.models import Commission, Conversion, LedgerPosting, WebhookEvent
-from skinstack.webhooks.tasks import normalised, process_events
+from skinstack.webhooks.service import process_events
 from skinstack.worker.queue import connected, run_worker
 from tests import factories
-from tests.attribution.test_flow import click, coupon, world
 from tests.commissions.helpers import (
     NOW,
     RECENTLY,
@@ -40,8 +40,7 @@ from tests.commissions.helpers import (
     shop_order,
 )
 from tests.conftest import live_app
-from tests.webhooks.helpers import basic, order, rows_of
-from tests.webhooks.test_sources import REPORT as AMAZON_REPORT
+from tests.factories import AMAZON_REPORT, basic, click, coupon, order, rows_of, world
 
 CLICKED = RECENTLY - timedelta(minutes=5)
 
@@ -480,7 +479,7 @@ async def test_ten_concurrent_workers_make_one_commission(database_url: str) -> 
                 "UPDATE webhook_events SET status = 'handled' WHERE id = :id"), {"id": event.id})
             applied = await conversions.apply(
                 session, merchant_id=event.merchant_id, source=event.source,
-                normalised=normalised(event), event_id=event.id)
+                normalised=delivery(event), event_id=event.id)
             (conversion_id,) = applied.conversions
             await attribution.attribute(session, [conversion_id])
             await session.commit()

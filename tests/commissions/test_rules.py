@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from skinstack.commissions import rules
 from skinstack.conversions import normalise
 from tests.commissions.helpers import half_up, largest_remainder
-from tests.webhooks.helpers import fixture
+from tests.factories import fixture
 
 A, B, C = (uuid.UUID(int=n) for n in (1, 2, 3))
 

@@ -13,8 +13,7 @@ from urllib.parse import urlsplit
 import pytest
 
 from tests.conftest import REDIS_URL, served_app
-from tests.factories import linked_world
-from tests.redirect.test_redirect import _sample, clicks
+from tests.factories import clicks, linked_world, metric_sample
 
 BROWSER = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) Firefox/125.0"
 FIREFOX = "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"
@@ -100,14 +99,14 @@ async def test_keep_alive_and_http_1_0(database_url: str) -> None:
     async with served_app(database_url) as (_, client):
         world = await linked_world(client)
         path = f"/l/{world['link']['slug']}"
-        before = _sample((await client.get("/metrics")).text, REDIRECTS)
+        before = metric_sample((await client.get("/metrics")).text, REDIRECTS)
         for _ in range(20):  # one connection throughout (httpx keeps it alive)
             assert (await client.get(path)).status_code == 302
         [answer, after] = await _exchange(_port(client), _request(path, version="1.0"), 1)
         assert answer.startswith(b"HTTP/1.1 302 ") and b"connection: close" in answer
         assert after == b""  # and it closed the connection
         # Both lanes count their answers in the metrics.
-        assert _sample((await client.get("/metrics")).text, REDIRECTS) - before == 21
+        assert metric_sample((await client.get("/metrics")).text, REDIRECTS) - before == 21
 
 
 async def test_counters_in_redis_do_not_hold_the_answer(database_url: str, redis_available,

@@ -2,29 +2,19 @@
 
 from __future__ import annotations
 
-import re
 from urllib.parse import parse_qsl, urlsplit
 
-import psycopg
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from skinstack.db import libpq_url
 from skinstack.kit import ids
 from skinstack.redirect.endpoint import ip_facts
 from skinstack.redirect.sink import ClickSink
-from tests.factories import eventually, linked_world
+from tests.factories import clicks, eventually, linked_world, metric_sample
 
 BROWSER = ("Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) AppleWebKit/605.1.15 "
            "(KHTML, like Gecko) Version/17.0 Mobile/15E148 Safari/604.1")
-
-
-def clicks(database_url: str, link_id: str) -> list[dict]:
-    with psycopg.connect(libpq_url(database_url)) as conn:
-        conn.row_factory = psycopg.rows.dict_row
-        return conn.execute("SELECT * FROM clicks WHERE link_id = %s ORDER BY clicked_at",
-                            (link_id,)).fetchall()
 
 
 async def test_redirect_records_the_click(live, database_url: str) -> None:
@@ -252,11 +242,6 @@ async def test_trusted_country_header(database_url: str) -> None:
     assert countries[1] == ip_facts("203.0.113.7")[1]
 
 
-def _sample(text: str, name: str) -> float:
-    match = re.search(rf"^{re.escape(name)} ([\d.e+-]+)$", text, re.MULTILINE)
-    return float(match.group(1)) if match else 0.0
-
-
 async def test_redirects_are_counted_in_the_metrics(live) -> None:
     _, client = live
     world = await linked_world(client)
@@ -270,9 +255,9 @@ async def test_redirects_are_counted_in_the_metrics(live) -> None:
         await client.get(f"/l/{world['link']['slug']}", headers={"user-agent": BROWSER})
     await client.head(f"/l/{world['link']['slug']}", headers={"user-agent": BROWSER})
     after = (await client.get("/metrics")).text
-    assert _sample(after, redirects) - _sample(before, redirects) == 3
-    assert _sample(after, heads) - _sample(before, heads) == 1
-    assert _sample(after, timed) - _sample(before, timed) == 4
-    assert _sample(after, slowest) == _sample(after, timed)
-    assert _sample(after, timed.replace("_count", "_sum")) > _sample(
+    assert metric_sample(after, redirects) - metric_sample(before, redirects) == 3
+    assert metric_sample(after, heads) - metric_sample(before, heads) == 1
+    assert metric_sample(after, timed) - metric_sample(before, timed) == 4
+    assert metric_sample(after, slowest) == metric_sample(after, timed)
+    assert metric_sample(after, timed.replace("_count", "_sum")) > metric_sample(
         before, timed.replace("_count", "_sum"))

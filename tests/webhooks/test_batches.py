@@ -19,7 +19,7 @@ from skinstack.webhooks import tasks
 from skinstack.worker.queue import connected, run_worker
 from tests import factories
 from tests.conftest import live_app
-from tests.webhooks.helpers import Shop, order, refund, rows_of
+from tests.factories import Shop, order, refund, rows_of
 
 
 async def drain(app: Any, database_url: str, *, concurrency: int = 1) -> None:

@@ -4,6 +4,7 @@ conversions API."""
 from __future__ import annotations
 
 import json
+import re
 import uuid
 
 import httpx
@@ -12,12 +13,12 @@ from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from skinstack.conversions import service as conversions
-from skinstack.models import Conversion, WebhookEvent
-from skinstack.webhooks import tasks
+from skinstack.models import Conversion, EventStatus, WebhookEvent, WebhookSource
+from skinstack.webhooks import service, tasks
 from skinstack.worker.queue import connected, run_worker
 from tests import factories
 from tests.conftest import live_app
-from tests.webhooks.helpers import Shop, order, refund, rows_of
+from tests.factories import Shop, order, refund, rows_of
 
 
 async def pending_event(session: AsyncSession) -> WebhookEvent:
@@ -128,7 +129,7 @@ async def test_conversions_api_shows_merchants_their_own(client: httpx.AsyncClie
     await theirs.send(client, "orders/create", order())
     for shop in (mine, theirs):
         for event in await rows_of(session, WebhookEvent, shop.account):
-            await tasks.process_events(session, [event.id])
+            await service.process_events(session, [event.id])
 
     page = (await client.get("/api/v1/conversions", headers=mine.account.headers)).json()
     assert [item["order_id"] for item in page["items"]] == [str(placed["id"])]
@@ -143,3 +144,13 @@ async def test_conversions_api_shows_merchants_their_own(client: httpx.AsyncClie
     creator, _ = await factories.influencer(client)
     assert (await client.get("/api/v1/conversions",
                              headers=creator.headers)).status_code == 403
+
+
+async def test_the_inbox_vocabularies_are_the_databases(session: AsyncSession) -> None:
+    """The StrEnums the code uses and the migrated check constraints name the same values."""
+    for constraint, vocabulary in (("ck_webhook_events_status", EventStatus),
+                                   ("ck_webhook_events_source", WebhookSource)):
+        definition = await session.scalar(text(
+            "SELECT pg_get_constraintdef(oid) FROM pg_constraint WHERE conname = :name"),
+            {"name": constraint})
+        assert re.findall(r"'([^']*)'", definition) == list(vocabulary), definition

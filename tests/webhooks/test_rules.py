@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 
 from skinstack.conversions import normalise
 from skinstack.kit import ids, signatures
-from tests.webhooks.helpers import fixture
+from tests.factories import fixture
 
 texts = st.text(st.characters(codec="utf-8", exclude_categories=("Cs",)), max_size=30)
 secrets_ = st.text(min_size=1, max_size=40)

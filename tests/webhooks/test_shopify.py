@@ -12,10 +12,11 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from skinstack.kit import crypto, ids
 from skinstack.models import Conversion, ConversionAdjustment, MerchantIntegration, WebhookEvent
-from skinstack.webhooks.tasks import process_events, run_event
+from skinstack.webhooks.service import process_events
+from skinstack.webhooks.tasks import run_event
 from tests import factories
 from tests.conftest import live_app
-from tests.webhooks.helpers import Shop, fixture, order, refund, rows_of, shopify_signature
+from tests.factories import Shop, fixture, order, refund, rows_of, shopify_signature
 
 
 async def events(session: AsyncSession, shop: Shop) -> list[WebhookEvent]:

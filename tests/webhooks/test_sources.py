@@ -22,9 +22,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from skinstack.db import libpq_url
 from skinstack.kit import crypto
 from skinstack.models import Conversion, ConversionAdjustment, WebhookEvent
-from skinstack.webhooks.tasks import process_events
+from skinstack.webhooks.service import process_events
 from tests import factories
-from tests.webhooks.helpers import basic, postback_body, rows_of
+from tests.factories import AMAZON_REPORT as REPORT
+from tests.factories import basic, postback_body, rows_of
 
 
 async def handle_all(session: AsyncSession) -> None:
@@ -130,18 +131,6 @@ async def test_postback_signature_and_timestamp_window(client: httpx.AsyncClient
     assert conversion.total == 4250 and conversion.device_id == "dev-123456789012"
     [refund] = await rows_of(session, ConversionAdjustment, shop)
     assert (refund.kind, refund.amount, refund.conversion_id) == ("refund", 1000, conversion.id)
-
-
-HEADER = ("Category,Name,ASIN,Seller,Tracking ID,Date Shipped,Price($),Items Shipped,Returns,"
-          "Revenue($),Ad Fees($),Device Type Group,Direct")
-REPORT = f"""Fee-Earnings reports from 11-01-2026 to 11-30-2026
-{HEADER}
-Beauty,Vitamin C Serum,B000SERUM1,Amazon.com,gabi-20,2026-11-03,29.99,2,0,59.98,2.40,DESKTOP,Y
-Beauty,Clay Mask,B000MASK01,Amazon.com,gabi-20,2026-11-04,9.99,1,0,9.99,0.40,PHONE,N
-Beauty,Clay Mask,B000MASK01,Amazon.com,gabi-20,2026-11-04,9.99,1,0,9.99,0.40,PHONE,N
-Beauty,Vitamin C Serum,B000SERUM1,Amazon.com,gabi-20,2026-11-09,29.99,0,1,-29.99,-1.20,DESKTOP,Y
-Beauty,Toner,B000TONER1,Amazon.com,unknown-20,2026-11-05,15.00,1,0,15.00,0.60,TABLET,N
-"""
 
 
 async def test_amazon_report_with_title_row_returns_and_reimport(

@@ -24,7 +24,7 @@ from skinstack.conversions import service as conversions
 from skinstack.models import Conversion, WebhookEvent
 from skinstack.webhooks import tasks
 from tests import factories
-from tests.webhooks.helpers import Shop, basic, order, postback_body, rows_of
+from tests.factories import Shop, basic, order, postback_body, rows_of
 
 DEEP = 10_000
 
@@ -292,3 +292,25 @@ async def test_database_errors_are_named_never_shown_as_sql(
     assert [entry["event"] for entry in logged] == ["webhook_event_failed", "webhook_event_error"]
     assert all("fails_in_postgresql" in entry["traceback"] for entry in logged)
     assert "9" * 30 not in caplog.text and "does not exist" not in caplog.text
+
+
+async def test_a_stored_postback_the_worker_cannot_read_fails_without_an_http_error(
+        client: httpx.AsyncClient, session: AsyncSession, admin: factories.Account,
+        sessionmaker: async_sessionmaker[AsyncSession]) -> None:
+    """The worker reads bodies with conversions.normalise, whose errors say why a payload is
+    unprocessable; no HTTP error (the intake's 401) is raised in it and retried 8 times."""
+    shop = await factories.merchant(client)
+    key, secret = f"key-{uuid.uuid4().hex[:8]}", "postback-" + uuid.uuid4().hex
+    await factories.integration(client, shop, type="postback", account_id=key, secret=secret)
+    delivered = await client.post("/postback", content=postback_body(
+        secret, key=key, order_id="PB-UNREAD", amount="10.00", currency="USD"),
+        headers={"Content-Type": "application/x-www-form-urlencoded"})
+    assert delivered.json()["status"] == "accepted", delivered.text
+    (event,) = await rows_of(session, WebhookEvent, shop)
+    # Stored bytes the worker's parser cannot read (as if written under an older parser).
+    await session.execute(text("UPDATE webhook_events SET body = :body WHERE id = :id"),
+                          {"body": b"\xff\xfe", "id": event.id})
+
+    assert await tasks.run_event(sessionmaker, event.id) == "failed"
+    item = (await inbox(client, admin, status="failed"))[str(event.id)]
+    assert item["attempts"] == 1 and item["last_error"] == "the body is not a form"

@@ -10,6 +10,10 @@ What the worker stores must be text PostgreSQL can store: a `Normalised` refuses
 made, any text value (ids, names, codes, line items) holding a NUL character or an unpaired
 surrogate, so every source's payload is refused here rather than by the database. JSON bodies
 are refused past MAX_JSON_DEPTH levels of nesting before they are parsed.
+
+Every body is read here: the intake reads what it verifies and what names an event with
+`form_or_json`, `postback_parameters` and the `*_external_id` functions; the worker reads a
+stored event the way its source sends it with `delivery()`.
 """
 
 from __future__ import annotations
@@ -24,10 +28,11 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import ROUND_HALF_UP, Decimal
-from typing import Any
-from urllib.parse import parse_qs, urlsplit
+from typing import Any, Protocol
+from urllib.parse import parse_qs, parse_qsl, urlsplit
 
 from skinstack.kit.money import MoneyError, normalise_currency, to_decimal, to_minor
+from skinstack.models.webhook_event import WebhookSource
 
 
 class Unprocessable(ValueError):
@@ -199,6 +204,21 @@ def load_json(body: bytes) -> Any:
         return json.loads(text, parse_float=Decimal)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise Unprocessable(f"the body is not valid JSON: {exc}") from None
+
+
+def form_or_json(content_type: str, body: bytes) -> dict[str, Any] | None:
+    """The fields of a form-encoded or JSON object body; None when it is neither."""
+    if "json" in content_type:
+        try:
+            payload = load_json(body)
+        except Unprocessable:
+            return None
+        return payload if isinstance(payload, dict) else None
+    try:
+        return dict(parse_qsl(body.decode("utf-8"), keep_blank_values=True,
+                              strict_parsing=bool(body)))
+    except (UnicodeDecodeError, ValueError):
+        return None
 
 
 def _object(payload: Any, what: str) -> Mapping[str, Any]:
@@ -554,6 +574,27 @@ def refersion(payload: Any, *, default_currency: str) -> Normalised:
 POSTBACK_EVENTS = {"conversion", "refund", "reversal"}
 
 
+def postback_parameters(content_type: str, body: bytes) -> dict[str, str]:
+    """A postback's parameters as the strings that were signed (JSON numbers keep their text):
+    a form, or a JSON object of strings; else Unprocessable."""
+    if "json" in content_type:
+        try:
+            text = body.decode("utf-8-sig")  # the depth is measured on UTF-8 bytes
+            if nested_deeper_than(body, MAX_JSON_DEPTH):
+                raise Unprocessable(f"the body is nested deeper than {MAX_JSON_DEPTH} levels")
+            payload = json.loads(text, parse_float=str, parse_int=str)
+        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise Unprocessable(f"the body is not valid JSON: {exc}") from None
+        if not isinstance(payload, dict) or not all(
+                isinstance(value, str) for value in payload.values()):
+            raise Unprocessable("the body is not a JSON object of strings")
+        return payload
+    fields = form_or_json(content_type, body)
+    if fields is None:
+        raise Unprocessable("the body is not a form")
+    return fields
+
+
 def postback_external_id(integration_id: str, params: Mapping[str, str]) -> str:
     event = params.get("event", "conversion")
     given = params.get("event_id")
@@ -610,6 +651,15 @@ AMAZON_COLUMNS = {
     "revenue": "revenue", "ad fees": "ad_fees", "name": "name", "product title": "name",
     "sub tag": "sub_tag", "subtag": "sub_tag", "ascsubtag": "sub_tag",
 }
+
+
+def decode_report(body: bytes) -> str:
+    """An uploaded report's text: UTF-8 (a BOM allowed), else Windows-1252, as Excel exports
+    it on Windows."""
+    try:
+        return body.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        return body.decode("cp1252", errors="replace")
 
 
 def amazon_report(text: str, *, default_currency: str = "USD") -> Normalised:
@@ -691,3 +741,43 @@ def _amazon_number(value: str | None) -> str | None:
         raise Unprocessable(f"{value!r} is not an amount") from None
     return text
 
+
+# --- a stored delivery, read the way its source sends it ------------------------------------
+
+DEFAULT_CURRENCY = "USD"
+"""The currency of an Impact, Refersion or postback amount that names none."""
+
+
+class Delivery(Protocol):
+    """What `delivery()` reads of an inbox event (a row of the inbox, or the model)."""
+
+    @property
+    def source(self) -> str: ...
+    @property
+    def topic(self) -> str: ...
+    @property
+    def headers(self) -> Mapping[str, Any]: ...
+    @property
+    def body(self) -> bytes: ...
+
+
+def delivery(event: Delivery) -> Normalised:
+    """The stored body, parsed the way its source sends it."""
+    content_type = event.headers.get("content-type", "")
+    match event.source:
+        case WebhookSource.shopify:
+            return shopify(event.topic, load_json(event.body))
+        case WebhookSource.impact:
+            fields = (load_json(event.body) if "json" in content_type
+                      else form_or_json(content_type, event.body))
+            if fields is None:
+                raise Unprocessable("the body is neither a form nor a JSON object")
+            return impact(fields, default_currency=DEFAULT_CURRENCY)
+        case WebhookSource.refersion:
+            return refersion(load_json(event.body), default_currency=DEFAULT_CURRENCY)
+        case WebhookSource.postback:
+            return postback(postback_parameters(content_type, event.body),
+                            default_currency=DEFAULT_CURRENCY)
+        case WebhookSource.amazon:
+            return amazon_report(decode_report(event.body))
+    raise Unprocessable(f"unknown source {event.source!r}")

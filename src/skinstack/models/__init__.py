@@ -25,15 +25,13 @@ from skinstack.models.program import ATTRIBUTION_MODELS, Program
 from skinstack.models.reversal import Reversal, ReversalKind, TakenFrom
 from skinstack.models.tracking_link import TrackingLink
 from skinstack.models.user import Role, User
-from skinstack.models.webhook_event import EVENT_STATUSES, SOURCES, WebhookEvent
+from skinstack.models.webhook_event import EventStatus, WebhookEvent, WebhookSource
 
 __all__ = [
     "ATTRIBUTION_MODELS",
     "CATEGORIES",
-    "EVENT_STATUSES",
     "MATCH_TYPES",
     "RECALCULABLE",
-    "SOURCES",
     "AmazonTrackingId",
     "Attribution",
     "AuditLog",
@@ -45,6 +43,7 @@ __all__ = [
     "Conversion",
     "ConversionAdjustment",
     "Coupon",
+    "EventStatus",
     "HoldReason",
     "Influencer",
     "IntegrationType",
@@ -63,4 +62,5 @@ __all__ = [
     "TrackingLink",
     "User",
     "WebhookEvent",
+    "WebhookSource",
 ]

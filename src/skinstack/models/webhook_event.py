@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import enum
 import uuid
 from datetime import datetime
 from typing import Any
@@ -23,8 +24,31 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from skinstack.models.base import Base, UUIDPrimaryKey
 
-SOURCES = ("shopify", "impact", "refersion", "postback", "amazon")
-EVENT_STATUSES = ("pending", "handled", "failed", "dead")
+
+class WebhookSource(enum.StrEnum):
+    """Who sent an event: a store or network by its webhooks, a postback, an uploaded report."""
+    shopify = "shopify"
+    impact = "impact"
+    refersion = "refersion"
+    postback = "postback"
+    amazon = "amazon"
+
+
+class EventStatus(enum.StrEnum):
+    """Where an inbox event stands."""
+    pending = "pending"
+    """Queued, or being retried (`last_error` says why)."""
+    handled = "handled"
+    failed = "failed"
+    """The payload can never be processed as it is; not retried (an admin may replay it)."""
+    dead = "dead"
+    """Every attempt failed; not retried (an admin may replay it)."""
+
+
+def _one_of(column: str, vocabulary: type[enum.StrEnum]) -> str:
+    """The check that `column` holds one of the vocabulary's values, as the migration wrote it."""
+    quoted = ", ".join(f"'{value}'" for value in vocabulary)
+    return f"{column} IN ({quoted})"
 
 
 class WebhookEvent(UUIDPrimaryKey, Base):
@@ -32,14 +56,14 @@ class WebhookEvent(UUIDPrimaryKey, Base):
     __table_args__ = (
         # The delivery's identity at its source: a repeat is a no-op (INSERT … ON CONFLICT).
         UniqueConstraint("source", "external_id"),
-        CheckConstraint(
-            "source IN ('shopify', 'impact', 'refersion', 'postback', 'amazon')", name="source"),
-        CheckConstraint("status IN ('pending', 'handled', 'failed', 'dead')", name="status"),
+        CheckConstraint(_one_of("source", WebhookSource), name="source"),
+        CheckConstraint(_one_of("status", EventStatus), name="status"),
         Index("ix_webhook_events_status_received_at", "status", "received_at", "id"),
         Index("ix_webhook_events_received_at", "received_at", "id"),
     )
 
     source: Mapped[str] = mapped_column(String(20))
+    """A WebhookSource."""
     external_id: Mapped[str] = mapped_column(String(300))
     """Shopify's event id, Impact's account:action:state:amount, … (see webhooks.intake)."""
     merchant_id: Mapped[uuid.UUID] = mapped_column(
@@ -51,7 +75,9 @@ class WebhookEvent(UUIDPrimaryKey, Base):
     """The request's headers without credentials (signatures, Authorization, cookies)."""
     body: Mapped[bytes] = mapped_column(LargeBinary)
     """The raw body exactly as signed."""
-    status: Mapped[str] = mapped_column(String(10), default="pending", server_default="pending")
+    status: Mapped[str] = mapped_column(String(10), default=EventStatus.pending,
+                                        server_default=EventStatus.pending.value)
+    """An EventStatus."""
     attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     last_error: Mapped[str | None] = mapped_column(Text)
     received_at: Mapped[datetime] = mapped_column(DateTime(timezone=True),

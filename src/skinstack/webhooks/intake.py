@@ -4,30 +4,26 @@ A delivery is accepted only when its signature verifies against the secret of th
 own integration (found by the shop domain, Impact account id, Refersion key or postback key;
 never "the first merchant"). Accepted deliveries are inserted with ON CONFLICT (source,
 external_id) DO NOTHING and their processing job is enqueued by the same statement, so the
-event exists if and only if its job does, and a repeat changes nothing.
+event exists if and only if its job does, and a repeat changes nothing. The bodies are read by
+conversions.normalise and the statements live in webhooks.repository.
 """
 
 from __future__ import annotations
 
 import hashlib
-import json
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
-from urllib.parse import parse_qsl
 
-from sqlalchemy import bindparam, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from skinstack.conversions import normalise
 from skinstack.errors import AppError, InvalidInput
 from skinstack.kit import crypto, signatures
-from skinstack.models import MerchantIntegration
+from skinstack.models import IntegrationType, WebhookSource
+from skinstack.webhooks import repository
 
-PROCESS_TASK = "process_webhook_event"
-QUEUE = "webhooks"
 POSTBACK_MAX_SKEW_SECONDS = 300
 CREDENTIAL_HEADERS = frozenset({
     "authorization", "proxy-authorization", "cookie", "x-shopify-hmac-sha256",
@@ -101,36 +97,30 @@ class Accepted:
         return self.event_id is None
 
 
-_SENDER_COLUMNS = (MerchantIntegration.id, MerchantIntegration.merchant_id,
-                   MerchantIntegration.account_id, MerchantIntegration.secret_encrypted)
-_BY_SHOP = select(*_SENDER_COLUMNS).where(
-    MerchantIntegration.type == bindparam("type"), MerchantIntegration.is_active,
-    MerchantIntegration.shop_domain == bindparam("key"))
-_BY_ACCOUNT = select(*_SENDER_COLUMNS).where(
-    MerchantIntegration.type == bindparam("type"), MerchantIntegration.is_active,
-    MerchantIntegration.account_id == bindparam("key"))
-
-
-async def find_sender(session: AsyncSession, *, type: str, shop_domain: str | None = None,
-                      account_id: str | None = None) -> Sender:
+async def find_sender(session: AsyncSession, *, type: IntegrationType,
+                      shop_domain: str | None = None, account_id: str | None = None) -> Sender:
     """The active integration named by the delivery (stored, not cached), or BadSignature."""
     if shop_domain:
-        statement, key = _BY_SHOP, shop_domain.lower()
+        key = shop_domain.lower()
+        found = await repository.integration_by_shop_domain(session=session, type=type,
+                                                            shop_domain=key)
     elif account_id:
-        statement, key = _BY_ACCOUNT, account_id
+        key = account_id
+        found = await repository.integration_by_account_id(session=session, type=type,
+                                                           account_id=key)
     else:
         raise BadSignature()
-    row = (await session.execute(statement, {"type": type, "key": key})).first()
-    if row is None:
+    if found is None:
         raise BadSignature()
-    sender = Sender(integration_id=row.id, merchant_id=row.merchant_id,
-                    account_id=row.account_id, secret=crypto.decrypt(row.secret_encrypted),
-                    secret_encrypted=row.secret_encrypted)
+    sender = Sender(integration_id=found.id, merchant_id=found.merchant_id,
+                    account_id=found.account_id, secret=crypto.decrypt(found.secret_encrypted),
+                    secret_encrypted=found.secret_encrypted)
     senders.put(type, key, sender)
     return sender
 
 
-async def verified_sender(session: AsyncSession, *, type: str, check: Callable[[Sender], bool],
+async def verified_sender(session: AsyncSession, *, type: IntegrationType,
+                          check: Callable[[Sender], bool],
                           shop_domain: str | None = None,
                           account_id: str | None = None) -> Sender:
     """The integration named by the delivery when `check` (the source's signature scheme)
@@ -162,31 +152,8 @@ def kept_headers(headers: Mapping[str, str]) -> dict[str, str]:
             if name.lower() not in CREDENTIAL_HEADERS}
 
 
-# Stored only while the integration is active with the secret that verified the delivery.
-_STORE = text("""
-    WITH sender AS (
-        SELECT id, merchant_id FROM merchant_integrations
-        WHERE id = :integration_id AND is_active AND secret_encrypted = :secret_encrypted
-    ), stored AS (
-        INSERT INTO webhook_events (source, external_id, merchant_id, integration_id, topic,
-                                    headers, body, received_at)
-        SELECT :source, :external_id, sender.merchant_id, sender.id, :topic,
-               CAST(:headers AS jsonb), :body, clock_timestamp()
-        FROM sender
-        ON CONFLICT (source, external_id) DO NOTHING
-        RETURNING id
-    ), deferred AS (
-        SELECT stored.id, procrastinate_defer_jobs_v1(ARRAY[ROW(:queue, :task, 0, NULL, NULL,
-                   jsonb_build_object('event_id', stored.id::text), NULL
-               )::procrastinate_job_to_defer_v1])
-        FROM stored
-    )
-    SELECT EXISTS (SELECT FROM sender), (SELECT id FROM deferred)
-""")
-
-
-async def store(session: AsyncSession, *, source: str, external_id: str, sender: Sender,
-                topic: str, headers: Mapping[str, str], body: bytes) -> Accepted:
+async def store(session: AsyncSession, *, source: WebhookSource, external_id: str,
+                sender: Sender, topic: str, headers: Mapping[str, str], body: bytes) -> Accepted:
     """Inserts the event and its job in one statement; a repeat inserts neither. StaleSender
     when the integration is no longer active with the secret `sender` was read with.
 
@@ -197,15 +164,13 @@ async def store(session: AsyncSession, *, source: str, external_id: str, sender:
         external_id = f"{sender.account_id or sender.integration_id}:body:{body_digest(body)}"
     if normalise.unstorable(topic) is not None:
         topic = "".join("\ufffd" if normalise.unstorable(char) else char for char in topic)
-    current, event_id = (await session.execute(_STORE, {
-        "source": source, "external_id": external_id[:300],
-        "integration_id": sender.integration_id, "secret_encrypted": sender.secret_encrypted,
-        "topic": topic[:100], "headers": json.dumps(kept_headers(headers)), "body": body,
-        "queue": QUEUE, "task": PROCESS_TASK,
-    })).one()
-    if not current:
+    stored = await repository.store_event(
+        session=session, source=source, external_id=external_id[:300],
+        integration_id=sender.integration_id, secret_encrypted=sender.secret_encrypted,
+        topic=topic[:100], headers=kept_headers(headers), body=body)
+    if not stored.integration_current:
         raise StaleSender()
-    return Accepted(event_id=event_id)
+    return Accepted(event_id=stored.event_id)
 
 
 def body_digest(body: bytes) -> str:
@@ -214,7 +179,7 @@ def body_digest(body: bytes) -> str:
 
 # --- each source's verification and identity --------------------------------------------
 
-async def body_signed_sender(session: AsyncSession, *, type: str, body: bytes,
+async def body_signed_sender(session: AsyncSession, *, type: IntegrationType, body: bytes,
                              signature: str | None, shop_domain: str | None = None,
                              account_id: str | None = None) -> Sender:
     """The integration named by the delivery, when `signature` is the base64 HMAC-SHA256 of
@@ -226,7 +191,8 @@ async def body_signed_sender(session: AsyncSession, *, type: str, body: bytes,
 
 async def shopify(session: AsyncSession, headers: Mapping[str, str], body: bytes) -> Accepted:
     shop = headers.get("x-shopify-shop-domain", "").strip()
-    sender = await body_signed_sender(session, type="shopify", body=body, shop_domain=shop,
+    sender = await body_signed_sender(session, type=IntegrationType.shopify, body=body,
+                                      shop_domain=shop,
                                       signature=headers.get("x-shopify-hmac-sha256"))
     topic = headers.get("x-shopify-topic", "").strip()
     if not topic:
@@ -237,23 +203,9 @@ async def shopify(session: AsyncSession, headers: Mapping[str, str], body: bytes
     if not event_id:
         raise InvalidInput("X-Shopify-Webhook-Id is required", field="X-Shopify-Webhook-Id",
                            location="header")
-    return await store(session, source="shopify", external_id=event_id, sender=sender,
+    return await store(session, source=WebhookSource.shopify, external_id=event_id,
+                       sender=sender,
                        topic=topic, headers=headers, body=body)
-
-
-def form_or_json(content_type: str, body: bytes) -> dict[str, Any] | None:
-    """The fields of a form-encoded or JSON object body; None when it is neither."""
-    if "json" in content_type:
-        try:
-            payload = normalise.load_json(body)
-        except normalise.Unprocessable:
-            return None
-        return payload if isinstance(payload, dict) else None
-    try:
-        return dict(parse_qsl(body.decode("utf-8"), keep_blank_values=True,
-                              strict_parsing=bool(body)))
-    except (UnicodeDecodeError, ValueError):
-        return None
 
 
 async def impact(session: AsyncSession, headers: Mapping[str, str], body: bytes) -> Accepted:
@@ -262,52 +214,38 @@ async def impact(session: AsyncSession, headers: Mapping[str, str], body: bytes)
         raise BadSignature()
     account, token = credentials
     sender = await verified_sender(
-        session, type="impact", account_id=account,
+        session, type=IntegrationType.impact, account_id=account,
         check=lambda sender: signatures.secrets_match(sender.secret, token))
-    fields = form_or_json(headers.get("content-type", ""), body)
+    fields = normalise.form_or_json(headers.get("content-type", ""), body)
     try:
         external_id = normalise.impact_external_id(account, fields or {})
     except normalise.Unprocessable:
         external_id = f"{account}:body:{body_digest(body)}"  # stored, then marked failed
-    return await store(session, source="impact", external_id=external_id, sender=sender,
+    return await store(session, source=WebhookSource.impact, external_id=external_id,
+                       sender=sender,
                        topic="action", headers=headers, body=body)
 
 
 async def refersion(session: AsyncSession, headers: Mapping[str, str], body: bytes) -> Accepted:
     key = headers.get("refersion-public-key", "").strip()
-    sender = await body_signed_sender(session, type="refersion", body=body, account_id=key,
+    sender = await body_signed_sender(session, type=IntegrationType.refersion, body=body,
+                                      account_id=key,
                                       signature=headers.get("refersion-signature"))
     try:
         external_id = normalise.refersion_external_id(key, normalise.load_json(body))
     except normalise.Unprocessable:
         external_id = f"{key}:body:{body_digest(body)}"  # stored, then marked failed
-    return await store(session, source="refersion", external_id=external_id, sender=sender,
+    return await store(session, source=WebhookSource.refersion, external_id=external_id,
+                       sender=sender,
                        topic="conversion", headers=headers, body=body)
-
-
-def postback_parameters(content_type: str, body: bytes) -> dict[str, str]:
-    """A postback's parameters as the strings that were signed (JSON numbers keep their text)."""
-    if "json" in content_type:
-        try:
-            text = body.decode("utf-8-sig")  # the depth is measured on UTF-8 bytes
-            if normalise.nested_deeper_than(body, normalise.MAX_JSON_DEPTH):
-                raise BadSignature()
-            payload = json.loads(text, parse_float=str, parse_int=str)
-        except (UnicodeDecodeError, json.JSONDecodeError):
-            raise BadSignature() from None
-        if not isinstance(payload, dict) or not all(
-                isinstance(value, str) for value in payload.values()):
-            raise BadSignature()
-        return payload
-    fields = form_or_json(content_type, body)
-    if fields is None:
-        raise BadSignature()
-    return fields
 
 
 async def postback(session: AsyncSession, headers: Mapping[str, str], body: bytes,
                    *, now: float | None = None) -> Accepted:
-    params = postback_parameters(headers.get("content-type", ""), body)
+    try:  # a body that cannot be read has no key and no signature to check
+        params = normalise.postback_parameters(headers.get("content-type", ""), body)
+    except normalise.Unprocessable:
+        raise BadSignature() from None
     key = params.get("key", "")
     if not key:
         raise BadSignature()
@@ -316,7 +254,7 @@ async def postback(session: AsyncSession, headers: Mapping[str, str], body: byte
     except UnicodeEncodeError:  # an unpaired surrogate (from a JSON escape) has no signed form
         raise BadSignature() from None
     sender = await verified_sender(
-        session, type="postback", account_id=key,
+        session, type=IntegrationType.postback, account_id=key,
         check=lambda sender: signatures.hex_hmac_matches(sender.secret, signed,
                                                          params.get("signature")))
     try:
@@ -326,5 +264,6 @@ async def postback(session: AsyncSession, headers: Mapping[str, str], body: byte
     if abs((time.time() if now is None else now) - sent_at) > POSTBACK_MAX_SKEW_SECONDS:
         raise BadSignature()
     external_id = normalise.postback_external_id(str(sender.integration_id), params)
-    return await store(session, source="postback", external_id=external_id, sender=sender,
-                       topic=params.get("event", "conversion")[:100], headers=headers, body=body)
+    return await store(session, source=WebhookSource.postback, external_id=external_id,
+                       sender=sender, topic=params.get("event", "conversion")[:100],
+                       headers=headers, body=body)

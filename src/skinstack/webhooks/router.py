@@ -1,24 +1,21 @@
 """Conversions in: store and network webhooks, the generic postback, Amazon report uploads,
-Amazon tracking ids, and the admin view of the inbox."""
+Amazon tracking ids, and the admin view of the inbox. HTTP only: the rules are in
+webhooks.intake (deliveries) and webhooks.service (everything else)."""
 
 from __future__ import annotations
 
 import uuid
-from typing import Annotated, Literal
+from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request, Response, status
-from sqlalchemy import delete, select, update
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from skinstack.accounts.deps import AdminUser, CurrentMerchant, MerchantOrAdminUser
-from skinstack.accounts.service import ProfileRequired, require_merchant
-from skinstack.compliance import audit
-from skinstack.conversions import normalise
-from skinstack.db import DBSession, add_unique
-from skinstack.errors import AppError, Conflict, InvalidInput, NotFound, problems
-from skinstack.kit.pagination import Page, PageParams, page_of, page_params, paginate
-from skinstack.models import AmazonTrackingId, Influencer, MerchantIntegration, WebhookEvent
-from skinstack.webhooks import intake, tasks
+from skinstack.accounts.service import ProfileRequired
+from skinstack.db import DBSession
+from skinstack.errors import problems
+from skinstack.kit.pagination import Page, PageParams, page_of, page_params
+from skinstack.models import EventStatus, WebhookSource
+from skinstack.webhooks import intake, service
 from skinstack.webhooks.schemas import (
     DeliveryOut,
     EventOut,
@@ -27,7 +24,6 @@ from skinstack.webhooks.schemas import (
     TrackingIdIn,
     TrackingIdOut,
 )
-from skinstack.worker.queue import defer_in_transaction
 
 router = APIRouter(tags=["conversions in"])
 # The four delivery routes below describe their paths in the OpenAPI document; served through
@@ -84,45 +80,8 @@ async def generic_postback(request: Request, session: DBSession) -> DeliveryOut:
 
 # --- Amazon ---------------------------------------------------------------------------------
 
-class AmazonNotConnected(AppError):
-    status, title, code = 409, "Conflict", "amazon_not_connected"
-
-
-async def amazon_sender(session: AsyncSession, merchant_id: uuid.UUID) -> intake.Sender:
-    row = (await session.execute(
-        select(MerchantIntegration.id, MerchantIntegration.account_id,
-               MerchantIntegration.secret_encrypted).where(
-            MerchantIntegration.merchant_id == merchant_id,
-            MerchantIntegration.type == "amazon", MerchantIntegration.is_active))).first()
-    if row is None:
-        raise AmazonNotConnected("Connect the Amazon Associates integration first "
-                                 "(POST /api/v1/merchants/me/integrations, type amazon).")
-    return intake.Sender(integration_id=row.id, merchant_id=merchant_id,
-                         account_id=row.account_id, secret="",
-                         secret_encrypted=row.secret_encrypted)
-
-
-async def accept_amazon_report(session: AsyncSession, *, merchant_id: uuid.UUID, body: bytes,
-                               filename: str = "upload") -> tuple[intake.Accepted,
-                                                                  normalise.Normalised]:
-    """Checks the report now (so a wrong file is refused at once) and stores it in the inbox;
-    the same file again is a duplicate."""
-    if not body.strip():
-        raise InvalidInput("the report is empty", field="body")
-    try:
-        parsed = normalise.amazon_report(tasks.decode_report(body))
-    except normalise.Unprocessable as exc:
-        raise InvalidInput(str(exc), field="body") from None
-    sender = await amazon_sender(session, merchant_id)
-    accepted = await intake.store(
-        session, source="amazon", external_id=f"{merchant_id}:{intake.body_digest(body)}",
-        sender=sender, topic="earnings_report",
-        headers={"content-type": "text/csv", "x-filename": filename[:200]}, body=body)
-    return accepted, parsed
-
-
 @router.post(AMAZON_IMPORT_PATH, response_model=ReportAccepted, status_code=202,
-             responses=problems(AmazonNotConnected, ProfileRequired),
+             responses=problems(service.AmazonNotConnected, ProfileRequired),
              openapi_extra={"requestBody": {
                  "description": "An Amazon Associates earnings report as exported (CSV or "
                                 "tab-separated, title row allowed).",
@@ -132,119 +91,67 @@ async def import_amazon_report(
     merchant_id: Annotated[uuid.UUID | None, Query(
         description="Whose report it is (admins only; merchants import their own).")] = None,
 ) -> ReportAccepted:
-    if user.role == "merchant":
-        merchant_id = (await require_merchant(session=session, user=user)).id
-    elif merchant_id is None:
-        raise InvalidInput("merchant_id is required for admins", field="merchant_id",
-                           location="query")
-    accepted, parsed = await accept_amazon_report(session, merchant_id=merchant_id,
-                                                  body=await request.body())
+    owner = await service.report_owner(session=session, user=user, merchant_id=merchant_id)
+    accepted, parsed = await service.accept_amazon_report(session=session, merchant_id=owner,
+                                                          body=await request.body())
     if accepted.duplicate:
         response.status_code = status.HTTP_200_OK
     return ReportAccepted(**answer(accepted).model_dump(), orders=len(parsed.orders),
                           returns=len(parsed.adjustments))
 
 
-class TrackingIdTaken(Conflict):
-    code = "tracking_id_taken"
-
-
 @router.post("/api/v1/merchants/me/amazon-tracking-ids", response_model=TrackingIdOut,
-             status_code=201, responses=problems(TrackingIdTaken))
+             status_code=201, responses=problems(service.TrackingIdTaken))
 async def add_tracking_id(data: TrackingIdIn, merchant: CurrentMerchant,
                           session: DBSession) -> TrackingIdOut:
     """Names the influencer behind one of the merchant's Amazon tracking ids."""
-    if await session.get(Influencer, data.influencer_id) is None:
-        raise InvalidInput("no such influencer", field="influencer_id")
-    row = AmazonTrackingId(merchant_id=merchant.id, tracking_id=data.tracking_id,
-                           influencer_id=data.influencer_id)
-    await add_unique(session, row, conflicts={
-        "uq_amazon_tracking_ids_merchant_id_tracking_id": TrackingIdTaken(
-            "That tracking id is already assigned.")})
-    await session.refresh(row)
+    row = await service.add_tracking_id(session=session, merchant_id=merchant.id,
+                                        tracking_id=data.tracking_id,
+                                        influencer_id=data.influencer_id)
     return TrackingIdOut.model_validate(row)
 
 
 @router.get("/api/v1/merchants/me/amazon-tracking-ids", response_model=list[TrackingIdOut])
 async def list_tracking_ids(merchant: CurrentMerchant, session: DBSession
                             ) -> list[TrackingIdOut]:
-    rows = await session.scalars(select(AmazonTrackingId).where(
-        AmazonTrackingId.merchant_id == merchant.id).order_by(AmazonTrackingId.tracking_id))
+    rows = await service.list_tracking_ids(session=session, merchant_id=merchant.id)
     return [TrackingIdOut.model_validate(row) for row in rows]
 
 
 @router.delete("/api/v1/merchants/me/amazon-tracking-ids/{tracking_id_id:uuid}", status_code=204)
 async def delete_tracking_id(tracking_id_id: uuid.UUID, merchant: CurrentMerchant,
                              session: DBSession) -> Response:
-    deleted = await session.execute(delete(AmazonTrackingId).where(
-        AmazonTrackingId.id == tracking_id_id, AmazonTrackingId.merchant_id == merchant.id
-    ).returning(AmazonTrackingId.id))
-    if deleted.first() is None:
-        raise NotFound("No such tracking id.")
+    await service.delete_tracking_id(session=session, merchant_id=merchant.id,
+                                     tracking_id_id=tracking_id_id)
     return Response(status_code=204)
 
 
 # --- the inbox, for admins ------------------------------------------------------------------
 
-EventStatus = Literal["pending", "handled", "failed", "dead"]
-
-
 @router.get("/api/v1/admin/webhook-events", response_model=Page[EventSummaryOut])
 async def list_events(
     _admin: AdminUser, session: DBSession, page: Annotated[PageParams, Depends(page_params)],
-    status: EventStatus | None = None,
-    source: Literal["shopify", "impact", "refersion", "postback", "amazon"] | None = None,
+    status: EventStatus | None = None, source: WebhookSource | None = None,
 ) -> Page[EventSummaryOut]:
     """Newest first."""
-    statement = select(WebhookEvent)
-    if status:
-        statement = statement.where(WebhookEvent.status == status)
-    if source:
-        statement = statement.where(WebhookEvent.source == source)
-    rows = (await session.scalars(
-        paginate(statement, page, (WebhookEvent.received_at, WebhookEvent.id)))).all()
+    rows = await service.list_events(session=session, page=page, status=status, source=source)
     items, next_cursor = page_of(rows, page, lambda row: (row.received_at, row.id))
     return Page(items=[EventSummaryOut.model_validate(row) for row in items],
                 next_cursor=next_cursor)
 
 
-async def _event(session: AsyncSession, event_id: uuid.UUID) -> WebhookEvent:
-    event = await session.get(WebhookEvent, event_id)
-    if event is None:
-        raise NotFound("No such event.")
-    return event
-
-
 @router.get("/api/v1/admin/webhook-events/{event_id:uuid}", response_model=EventOut)
 async def get_event(event_id: uuid.UUID, _admin: AdminUser, session: DBSession) -> EventOut:
-    event = await _event(session, event_id)
+    event = await service.get_event(session=session, event_id=event_id)
     return EventOut.model_validate(
         EventSummaryOut.model_validate(event).model_dump()
         | {"headers": event.headers, "body": event.body.decode("utf-8", errors="replace")})
 
 
-class NotReplayable(Conflict):
-    code = "not_replayable"
-
-
 @router.post("/api/v1/admin/webhook-events/{event_id:uuid}/replay", response_model=EventSummaryOut,
-             status_code=202, responses=problems(NotReplayable))
+             status_code=202, responses=problems(service.EventNotReplayable))
 async def replay_event(event_id: uuid.UUID, _admin: AdminUser,
                        session: DBSession) -> EventSummaryOut:
     """Puts a failed or dead event back in the queue with fresh attempts."""
-    event = await _event(session, event_id)
-    previous = event.status
-    replayed = await session.execute(
-        update(WebhookEvent).where(WebhookEvent.id == event.id,
-                                   WebhookEvent.status.in_(("failed", "dead")))
-        .values(status="pending", attempts=0).returning(WebhookEvent.id))
-    if replayed.first() is None:
-        raise NotReplayable(f"Only failed or dead events can be replayed; this one is "
-                            f"{previous}.")
-    await defer_in_transaction(session, task=intake.PROCESS_TASK, queue=intake.QUEUE,
-                               args={"event_id": str(event.id)})
-    audit.record(session.sync_session, action="webhook_event.replay",
-                 resource_type="webhook_events", resource_id=event.id,
-                 changes={"status": [previous, "pending"]})
-    await session.refresh(event)
+    event = await service.replay_event(session=session, event_id=event_id)
     return EventSummaryOut.model_validate(event)

@@ -9,6 +9,7 @@ from typing import Annotated, Any, Literal
 from pydantic import StringConstraints
 
 from skinstack.kit.schemas import Input, Output
+from skinstack.models import EventStatus, WebhookSource
 
 
 class DeliveryOut(Output):
@@ -23,11 +24,11 @@ class ReportAccepted(DeliveryOut):
 
 class EventSummaryOut(Output):
     id: uuid.UUID
-    source: str
+    source: WebhookSource
     external_id: str
     merchant_id: uuid.UUID
     topic: str
-    status: str
+    status: EventStatus
     attempts: int
     last_error: str | None
     received_at: datetime
