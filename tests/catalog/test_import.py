@@ -132,6 +132,29 @@ async def test_unreadable_files_are_422(client: httpx.AsyncClient, body: bytes,
     assert message in response.json()["detail"]
 
 
+async def test_a_nul_cell_refuses_its_row_and_the_rest_land(client: httpx.AsyncClient) -> None:
+    account = await merchant(client)
+    body = (HEADER + GOOD[0] + "NUL-1,Serum\x00,10,https://glowlabs.example.com/p/n,serum,,,\n"
+            + GOOD[1] + "NUL-2,Serum,10,https://glowlabs.example.com/p/n2,serum,\x00,,\n"
+            + "NUL-3\x00,Serum,10,https://glowlabs.example.com/p/n3,serum,,,\n").encode()
+    response = await _import(client, account, body)
+    assert response.status_code == 200, response.text
+    report = response.json()
+    assert report["created"] == 2
+    errors = {error["row"]: error["error"] for error in report["errors"]}
+    assert sorted(errors) == [3, 5, 6]
+    assert "name" in errors[3] and "NUL" in errors[3]
+    assert "description" in errors[5] and "external_id" in errors[6]
+
+    products = json.dumps({"products": [
+        {"id": 1, "title": "Serum", "handle": "serum", "variants": [{"price": "1"}]},
+        {"id": 2, "title": "Mask", "handle": "mask", "body_html": "<p>\u0000</p>",
+         "variants": [{"price": "1"}]}]}).encode()
+    report = (await _import(client, account, products, "application/json")).json()
+    assert report["created"] == 1
+    assert [error["row"] for error in report["errors"]] == [2]
+
+
 SHOPIFY = {"products": [
     {"id": 632910392, "title": "Hydra Glow Serum", "handle": "hydra-glow-serum",
      "body_html": "<p>Hyaluronic acid &amp; niacinamide.</p>", "product_type": "Serum",

@@ -27,6 +27,7 @@ from skinstack.db import DBSession
 from skinstack.errors import InvalidInput, NotFound
 from skinstack.kit.money import format_minor
 from skinstack.kit.pagination import Page, PageParams, page_of, page_params, paginate
+from skinstack.kit.schemas import Text
 from skinstack.ledger import service as ledger
 from skinstack.links.service import require_influencer
 from skinstack.models import Commission, Conversion, Reversal, User
@@ -178,7 +179,7 @@ _BALANCE = text("""
 
 @router.get("/merchants/me/statement", response_model=StatementOut)
 async def statement(merchant: CurrentMerchant, session: DBSession,
-                    month: Annotated[str, Query(description="YYYY-MM (UTC)")]) -> StatementOut:
+                    month: Annotated[Text, Query(description="YYYY-MM (UTC)")]) -> StatementOut:
     """What the merchant owes for a month: commissions accrued and taken back in it, split
     into the influencers' earnings and the platform's fees, from the ledger."""
     matched = MONTH.match(month)

@@ -18,6 +18,7 @@ from pydantic import BaseModel
 from sqlalchemy import ColumnElement, Select, bindparam, tuple_
 
 from skinstack.errors import AppError
+from skinstack.kit.schemas import Text
 
 T = TypeVar("T")
 
@@ -40,7 +41,7 @@ class PageParams(BaseModel):
 
 def page_params(
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = 50,
-    cursor: Annotated[str | None, Query(max_length=500)] = None,
+    cursor: Annotated[Text | None, Query(max_length=500)] = None,
 ) -> PageParams:
     return PageParams(limit=limit, cursor=cursor)
 
