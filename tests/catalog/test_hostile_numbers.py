@@ -84,6 +84,34 @@ async def test_product_price_and_search_range(client: httpx.AsyncClient) -> None
             assert name in _names(response), (name, value)
 
 
+async def test_a_hostile_price_in_an_import_refuses_its_row(client: httpx.AsyncClient) -> None:
+    account = await merchant(client)
+    rows = "".join(f"X-{index},Serum,{value},https://glowlabs.example.com/p/{index},serum\n"
+                   for index, value in enumerate(["1e30", "1e999999999", "NaN", "sNaN", "-inf",
+                                                  "9" * 400, "1E-999999", "12.50"]))
+    response = await client.post(
+        "/api/v1/products/import", content=b"external_id,name,price,product_url,category\n"
+        + rows.encode(), headers=account.headers | {"content-type": "text/csv"})
+    assert response.status_code == 200, response.text
+    report = response.json()
+    assert report["created"] == 1
+    assert [error["row"] for error in report["errors"]] == [2, 3, 4, 5, 6, 7, 8]
+    assert all("price" in error["error"] for error in report["errors"])
+
+    variants = [{"price": value} for value in ("NaN", "1e999999999", "sNaN", "-0", [1], {})]
+    shopify = {"products": [
+        {"id": 1, "title": "Odd prices", "handle": "odd", "variants": variants},
+        {"id": 2, "title": "Only odd", "handle": "only-odd",
+         "variants": [{"price": "Infinity"}, {"price": "1e30"}]}]}
+    response = await client.post("/api/v1/products/import", content=json.dumps(shopify),
+                                 headers=account.headers | {"content-type": "application/json"})
+    assert response.status_code == 200, response.text
+    report = response.json()
+    assert report["created"] == 1 and [error["row"] for error in report["errors"]] == [2]
+    listed = (await client.get("/api/v1/products", headers=account.headers)).json()["items"]
+    assert next(item["price"] for item in listed if item["external_id"] == "1") == "0.00"
+
+
 async def test_negative_zero_is_zero(client: httpx.AsyncClient) -> None:
     account = await merchant(client)
     made = await program(client, account, platform_fee_percent="-0")

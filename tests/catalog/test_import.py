@@ -155,6 +155,26 @@ async def test_a_nul_cell_refuses_its_row_and_the_rest_land(client: httpx.AsyncC
     assert [error["row"] for error in report["errors"]] == [2]
 
 
+@pytest.mark.parametrize("body", [
+    b'{"foo": 1}', b"[]", b'[{"id": 1, "title": "Serum"}]', b'{"products": {"item": {"id": 1}}}',
+    b'{"products": 3}', b'"products"', b"12", b"null", b'{"product": []}',
+])
+async def test_json_that_is_not_a_products_json_is_422(client: httpx.AsyncClient,
+                                                       body: bytes) -> None:
+    account = await merchant(client)
+    response = await _import(client, account, body, "application/json")
+    assert response.status_code == 422, response.text
+    assert "products" in response.json()["detail"]
+
+
+async def test_an_empty_products_json_imports_nothing(client: httpx.AsyncClient) -> None:
+    account = await merchant(client)
+    response = await _import(client, account, b'{"shop": "x", "products": []}',
+                             "application/json")
+    assert response.status_code == 200, response.text
+    assert response.json() == {"created": 0, "updated": 0, "unchanged": 0, "errors": []}
+
+
 SHOPIFY = {"products": [
     {"id": 632910392, "title": "Hydra Glow Serum", "handle": "hydra-glow-serum",
      "body_html": "<p>Hyaluronic acid &amp; niacinamide.</p>", "product_type": "Serum",

@@ -17,7 +17,7 @@ import io
 import re
 import uuid
 from collections.abc import Callable, Iterator
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import IO, Any, Literal
 
 import ijson
@@ -29,6 +29,7 @@ from skinstack.catalog.schemas import ImportReport, ImportRowError, ProductIn
 from skinstack.catalog.service import merchant_hosts, product_columns
 from skinstack.compliance import audit
 from skinstack.errors import AppError, InvalidInput
+from skinstack.kit.money import MoneyError, to_decimal
 from skinstack.models import CATEGORIES, Merchant
 
 Format = Literal["csv", "shopify"]
@@ -97,12 +98,16 @@ def csv_rows(stream: IO[bytes]) -> Iterator[tuple[int, dict[str, Any]]]:
 def shopify_rows(stream: IO[bytes], *, website_url: str) -> Iterator[tuple[int, dict[str, Any]]]:
     """(position, raw fields) of Shopify's products.json ({"products": [...]}), one per product.
 
+    Anything else (another JSON document, `{"products": 3}`, a bare array) is UnreadableFile.
     Price: the lowest variant price; in stock: any variant available or with inventory; URL:
     the store's /products/{handle}; category: product_type when it names one of ours.
     """
     base = website_url.rstrip("/")
     try:
-        for position, item in enumerate(ijson.items(stream, "products.item"), start=1):
+        events = ijson.parse(stream)
+        _expect_products_array(events)
+        # The events before the array are spent; items() only needs those inside it.
+        for position, item in enumerate(ijson.items(events, "products.item"), start=1):
             if not isinstance(item, dict):
                 yield position, {"__error__": "a product must be a JSON object"}
                 continue
@@ -111,31 +116,67 @@ def shopify_rows(stream: IO[bytes], *, website_url: str) -> Iterator[tuple[int, 
         raise UnreadableFile(f"The file is not valid JSON: {exc}") from None
 
 
+NOT_PRODUCTS_JSON = ('The JSON is not a Shopify products.json: it must be an object with a '
+                     '"products" array.')
+
+
+def _expect_products_array(events: Iterator[tuple[str, str, Any]]) -> None:
+    """Reads `events` up to the start of the top-level "products" array, or refuses the file."""
+    first = next(events, None)
+    if first is None or first[:2] != ("", "start_map"):
+        raise UnreadableFile(NOT_PRODUCTS_JSON)
+    for prefix, event, value in events:
+        if prefix == "" and event == "map_key" and value == "products":
+            if next(events, ("", "", None))[1] != "start_array":
+                raise UnreadableFile(NOT_PRODUCTS_JSON)
+            return
+    raise UnreadableFile(NOT_PRODUCTS_JSON)
+
+
+def _text(value: Any) -> str | None:
+    """A JSON string or number as text; None for anything else (objects, lists, booleans)."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, int | Decimal) and not isinstance(value, bool):
+        return str(value)
+    return None
+
+
 def _shopify_product(item: dict[str, Any], base: str) -> dict[str, Any]:
-    variants = [variant for variant in item.get("variants") or [] if isinstance(variant, dict)]
+    """One product's raw fields; a value of the wrong JSON type counts as missing, so the
+    row's validation names it instead of the import failing."""
+    variants = [variant for variant in _list(item.get("variants")) if isinstance(variant, dict)]
     prices = []
     for variant in variants:
         try:
-            prices.append(Decimal(str(variant["price"])))
-        except (KeyError, InvalidOperation):
+            prices.append(to_decimal(variant.get("price")))
+        except MoneyError:
             continue
     available = any(
-        variant.get("available") is True or (variant.get("inventory_quantity") or 0) > 0
+        variant.get("available") is True
+        or (isinstance(quantity := variant.get("inventory_quantity"), int | Decimal)
+            and not isinstance(quantity, bool) and quantity > 0)
         or variant.get("inventory_management") in (None, "")
         for variant in variants)
-    image = item.get("image") or next(iter(item.get("images") or []), None) or {}
-    category = str(item.get("product_type") or "").strip().lower().replace(" ", "_")
+    image = item.get("image") or next(iter(_list(item.get("images"))), None)
+    body = _text(item.get("body_html")) or ""
+    category = (_text(item.get("product_type")) or "").strip().lower().replace(" ", "_")
+    handle = _text(item.get("handle"))
     return {
-        "external_id": str(item["id"]) if item.get("id") is not None else "",
-        "name": item.get("title") or "",
-        "description": html.unescape(_TAGS.sub(" ", item.get("body_html") or "")).strip() or None,
+        "external_id": _text(item.get("id")) or "",
+        "name": _text(item.get("title")) or "",
+        "description": html.unescape(_TAGS.sub(" ", body)).strip() or None,
         "price": str(min(prices)) if prices else "",
-        "product_url": f"{base}/products/{item['handle']}" if item.get("handle") else "",
-        "image_url": image.get("src") if isinstance(image, dict) else None,
+        "product_url": f"{base}/products/{handle}" if handle else "",
+        "image_url": _text(image.get("src")) if isinstance(image, dict) else None,
         "category": category if category in CATEGORIES else None,
         "in_stock": available if variants else True,
-        "currency": item.get("currency") or None,
+        "currency": _text(item.get("currency")),
     }
+
+
+def _list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else []
 
 
 def _clean(raw: dict[str, Any]) -> dict[str, Any]:
