@@ -8,7 +8,7 @@ from hypothesis import strategies as st
 from pydantic import BaseModel, TypeAdapter, ValidationError
 
 import skinstack.app  # noqa: F401 - imports every router, so every Input subclass exists
-from skinstack.kit.schemas import NUL_ERROR, Input, Text, has_nul
+from skinstack.kit.schemas import NUL_ERROR, Input, Text, has_nul, nul_locations
 
 
 def _input_models() -> list[type[Input]]:
@@ -28,27 +28,28 @@ def test_there_are_input_models_to_check() -> None:
 
 @pytest.mark.parametrize("model", _input_models(), ids=lambda model: model.__name__)
 def test_every_field_of_every_input_refuses_nul(model: type[Input]) -> None:
-    """Whatever the field's type, a value carrying NUL is refused on that field, before the
+    """Whatever the field's type, a value carrying NUL is refused where the NUL is, before any
     field's own checks (so no validator, and no query, ever sees it)."""
-    blank = model.model_construct()
     for name in model.model_fields:
-        for value in ("a\x00b", ["fine", "\x00"], {"key": "\x00"}, {"\x00": 1}):
+        for value, inner in (("a\x00b", ()), (["fine", "\x00"], (1,)),
+                             ({"key": "\x00"}, ("key",)), ({"\x00": 1}, ("\x00",))):
             with pytest.raises(ValidationError) as caught:
-                model.__pydantic_validator__.validate_assignment(blank, name, value)
+                model.model_validate({name: value})
             errors = caught.value.errors()
-            assert [(error["type"], error["loc"]) for error in errors] == [(NUL_ERROR, (name,))]
+            assert [(error["type"], error["loc"]) for error in errors] == [
+                (NUL_ERROR, (name, *inner))]
 
 
-def test_nested_inputs_name_the_outer_field() -> None:
+def test_nested_inputs_name_the_place() -> None:
     from skinstack.catalog.schemas import ProgramIn
 
     with pytest.raises(ValidationError) as caught:
         ProgramIn.model_validate({
-            "name": "Glow", "network": "impact", "commission_type": "percentage",
+            "name": "Glow\x00", "network": "impact", "commission_type": "percentage",
             "commission_percent": "10",
             "tiers": [{"min_monthly_sales": "100", "commission_percent": "1\x00"}]})
-    assert [(error["type"], error["loc"]) for error in caught.value.errors()] == [
-        (NUL_ERROR, ("tiers",))]
+    assert sorted((error["type"], error["loc"]) for error in caught.value.errors()) == [
+        (NUL_ERROR, ("name",)), (NUL_ERROR, ("tiers", 0, "commission_percent"))]
 
 
 texts = st.text(alphabet="ab\x00", max_size=5)
@@ -70,7 +71,13 @@ def _nul_in(value: object) -> bool:
 
 @given(json_values)
 def test_has_nul_finds_nul_anywhere_in_a_json_value(value: object) -> None:
-    assert has_nul(value) == _nul_in(value)
+    assert has_nul(value) == _nul_in(value) == bool(nul_locations(value))
+    for location in nul_locations(value):
+        inner = value
+        for step in location[:-1]:
+            inner = inner[step]
+        last = location[-1] if location else None
+        assert (_nul_in(inner[last]) or "\x00" in str(last)) if location else _nul_in(inner)
 
 
 def test_has_nul_walks_deep_values_without_recursing() -> None:
@@ -78,6 +85,7 @@ def test_has_nul_walks_deep_values_without_recursing() -> None:
     for _ in range(100_000):
         deep = [deep]
     assert has_nul(deep)
+    assert nul_locations(deep) == [(0,) * 100_000]
 
 
 @given(st.text())
