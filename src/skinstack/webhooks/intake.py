@@ -24,6 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from skinstack.conversions import normalise
 from skinstack.errors import AppError, InvalidInput
 from skinstack.kit import crypto, signatures
+from skinstack.kit.schemas import has_nul
 from skinstack.models import MerchantIntegration
 
 PROCESS_TASK = "process_webhook_event"
@@ -120,6 +121,8 @@ async def find_sender(session: AsyncSession, *, type: str, shop_domain: str | No
         statement, key = _BY_ACCOUNT, account_id
     else:
         raise BadSignature()
+    if has_nul(key):  # no integration is named so (PostgreSQL could not even compare it)
+        raise BadSignature()
     row = (await session.execute(statement, {"type": type, "key": key})).first()
     if row is None:
         raise BadSignature()
@@ -189,10 +192,14 @@ async def store(session: AsyncSession, *, source: str, external_id: str, sender:
                 topic: str, headers: Mapping[str, str], body: bytes) -> Accepted:
     """Inserts the event and its job in one statement; a repeat inserts neither. StaleSender
     when the integration is no longer active with the secret `sender` was read with."""
+    kept = kept_headers(headers)
+    if has_nul((external_id, topic, kept)):
+        raise InvalidInput("The delivery's id, topic or headers contain the NUL character "
+                           "(U+0000), which cannot be stored.")
     current, event_id = (await session.execute(_STORE, {
         "source": source, "external_id": external_id[:300],
         "integration_id": sender.integration_id, "secret_encrypted": sender.secret_encrypted,
-        "topic": topic[:100], "headers": json.dumps(kept_headers(headers)), "body": body,
+        "topic": topic[:100], "headers": json.dumps(kept), "body": body,
         "queue": QUEUE, "task": PROCESS_TASK,
     })).one()
     if not current:
