@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import subprocess
@@ -12,11 +13,14 @@ from pathlib import Path
 import httpx
 import psycopg
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from skinstack.catalog.importer import planned_batches, shopify_rows
 from skinstack.db import libpq_url
-from skinstack.models import AuditLog, Product
+from skinstack.models import AuditLog, Merchant, Product
 from tests.factories import influencer, merchant, program
 
 HEADER = "external_id,name,price,product_url,category,description,image_url,in_stock\n"
@@ -165,6 +169,37 @@ async def test_json_that_is_not_a_products_json_is_422(client: httpx.AsyncClient
     response = await _import(client, account, body, "application/json")
     assert response.status_code == 422, response.text
     assert "products" in response.json()["detail"]
+
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.text(max_size=8)
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.sampled_from(["NaN", "1e999999999", "-0", "sNaN", "9" * 40, "serum", "12.50"]),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=5), inner,
+                                                                 max_size=3),
+    max_leaves=8)
+variants = st.lists(st.fixed_dictionaries({}, optional={
+    key: json_values for key in ("price", "available", "inventory_quantity",
+                                 "inventory_management")}) | json_values, max_size=3)
+products = st.fixed_dictionaries({}, optional={
+    "id": json_values, "title": json_values, "handle": json_values, "body_html": json_values,
+    "product_type": json_values, "image": json_values, "images": json_values,
+    "currency": json_values, "variants": variants | json_values})
+
+
+@given(st.lists(products | json_values, max_size=6))
+def test_any_product_in_a_products_json_is_a_row_or_a_row_error(items: list) -> None:
+    """Whatever a product holds, checking it yields a good row or a row error, never an
+    exception that would fail the whole file."""
+    body = json.dumps({"products": items}).encode()
+    shop = Merchant(id=uuid.uuid4(), website_url="https://glowlabs.example.com",
+                    allowed_domains=[])
+    errors: list = []
+    rows = [row for batch in planned_batches(
+        shopify_rows(io.BytesIO(body), website_url=shop.website_url), merchant=shop,
+        hosts={"glowlabs.example.com"}, program_ids=set(), errors=errors) for row in batch]
+    assert len(rows) + len(errors) == len(items)
+    assert sorted(error.row for error in errors) == sorted({error.row for error in errors})
 
 
 async def test_an_empty_products_json_imports_nothing(client: httpx.AsyncClient) -> None:
