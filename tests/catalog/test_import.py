@@ -296,3 +296,24 @@ def test_cli_import(database_url: str, tmp_path: Path) -> None:
     assert unknown.returncode == 2 and "no merchant profile" in unknown.stderr
 
 
+
+
+async def test_the_merge_looks_each_staged_row_up_by_index(client: httpx.AsyncClient,
+                                                           session: AsyncSession) -> None:
+    """Unchanged rows are found by one probe of the unique index each, even when the
+    statistics predate the rows (a new merchant's import): the planner used to scan the
+    products for every staged row instead."""
+    from sqlalchemy import text
+
+    from skinstack.catalog.repository import _CREATE_STAGE, _UPSERT_FROM_STAGE
+
+    account = await merchant(client)
+    rows = "".join(f"P-{index},Serum,10,https://glowlabs.example.com/p/{index},serum\n"
+                   for index in range(3000))
+    assert (await _import(client, account, ("external_id,name,price,product_url,category\n"
+                                            + rows).encode())).json()["created"] == 3000
+    await session.execute(_CREATE_STAGE)
+    plan = "\n".join((await session.execute(text(f"EXPLAIN {_UPSERT_FROM_STAGE.text}")))
+                     .scalars())
+    assert "Index Scan using uq_products_merchant_id_external_id" in plan, plan
+    assert "Seq Scan on products" not in plan, plan
