@@ -33,6 +33,9 @@ from skinstack.models import Merchant
 T = TypeVar("T")
 
 PASSWORD = "correct horse battery staple"
+# A shopper's phone, as the redirect tests send it.
+BROWSER = ("Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) AppleWebKit/605.1.15 "
+           "(KHTML, like Gecko) Version/17.0 Mobile/15E148 Safari/604.1")
 
 
 def unique_email(prefix: str = "user") -> str:

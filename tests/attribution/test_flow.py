@@ -31,6 +31,7 @@ from skinstack.webhooks.service import process_events
 from tests import factories
 from tests.conftest import live_app
 from tests.factories import (
+    BROWSER,
     Shop,
     click,
     coupon,
@@ -286,8 +287,6 @@ async def test_concurrent_attribution_of_one_conversion_writes_one_set(
             assert [(str(r.influencer_id), r.superseded_at) for r in rows] == [(w.a.id, None)]
 
 
-BROWSER = ("Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) AppleWebKit/605.1.15 "
-           "(KHTML, like Gecko) Version/17.0 Mobile/15E148 Safari/604.1")
 
 
 async def test_a_shopper_who_clicks_twice_still_earns_the_creator_a_commission(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import subprocess
@@ -12,11 +13,14 @@ from pathlib import Path
 import httpx
 import psycopg
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from skinstack.catalog.importer import planned_batches, shopify_rows
 from skinstack.db import libpq_url
-from skinstack.models import AuditLog, Product
+from skinstack.models import AuditLog, Merchant, Product
 from tests.factories import influencer, merchant, program
 
 HEADER = "external_id,name,price,product_url,category,description,image_url,in_stock\n"
@@ -132,6 +136,80 @@ async def test_unreadable_files_are_422(client: httpx.AsyncClient, body: bytes,
     assert message in response.json()["detail"]
 
 
+async def test_a_nul_cell_refuses_its_row_and_the_rest_land(client: httpx.AsyncClient) -> None:
+    account = await merchant(client)
+    body = (HEADER + GOOD[0] + "NUL-1,Serum\x00,10,https://glowlabs.example.com/p/n,serum,,,\n"
+            + GOOD[1] + "NUL-2,Serum,10,https://glowlabs.example.com/p/n2,serum,\x00,,\n"
+            + "NUL-3\x00,Serum,10,https://glowlabs.example.com/p/n3,serum,,,\n").encode()
+    response = await _import(client, account, body)
+    assert response.status_code == 200, response.text
+    report = response.json()
+    assert report["created"] == 2
+    errors = {error["row"]: error["error"] for error in report["errors"]}
+    assert sorted(errors) == [3, 5, 6]
+    assert "name" in errors[3] and "NUL" in errors[3]
+    assert "description" in errors[5] and "external_id" in errors[6]
+
+    products = json.dumps({"products": [
+        {"id": 1, "title": "Serum", "handle": "serum", "variants": [{"price": "1"}]},
+        {"id": 2, "title": "Mask", "handle": "mask", "body_html": "<p>\u0000</p>",
+         "variants": [{"price": "1"}]}]}).encode()
+    report = (await _import(client, account, products, "application/json")).json()
+    assert report["created"] == 1
+    assert [error["row"] for error in report["errors"]] == [2]
+
+
+@pytest.mark.parametrize("body", [
+    b'{"foo": 1}', b"[]", b'[{"id": 1, "title": "Serum"}]', b'{"products": {"item": {"id": 1}}}',
+    b'{"products": 3}', b'"products"', b"12", b"null", b'{"product": []}',
+])
+async def test_json_that_is_not_a_products_json_is_422(client: httpx.AsyncClient,
+                                                       body: bytes) -> None:
+    account = await merchant(client)
+    response = await _import(client, account, body, "application/json")
+    assert response.status_code == 422, response.text
+    assert "products" in response.json()["detail"]
+
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.text(max_size=8)
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.sampled_from(["NaN", "1e999999999", "-0", "sNaN", "9" * 40, "serum", "12.50"]),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=5), inner,
+                                                                 max_size=3),
+    max_leaves=8)
+variants = st.lists(st.fixed_dictionaries({}, optional={
+    key: json_values for key in ("price", "available", "inventory_quantity",
+                                 "inventory_management")}) | json_values, max_size=3)
+products = st.fixed_dictionaries({}, optional={
+    "id": json_values, "title": json_values, "handle": json_values, "body_html": json_values,
+    "product_type": json_values, "image": json_values, "images": json_values,
+    "currency": json_values, "variants": variants | json_values})
+
+
+@given(st.lists(products | json_values, max_size=6))
+def test_any_product_in_a_products_json_is_a_row_or_a_row_error(items: list) -> None:
+    """Whatever a product holds, checking it yields a good row or a row error, never an
+    exception that would fail the whole file."""
+    body = json.dumps({"products": items}).encode()
+    shop = Merchant(id=uuid.uuid4(), website_url="https://glowlabs.example.com",
+                    allowed_domains=[])
+    errors: list = []
+    rows = [row for batch in planned_batches(
+        shopify_rows(io.BytesIO(body), website_url=shop.website_url), merchant=shop,
+        hosts={"glowlabs.example.com"}, program_ids=set(), errors=errors) for row in batch]
+    assert len(rows) + len(errors) == len(items)
+    assert sorted(error.row for error in errors) == sorted({error.row for error in errors})
+
+
+async def test_an_empty_products_json_imports_nothing(client: httpx.AsyncClient) -> None:
+    account = await merchant(client)
+    response = await _import(client, account, b'{"shop": "x", "products": []}',
+                             "application/json")
+    assert response.status_code == 200, response.text
+    assert response.json() == {"created": 0, "updated": 0, "unchanged": 0, "errors": []}
+
+
 SHOPIFY = {"products": [
     {"id": 632910392, "title": "Hydra Glow Serum", "handle": "hydra-glow-serum",
      "body_html": "<p>Hyaluronic acid &amp; niacinamide.</p>", "product_type": "Serum",
@@ -218,3 +296,24 @@ def test_cli_import(database_url: str, tmp_path: Path) -> None:
     assert unknown.returncode == 2 and "no merchant profile" in unknown.stderr
 
 
+
+
+async def test_the_merge_looks_each_staged_row_up_by_index(client: httpx.AsyncClient,
+                                                           session: AsyncSession) -> None:
+    """Unchanged rows are found by one probe of the unique index each, even when the
+    statistics predate the rows (a new merchant's import): the planner used to scan the
+    products for every staged row instead."""
+    from sqlalchemy import text
+
+    from skinstack.catalog.repository import _CREATE_STAGE, _UPSERT_FROM_STAGE
+
+    account = await merchant(client)
+    rows = "".join(f"P-{index},Serum,10,https://glowlabs.example.com/p/{index},serum\n"
+                   for index in range(3000))
+    assert (await _import(client, account, ("external_id,name,price,product_url,category\n"
+                                            + rows).encode())).json()["created"] == 3000
+    await session.execute(_CREATE_STAGE)
+    plan = "\n".join((await session.execute(text(f"EXPLAIN {_UPSERT_FROM_STAGE.text}")))
+                     .scalars())
+    assert "Index Scan using uq_products_merchant_id_external_id" in plan, plan
+    assert "Seq Scan on products" not in plan, plan

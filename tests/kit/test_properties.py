@@ -89,3 +89,37 @@ def test_cursor_order_matches_time() -> None:
     first = encode_cursor([now, uuid.uuid4()])
     second = encode_cursor([now + timedelta(microseconds=1), uuid.uuid4()])
     assert first != second
+
+
+def _host_by_urlsplit(url: str) -> str | None:
+    """The reference: what urlsplit alone makes of an http(s) URL (None: refused)."""
+    from urllib.parse import urlsplit
+
+    try:
+        parts = urlsplit(url)
+        if parts.scheme not in {"http", "https"} or parts.username or parts.password:
+            return None
+        return parts.hostname or None
+    except ValueError:
+        return None
+
+
+url_parts = st.tuples(
+    st.sampled_from(["http", "https", "HTTP", "ftp", "http:", ""]),
+    st.sampled_from(["://", ":/", "//", ":///"]),
+    st.text(alphabet="aZ09.-@:[]\\ \t%_", max_size=12),
+    st.sampled_from(["", ":80", ":", ":99999", ":x"]),
+    st.sampled_from(["", "/", "?", "#", "\\", " ", "@"]),
+    st.text(max_size=12))
+
+
+@given(url_parts)
+def test_the_plain_url_shortcut_reads_hosts_as_urlsplit_does(parts: tuple[str, ...]) -> None:
+    from skinstack.kit.urls import web_url_host
+
+    url = "".join(parts)
+    try:
+        host = web_url_host(url)
+    except ValueError:
+        host = None
+    assert host == _host_by_urlsplit(url)

@@ -11,10 +11,7 @@ from hypothesis import strategies as st
 from skinstack.kit import ids
 from skinstack.redirect.endpoint import ip_facts
 from skinstack.redirect.sink import ClickSink
-from tests.factories import clicks, eventually, linked_world, metric_sample
-
-BROWSER = ("Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) AppleWebKit/605.1.15 "
-           "(KHTML, like Gecko) Version/17.0 Mobile/15E148 Safari/604.1")
+from tests.factories import BROWSER, clicks, eventually, linked_world, metric_sample
 
 
 async def test_redirect_records_the_click(live, database_url: str) -> None:

@@ -11,8 +11,7 @@ from ipaddress import ip_network
 
 from skinstack.redirect.endpoint import ip_facts
 from tests.conftest import served_app
-from tests.factories import linked_world
-from tests.redirect.test_redirect import BROWSER, clicks
+from tests.factories import BROWSER, clicks, linked_world
 
 BALANCERS = (ip_network("127.0.0.0/8"), ip_network("203.0.113.7/32"))
 SHOPPERS = [f"198.51.100.{number}" for number in range(1, 13)]

@@ -6,7 +6,7 @@ import uuid
 from datetime import timedelta
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Depends, Query, Request, Response, status
+from fastapi import APIRouter, Depends, Form, Query, Request, Response, status
 from fastapi.security import OAuth2PasswordRequestForm
 
 from skinstack.accounts import repository, service
@@ -34,6 +34,7 @@ from skinstack.accounts.schemas import (
 from skinstack.db import DBSession
 from skinstack.kit import crypto
 from skinstack.kit.pagination import Page, PageParams, page_of, page_params
+from skinstack.kit.schemas import Text
 from skinstack.models import Influencer, Role
 
 router = APIRouter(prefix="/api/v1", tags=["accounts"])
@@ -56,12 +57,30 @@ async def register(data: RegisterIn, session: DBSession) -> UserOut:
     return UserOut.model_validate(user)
 
 
+class PasswordForm(OAuth2PasswordRequestForm):
+    """OAuth2's password form (as FastAPI's, so /docs can sign in), its fields typed `Text`."""
+
+    def __init__(
+        self,
+        *,
+        grant_type: Annotated[Text | None, Form(pattern="^password$")] = None,
+        username: Annotated[Text, Form()],
+        password: Annotated[Text, Form(json_schema_extra={"format": "password"})],
+        scope: Annotated[Text, Form()] = "",
+        client_id: Annotated[Text | None, Form()] = None,
+        client_secret: Annotated[Text | None, Form(json_schema_extra={"format": "password"})
+                                 ] = None,
+    ) -> None:
+        super().__init__(grant_type=grant_type, username=username, password=password,
+                         scope=scope, client_id=client_id, client_secret=client_secret)
+
+
 @router.post("/auth/token", response_model=TokenOut,
              responses={401: {"description": "Wrong credentials"},
                         429: {"description": "Too many failed logins"}})
 async def token(
     request: Request,
-    form: Annotated[OAuth2PasswordRequestForm, Depends()],
+    form: Annotated[PasswordForm, Depends()],
     session: DBSession,
 ) -> TokenOut:
     settings = request.app.state.settings

@@ -33,6 +33,7 @@ from skinstack.db import DBSession
 from skinstack.errors import AppError, InvalidInput, NotFound
 from skinstack.kit.money import CURRENCIES, MoneyError, to_minor
 from skinstack.kit.pagination import Page, PageParams, page_of, page_params
+from skinstack.kit.schemas import Text
 from skinstack.models import Role, User
 
 router = APIRouter(prefix="/api/v1", tags=["catalog"])
@@ -162,13 +163,13 @@ async def search_products(
     visible: Visible,
     session: DBSession,
     page: Paging,
-    q: Annotated[str | None, Query(max_length=200, description="Full text over name and "
+    q: Annotated[Text | None, Query(max_length=200, description="Full text over name and "
                                    "description (web search syntax: words, \"phrases\", -not)")
                  ] = None,
     category: Category | None = None,
     merchant_id: uuid.UUID | None = None,
     program_id: uuid.UUID | None = None,
-    currency: Annotated[str | None, Query(pattern="^[A-Z]{3}$")] = None,
+    currency: Annotated[Text | None, Query(pattern="^[A-Z]{3}$")] = None,
     min_price: Annotated[Decimal | None, Query(ge=0)] = None,
     max_price: Annotated[Decimal | None, Query(ge=0)] = None,
     in_stock: bool | None = None,

@@ -24,6 +24,7 @@ from skinstack.db import DBSession
 from skinstack.errors import NotFound, problems
 from skinstack.kit.money import format_minor
 from skinstack.kit.pagination import Page, PageParams, page_of, page_params, paginate
+from skinstack.kit.schemas import Text
 from skinstack.links.service import require_influencer
 from skinstack.models import Commission, CommissionStatus, Conversion, Reversal, User
 
@@ -160,7 +161,7 @@ async def reject_commission(commission_id: uuid.UUID, data: RejectIn,
 
 @router.get("/merchants/me/statement", response_model=StatementOut)
 async def statement(merchant: CurrentMerchant, session: DBSession,
-                    month: Annotated[str, Query(description="YYYY-MM (UTC)")]) -> StatementOut:
+                    month: Annotated[Text, Query(description="YYYY-MM (UTC)")]) -> StatementOut:
     """What the merchant owes for a month: commissions accrued and taken back in it, split
     into the influencers' earnings and the platform's fees, from the ledger."""
     report = await service.statement(session, merchant.id, month)

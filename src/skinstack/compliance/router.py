@@ -12,6 +12,7 @@ from skinstack.compliance import repository
 from skinstack.compliance.schemas import AuditLogOut
 from skinstack.db import DBSession
 from skinstack.kit.pagination import Page, PageParams, page_of, page_params
+from skinstack.kit.schemas import Text
 
 router = APIRouter(prefix="/api/v1", tags=["compliance"])
 
@@ -21,10 +22,10 @@ async def list_audit_logs(
     _admin: AdminUser,
     session: DBSession,
     page: Annotated[PageParams, Depends(page_params)],
-    resource_type: Annotated[str | None, Query(max_length=50)] = None,
-    resource_id: Annotated[str | None, Query(max_length=100)] = None,
+    resource_type: Annotated[Text | None, Query(max_length=50)] = None,
+    resource_id: Annotated[Text | None, Query(max_length=100)] = None,
     actor_user_id: uuid.UUID | None = None,
-    action: Annotated[str | None, Query(max_length=100)] = None,
+    action: Annotated[Text | None, Query(max_length=100)] = None,
 ) -> Page[AuditLogOut]:
     rows = await repository.list_audit_logs(
         session=session, page=page, resource_type=resource_type, resource_id=resource_id,

@@ -9,6 +9,12 @@ Rules (tested in tests/kit/test_money.py):
 - An input amount may not carry more decimals than its currency has ("29.999" USD is refused,
   "29.990" is 29.99): nothing is rounded silently on the way in.
 - Percents are Decimal with at most 4 decimals ("15", "12.5").
+- Whatever its form (string, JSON number, int), a number must be finite (no NaN, sNaN or
+  Infinity) and below 10^18 in size (MAX_DECIMAL_DIGITS integer digits), checked on its
+  exponent before any arithmetic, so "1e30" or "1e999999999" is refused (MoneyError) instead of
+  overflowing. Any number of trailing zeros or decimals may be written ("1.000…" is 1; the
+  currency or percent rule then refuses real extra decimals), and every check is exact.
+- Zero has no sign: "-0" is 0.
 """
 
 from __future__ import annotations
@@ -35,6 +41,7 @@ _EXPONENTS = {
 }
 MAX_SIGNIFICANT_FLOAT_DIGITS = 15
 MAX_MINOR_UNITS = 10**15  # ten trillion dollars: far beyond any order, well inside BIGINT
+MAX_DECIMAL_DIGITS = 18  # integer digits of any number read; amounts and percents need far fewer
 
 
 class MoneyError(ValueError):
@@ -54,39 +61,45 @@ def normalise_currency(value: object) -> str:
 
 
 def to_decimal(value: object) -> Decimal:
-    """A Decimal from a string, int, Decimal or float (floats only when unambiguous)."""
+    """A finite Decimal below 10^18 in size from a string, int, Decimal or float (floats only
+    when unambiguous); MoneyError for anything else."""
     if isinstance(value, bool):
         raise MoneyError("must be a number, not a boolean")
     if isinstance(value, float):
-        text = repr(value)
-        amount = Decimal(text)
-        if not amount.is_finite():
-            raise MoneyError("must be a finite number")
-        digits = len(amount.as_tuple().digits)
-        if digits > MAX_SIGNIFICANT_FLOAT_DIGITS:
+        amount = Decimal(repr(value))
+        if amount.is_finite() and len(amount.as_tuple().digits) > MAX_SIGNIFICANT_FLOAT_DIGITS:
             raise MoneyError("send amounts with more than 15 digits as a string")
-        return amount
-    if isinstance(value, int | Decimal):
+    elif isinstance(value, int | Decimal):
         amount = Decimal(value)
     elif isinstance(value, str):
         try:
             amount = Decimal(value.strip())
-        except InvalidOperation:
-            raise MoneyError(f"{value!r} is not a decimal number") from None
+        except InvalidOperation:  # also an exponent beyond what Decimal can hold
+            raise MoneyError(f"{value[:50]!r} is not a decimal number") from None
     else:
         raise MoneyError("must be a decimal string or a number")
     if not amount.is_finite():
         raise MoneyError("must be a finite number")
+    if amount.is_zero():
+        return Decimal(0)
+    # adjusted() is the exponent of the leading digit: exact, where abs() or a comparison
+    # with 10**18 would first round the number to the context and could overflow.
+    if amount.adjusted() >= MAX_DECIMAL_DIGITS:
+        raise MoneyError(f"must be less than 10^{MAX_DECIMAL_DIGITS} in size")
     return amount
 
 
 def to_minor(value: object, currency: str) -> int:
-    """Minor units for an amount in `currency`; refuses more decimals than the currency has."""
+    """Minor units for an amount in `currency`; refuses more decimals than the currency has.
+
+    Exact: quantizing to the currency's decimals keeps at most 18 + 4 digits, inside the
+    context's 28, so nothing is rounded except what the comparison then refuses."""
     amount = to_decimal(value)
-    scaled = amount.scaleb(exponent(currency))
-    if scaled != scaled.to_integral_value():
-        raise MoneyError(f"{currency} amounts have at most {exponent(currency)} decimals")
-    minor = int(scaled)
+    places = exponent(currency)
+    whole = amount.quantize(Decimal(1).scaleb(-places))
+    if whole != amount:
+        raise MoneyError(f"{currency} amounts have at most {places} decimals")
+    minor = int(whole.scaleb(places))
     if abs(minor) > MAX_MINOR_UNITS:
         raise MoneyError("amount is too large")
     return minor
@@ -113,9 +126,10 @@ def round_half_up(amount: Decimal, places: int = 0) -> Decimal:
 
 def _percent(value: object) -> Decimal:
     amount = to_decimal(value)
-    if amount != amount.quantize(Decimal("0.0001"), rounding=ROUND_HALF_UP):
+    exact = amount.quantize(Decimal("0.0001"), rounding=ROUND_HALF_UP)  # ≤ 22 digits: exact
+    if amount != exact:
         raise MoneyError("percents have at most 4 decimals")
-    return amount.normalize() if amount == amount.to_integral_value() else amount
+    return exact.normalize()
 
 
 Percent = Annotated[

@@ -18,6 +18,7 @@ from pydantic import BaseModel
 from sqlalchemy import ColumnElement, Select, bindparam, tuple_
 
 from skinstack.errors import AppError, raises
+from skinstack.kit.schemas import Text
 
 T = TypeVar("T")
 
@@ -41,7 +42,7 @@ class PageParams(BaseModel):
 @raises(InvalidCursor)  # read where the list is queried, but every paged route can answer it
 def page_params(
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = 50,
-    cursor: Annotated[str | None, Query(max_length=500)] = None,
+    cursor: Annotated[Text | None, Query(max_length=500)] = None,
 ) -> PageParams:
     return PageParams(limit=limit, cursor=cursor)
 

@@ -47,8 +47,9 @@ class Product(UUIDPrimaryKey, Timestamps, Base):
     )
 
     merchant_id: Mapped[uuid.UUID] = mapped_column(
-        ForeignKey("merchants.id", ondelete="CASCADE"), index=True
+        ForeignKey("merchants.id", ondelete="CASCADE")
     )
+    """Looked up through the unique (merchant_id, external_id) index, whose first column it is."""
     program_id: Mapped[uuid.UUID | None] = mapped_column(
         ForeignKey("programs.id", ondelete="SET NULL"), index=True
     )

@@ -21,6 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from skinstack.conversions import normalise
 from skinstack.errors import AppError, InvalidInput
 from skinstack.kit import crypto, signatures
+from skinstack.kit.schemas import has_nul
 from skinstack.models import IntegrationType, WebhookSource
 from skinstack.webhooks import repository
 
@@ -100,16 +101,15 @@ class Accepted:
 async def find_sender(session: AsyncSession, *, type: IntegrationType,
                       shop_domain: str | None = None, account_id: str | None = None) -> Sender:
     """The active integration named by the delivery (stored, not cached), or BadSignature."""
+    key = shop_domain.lower() if shop_domain else account_id
+    if not key or has_nul(key):  # no integration is named so (PostgreSQL could not compare it)
+        raise BadSignature()
     if shop_domain:
-        key = shop_domain.lower()
         found = await repository.integration_by_shop_domain(session=session, type=type,
                                                             shop_domain=key)
-    elif account_id:
-        key = account_id
+    else:
         found = await repository.integration_by_account_id(session=session, type=type,
                                                            account_id=key)
-    else:
-        raise BadSignature()
     if found is None:
         raise BadSignature()
     sender = Sender(integration_id=found.id, merchant_id=found.merchant_id,
