@@ -174,19 +174,20 @@ async def live_app(database_url: str, **settings_update):
 @asynccontextmanager
 async def served_app(database_url: str, **settings_update):
     """live_app() behind a real uvicorn server on a free loopback port, with the protocol that
-    `skinstack serve` runs (the redirect's fast lane); the client talks TCP to it."""
+    `skinstack serve` runs (the redirect's fast lane unless REDIRECT_FAST_LANE is off or its
+    check refuses it); the client talks TCP to it."""
     import asyncio
 
     import uvicorn
 
-    from skinstack.redirect.protocol import protocol_for
+    from skinstack.redirect.lane import server_protocol
 
     settings = get_settings().model_copy(update=settings_update)
     app = create_app(settings, database_url=database_url)
     async with app.router.lifespan_context(app):
         config = uvicorn.Config(asgi(app), host="127.0.0.1", port=0, lifespan="off",
-                                http=protocol_for(app.state.redirect,
-                                                  app.state.trusted_proxies), log_config=None,
+                                http=server_protocol(settings, app.state.redirect,
+                                                     app.state.trusted_proxies), log_config=None,
                                 access_log=False, server_header=False, proxy_headers=False)
         server = uvicorn.Server(config)
         serving = asyncio.create_task(server.serve())

@@ -68,17 +68,18 @@ def serve(
     import uvicorn
 
     from skinstack.app import asgi, create_app
-    from skinstack.redirect.protocol import protocol_for
+    from skinstack.redirect.lane import server_protocol
 
     url = _database_url()
     migrations.upgrade(url)
     if demo if demo is not None else not get_settings().database_url:
         _seed_demo(url)
-    app = create_app(run_worker_in_process=not no_worker, database_url=url)
+    settings = get_settings()
+    app = create_app(settings, run_worker_in_process=not no_worker, database_url=url)
     console.print(f"SkinStack on http://{host}:{port}  (API docs: /docs, /openapi.json)")
     # proxy_headers=False: TRUSTED_PROXIES is applied by asgi(app) and the fast lane alike.
     uvicorn.run(asgi(app), host=host, port=port, loop="uvloop",
-                http=protocol_for(app.state.redirect, app.state.trusted_proxies),
+                http=server_protocol(settings, app.state.redirect, app.state.trusted_proxies),
                 log_config=None, access_log=False, server_header=False, proxy_headers=False)
 
 

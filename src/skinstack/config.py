@@ -88,6 +88,10 @@ class Settings(BaseSettings):
     """Networks (CIDRs or single addresses, comma-separated) of the load balancers and proxies
     in front of the service: their X-Forwarded-For / Forwarded names the client (see
     kit.forwarded); unset: the socket's peer is the client and those headers are ignored."""
+    redirect_fast_lane: bool = Field(default=True, validation_alias=_env("REDIRECT_FAST_LANE"))
+    """Answer cached /l/ redirects in the server's HTTP protocol (redirect.protocol); off, or
+    when the installed uvicorn is not the one it was tested with: uvicorn's stock protocol, and
+    the ASGI route answers them (redirect.lane)."""
     log_level: str = Field(default="INFO", validation_alias=_env("LOG_LEVEL"))
     db_pool_size: int = Field(default=10, ge=1, validation_alias=_env("DB_POOL_SIZE"))
 

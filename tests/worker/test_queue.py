@@ -54,3 +54,39 @@ async def test_partition_job_makes_months_ahead(database_url: str) -> None:
             " 'YYYY_MM')").fetchone()[0]
     assert status == ("succeeded",)
     assert f"clicks_{ahead}" in partitions and "clicks_default" in partitions
+
+
+def test_procrastinates_functions_our_sql_calls_by_name(database_url: str) -> None:
+    """worker.queue.DEFER_SQL, webhooks.intake (defer in the event's statement) and
+    webhooks.tasks (claim and finish jobs) call procrastinate's SQL by name: the migrated
+    schema must have them with these signatures, or the intake fails on every delivery.
+    pyproject caps procrastinate at the tested minor; a new one needs a migration and this list
+    checked again."""
+    with psycopg.connect(libpq_url(database_url)) as conn:
+        functions = {row[0]: row[1] for row in conn.execute(
+            "SELECT p.oid::regprocedure::text, pg_get_function_result(p.oid) FROM pg_proc p "
+            "WHERE p.proname IN ('procrastinate_defer_jobs_v1', 'procrastinate_finish_job_v1')")}
+        to_defer = conn.execute(
+            "SELECT attname, format_type(atttypid, atttypmod) FROM pg_attribute "
+            "WHERE attrelid = 'procrastinate_job_to_defer_v1'::regclass AND attnum > 0 "
+            "AND NOT attisdropped ORDER BY attnum").fetchall()
+        columns = dict(conn.execute(
+            "SELECT column_name, data_type FROM information_schema.columns "
+            "WHERE table_schema = current_schema() AND table_name = 'procrastinate_jobs'"
+        ).fetchall())
+        statuses = {row[0] for row in conn.execute(
+            "SELECT unnest(enum_range(NULL::procrastinate_job_status))::text")}
+    assert functions == {
+        "procrastinate_defer_jobs_v1(procrastinate_job_to_defer_v1[])": "bigint[]",
+        "procrastinate_finish_job_v1(bigint,procrastinate_job_status,boolean)": "void",
+    }
+    # ROW(:queue, :task, 0, NULL, NULL, args, NULL)::procrastinate_job_to_defer_v1
+    assert to_defer == [("queue_name", "character varying"), ("task_name", "character varying"),
+                        ("priority", "integer"), ("lock", "text"), ("queueing_lock", "text"),
+                        ("args", "jsonb"), ("scheduled_at", "timestamp with time zone")]
+    assert {name: columns.get(name) for name in (
+        "id", "queue_name", "task_name", "priority", "lock", "args", "status", "scheduled_at")
+    } == {"id": "bigint", "queue_name": "character varying", "task_name": "character varying",
+          "priority": "integer", "lock": "text", "args": "jsonb", "status": "USER-DEFINED",
+          "scheduled_at": "timestamp with time zone"}
+    assert {"todo", "doing", "succeeded", "failed"} <= statuses

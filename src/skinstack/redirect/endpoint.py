@@ -25,7 +25,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from skinstack.errors import PROBLEM_JSON
 from skinstack.fraud.clicks import VELOCITY_LIMIT, user_agent_flags, verdict
 from skinstack.fraud.counters import ClickCounters, Counts, Observation
-from skinstack.kit import crypto
+from skinstack.kit import crypto, histograms
 from skinstack.kit.ids import new_click_id, random_token
 from skinstack.kit.negotiation import accept_of, prefers_problem
 from skinstack.links.destination import passed_on_query
@@ -161,7 +161,7 @@ class RedirectEndpoint:
         # Redirects are tallied in plain numbers (no lock, no call into prometheus_client per
         # request) and added to the metrics above by publish_metrics(), before every scrape.
         self._redirects = {"GET": 0, "HEAD": 0}
-        self._bounds = tuple(self._latency._upper_bounds)  # prometheus_client's, +Inf last
+        self._bounds = histograms.bounds(self._latency)
         self._latency_counts = [0] * len(self._bounds)
         self._latency_sum = 0.0
         # Clicks waiting for their counts from Redis (see _judge_later).
@@ -176,11 +176,7 @@ class RedirectEndpoint:
                 self._counters[method, "302"].inc(count)
         counts, self._latency_counts = self._latency_counts, [0] * len(self._bounds)
         elapsed, self._latency_sum = self._latency_sum, 0.0
-        for bucket, count in enumerate(counts):
-            if count:  # what Histogram.observe() does, once per bucket instead of per request
-                self._latency._buckets[bucket].inc(count)
-        if elapsed:
-            self._latency._sum.inc(elapsed)
+        histograms.add(self._latency, counts, elapsed)  # observe(), per bucket, not per request
 
     def answer_now(self, method: str, path: str, query: bytes, headers: Headers,
                    client: tuple[str, int] | None, https: bool) -> Answer | None:

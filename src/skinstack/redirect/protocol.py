@@ -12,6 +12,10 @@ Behind trusted proxies the fast lane reads the client from their forwarded heade
 function the ASGI side uses (kit.forwarded; `middleware.ForwardedClientMiddleware`), and a
 request the parser refuses gets a problem document instead of uvicorn's plain text where the
 client accepts JSON.
+
+All of this leans on uvicorn's internals, listed below (`UVICORN_METHODS`, `UVICORN_STATE`,
+`CYCLE_STATE`) and checked before the server starts (redirect.lane): where they do not hold, the
+server runs uvicorn's stock protocol and the ASGI route answers /l/ alone.
 """
 
 from __future__ import annotations
@@ -33,6 +37,29 @@ _PREFIX = PREFIX.encode()
 _FAST_METHODS = (b"GET", b"HEAD")
 _HEADER_VALUE = re.compile(rb"[\x00-\x08\x0a-\x1f\x7f]")  # what uvicorn refuses in a value
 _CLOSE = b"connection: close\r\n"
+TESTED_UVICORN = (0, 54)
+"""The minor version of uvicorn the fast lane was written and tested against (pyproject caps it)."""
+
+UVICORN_METHODS = {
+    "on_headers_complete": 0,  # overridden: the fast lane claims a request here, or passes it on
+    "on_body": 1,
+    "on_message_complete": 0,
+    "send_400_response": 1,
+    "on_response_complete": 0,  # called: counts the request, resumes reading, keep-alive timer
+}
+"""HttpToolsProtocol's methods the fast lane overrides or calls, with their number of arguments
+after self."""
+
+UVICORN_STATE = ("url", "headers", "parser", "cycle", "flow", "client", "scheme", "transport",
+                 "server_state")
+"""HttpToolsProtocol's attributes the fast lane reads once the request's headers are parsed;
+also `flow.write_paused`, `server_state.default_headers`, the parser's `get_method()`,
+`should_keep_alive()`, `should_upgrade()` and the module's `STATUS_LINE`."""
+
+CYCLE_STATE = ("response_complete",)
+"""RequestResponseCycle's attributes the fast lane reads (is the connection's previous answer
+out?)."""
+
 _SERVER_ERROR = (STATUS_LINE[500] + b"content-type: text/plain; charset=utf-8\r\n"
                  b"content-length: 21\r\nconnection: close\r\n\r\nInternal Server Error")
 
