@@ -13,7 +13,6 @@ import pytest
 import requests
 import schemathesis
 from schemathesis.config import SchemathesisConfig
-from schemathesis.core.failures import FailureGroup
 
 from skinstack import migrations
 from skinstack.accounts.service import create_admin
@@ -106,20 +105,6 @@ REFUSALS_SEEN = 5
 ADMITTED = -1
 refusals: dict[tuple[str, str], int] = {}
 
-# Server errors found here whose fix belongs to another branch of issue 15: an answer of 500
-# on these operations is an expected failure until that branch lands (then the test passes).
-FIXED_ELSEWHERE = {
-    "PATCH /api/v1/programs/{program_id}":
-        "kit.money: a percent with a huge exponent (a tier's commission_percent of 2.2e+111) "
-        "makes Decimal.quantize raise InvalidOperation, a 500 (the kit/money branch refuses "
-        "such numbers)",
-}
-
-
-def _server_errors_only(group: FailureGroup) -> bool:
-    return all(getattr(failure, "status_code", None) == 500 for failure in group.exceptions)
-
-
 @pytest.mark.parametrize("role", ROLES)
 @schema.parametrize()
 def test_api(case, role: str, server: Served, sessions: dict[str, requests.Session]) -> None:
@@ -129,13 +114,8 @@ def test_api(case, role: str, server: Served, sessions: dict[str, requests.Sessi
         return
     headers = ({"Authorization": f"Bearer {server.tokens[role]}"}
                if role in server.tokens else None)
-    try:
-        response = case.call_and_validate(base_url=server.base_url, session=sessions[role],
-                                          headers=headers)
-    except FailureGroup as group:
-        if case.operation.label in FIXED_ELSEWHERE and _server_errors_only(group):
-            pytest.xfail(FIXED_ELSEWHERE[case.operation.label])
-        raise
+    response = case.call_and_validate(base_url=server.base_url, session=sessions[role],
+                                      headers=headers)
     if seen == ADMITTED or response.status_code in (404, 405):
         return
     refusals[key] = seen + 1 if response.status_code in (401, 403) else ADMITTED
