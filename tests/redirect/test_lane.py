@@ -15,8 +15,7 @@ from skinstack.config import Settings
 from skinstack.redirect import lane
 from skinstack.redirect.protocol import RedirectProtocol
 from tests.conftest import served_app
-from tests.factories import linked_world
-from tests.redirect.test_redirect import _sample
+from tests.factories import linked_world, metric_sample
 
 GAUGE = "skinstack_redirect_fast_lane_enabled"
 BROWSER = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) Firefox/125.0"
@@ -124,7 +123,7 @@ async def test_with_the_setting_off_the_asgi_route_serves_every_redirect(
         answered = await _redirects_through_asgi(app, client, monkeypatch)
         assert answered == 3  # the cached link's too: the stock protocol has no fast lane
         metrics = (await client.get("/metrics")).text
-        assert _sample(metrics, f'{GAUGE}{{reason="setting_off"}}') == 0.0
+        assert metric_sample(metrics, f'{GAUGE}{{reason="setting_off"}}') == 0.0
         assert f'{GAUGE}{{reason="on"}}' not in metrics
         await app.state.click_sink.flush()
     [line] = [record.msg for record in caplog.records
@@ -138,7 +137,7 @@ async def test_a_refused_check_serves_redirects_through_the_asgi_route(
     async with served_app(database_url) as (app, client):
         assert await _redirects_through_asgi(app, client, monkeypatch) == 3
         metrics = (await client.get("/metrics")).text
-        assert _sample(metrics, f'{GAUGE}{{reason="uvicorn_version"}}') == 0.0
+        assert metric_sample(metrics, f'{GAUGE}{{reason="uvicorn_version"}}') == 0.0
         await app.state.click_sink.flush()
 
 
