@@ -5,6 +5,7 @@ inbox never shows SQL."""
 from __future__ import annotations
 
 import base64
+import csv
 import hashlib
 import hmac
 import json
@@ -314,3 +315,19 @@ async def test_a_stored_postback_the_worker_cannot_read_fails_without_an_http_er
     assert await tasks.run_event(sessionmaker, event.id) == "failed"
     item = (await inbox(client, admin, status="failed"))[str(event.id)]
     assert item["attempts"] == 1 and item["last_error"] == "the body is not a form"
+
+
+async def test_an_amazon_report_the_csv_module_cannot_read_is_refused_at_upload(
+    client: httpx.AsyncClient,
+) -> None:
+    shop = await factories.merchant(client)
+    await factories.integration(client, shop, type="amazon",
+                                account_id=f"glow{uuid.uuid4().hex[:6]}-20",
+                                secret="amazon-" + uuid.uuid4().hex)
+    huge = "x" * (csv.field_size_limit() + 1)  # one cell past the csv module's limit
+    report = ("Name,ASIN,Tracking ID,Date Shipped,Price($),Items Shipped,Returns,Revenue($)\n"
+              f"{huge},B000SERUM1,gabi-20,2026-11-03,29.99,2,0,59.98\n")
+    response = await client.post("/api/v1/imports/amazon", content=report.encode(),
+                                 headers={"Content-Type": "text/csv"} | shop.headers)
+    assert response.status_code == 422, response.text
+    assert "not readable as CSV" in response.json()["detail"]

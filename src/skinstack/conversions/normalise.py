@@ -667,7 +667,15 @@ def amazon_report(text: str, *, default_currency: str = "USD") -> Normalised:
     skipped). A row with items shipped is an order; a row with returns or negative revenue is a
     return of that tracking id's ASIN. Each row's order id is a digest of the row and of how
     many identical rows came before it, so the same report (or an overlapping one) imported
-    again makes nothing new."""
+    again makes nothing new. A file the csv module cannot read (a field over its limit, a NUL
+    in a cell) is Unprocessable, as any other unreadable report."""
+    try:
+        return _amazon_report(text, default_currency=default_currency)
+    except csv.Error as exc:
+        raise Unprocessable(f"the report is not readable as CSV: {exc}") from None
+
+
+def _amazon_report(text: str, *, default_currency: str) -> Normalised:
     lines = text.lstrip("\ufeff").splitlines()
     start = next((index for index, line in enumerate(lines)
                   if "tracking id" in line.lower() and "asin" in line.lower()), None)
