@@ -32,10 +32,11 @@ def product_rows(count: int, seed: int = 7):
         name = f"{rng.choice(BRANDS)} {rng.choice(ADJECTIVES)} {active} {TYPES[category]}"
         words = [rng.choice(FILLER) for _ in range(14)] + [active]
         rng.shuffle(words)
+        cents = rng.randint(500, 12000)
         yield {
             "external_id": f"SKU-{index:07d}",
             "name": name.title(),
-            "price": f"{rng.randint(500, 12000) / 100:.2f}",
+            "price": f"{cents // 100}.{cents % 100:02d}",  # minor units, no float
             "product_url": f"https://glowlabs.example.com/products/sku-{index:07d}",
             "category": category,
             "description": " ".join(words).capitalize() + ".",

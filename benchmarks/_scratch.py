@@ -1,10 +1,18 @@
-"""A scratch database for a benchmark run, on the same server choice as the tests."""
+"""Scratch databases for a benchmark run, on the same server choice as the tests.
+
+Each run names its databases itself (`skinstack_bench_<benchmark>_<random>`) and drops them
+when it ends, so two runs at once, by two people or two terminals, never share or drop each
+other's data.
+"""
 
 from __future__ import annotations
 
 import os
+import sys
 import tempfile
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import psycopg
@@ -27,12 +35,15 @@ def server_url() -> str:
         return embedded_database_url(Path(tempfile.gettempdir()) / "skinstack-bench-pg")
 
 
+def _url(name: str) -> str:
+    return make_url(server_url()).set(database=name).render_as_string(hide_password=False)
+
+
 def fresh(name: str) -> str:
     """Drops and recreates database `name`, migrated to head; returns its URL."""
-    server = server_url()
     drop(name)
-    ensure_database(server, name)
-    url = make_url(server).set(database=name).render_as_string(hide_password=False)
+    ensure_database(server_url(), name)
+    url = _url(name)
     migrations.upgrade(url)
     return url
 
@@ -40,6 +51,35 @@ def fresh(name: str) -> str:
 def drop(name: str) -> None:
     with psycopg.connect(libpq_url(server_url()), autocommit=True) as conn:
         conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@contextmanager
+def scratch_database(benchmark: str, *, keep: bool = False) -> Iterator[str]:
+    """A database of this run's own, migrated to head; yields its URL and drops it afterwards
+    (unless `keep`: then its name is printed)."""
+    name = f"skinstack_bench_{benchmark}_{uuid.uuid4().hex[:8]}"
+    try:
+        yield fresh(name)
+    finally:
+        if keep:
+            print(f"kept the scratch database {name}", file=sys.stderr)
+        else:
+            drop(name)
+
+
+@contextmanager
+def copy_of(url: str) -> Iterator[str]:
+    """A copy of `url`'s database, made file by file (`CREATE DATABASE … TEMPLATE`), so runs
+    that must each start from the same data do; yields its URL and drops it afterwards.
+    Nothing may be connected to the original while the copy is made."""
+    name = f"{make_url(url).database}_{uuid.uuid4().hex[:6]}"
+    try:
+        with psycopg.connect(libpq_url(server_url()), autocommit=True) as conn:
+            conn.execute(f'CREATE DATABASE "{name}" TEMPLATE "{make_url(url).database}" '
+                         "STRATEGY FILE_COPY")
+        yield _url(name)
+    finally:
+        drop(name)
 
 
 def merchant(url: str, email: str = "bench-merchant@example.com") -> str:

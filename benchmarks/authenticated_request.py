@@ -1,16 +1,20 @@
-"""Benchmark: the authenticated request path (bearer token check + user load + session commit).
+"""Benchmark: the authenticated request path (bearer token check, user load, profile lookup,
+commit).
 
 Starts the real service (`skinstack serve --no-worker`, one process) on a scratch database and
 sends GET /api/v1/me with a bearer token from C concurrent connections; prints requests/s and
-latency percentiles, with GET /health (one `SELECT 1`, no auth) measured the same way beside it
-as the reference. Login itself is excluded on purpose: argon2id is meant to be slow.
+latency percentiles. Each request: the JWT decoded and checked, the user loaded by id, the
+caller's profile looked up (a merchant without one here: one query that finds nothing), the
+transaction committed, the JSON answer. Beside it, the reference: GET /health measured the
+same way, no auth (a pooled connection's `SELECT 1`, plus a Redis PING when REDIS_URL is set).
+Login itself is excluded on purpose: argon2id is meant to be slow.
 The load comes from wrk (Debian package `wrk`) when installed, else from an httpx client in
 this process, which then shares the machine's cores with the service and reads lower.
 
     .venv/bin/python benchmarks/authenticated_request.py [--seconds 10] [--concurrency 32]
 
 Uses DATABASE_URL's server when set, else the PostgreSQL on 127.0.0.1:5432, else an embedded
-one, with a scratch database dropped afterwards.
+one, with a scratch database of its own dropped afterwards.
 """
 
 from __future__ import annotations
@@ -25,10 +29,12 @@ import subprocess
 import time
 
 import httpx
-from _scratch import drop, fresh
+from _scratch import scratch_database
 from _service import bearer, running_service
 
-DATABASE = "skinstack_bench_auth"
+ME = "GET /api/v1/me (token, user, profile, commit)"
+HEALTH = "reference: GET /health (SELECT 1)"
+WIDTH = len(ME) + 1
 
 
 async def load(client: httpx.AsyncClient, path: str, headers: dict[str, str], total: int,
@@ -67,7 +73,7 @@ def wrk(url: str, headers: dict[str, str], seconds: int, concurrency: int) -> st
 
 def report(name: str, elapsed: float, latencies: list[float]) -> None:
     cuts = statistics.quantiles(latencies, n=100)
-    print(f"{name:<28} {len(latencies) / elapsed:>9.0f} req/s   p50 {cuts[49] * 1000:6.2f} ms"
+    print(f"{name:<{WIDTH}} {len(latencies) / elapsed:>9.0f} req/s   p50 {cuts[49] * 1000:6.2f} ms"
           f"   p95 {cuts[94] * 1000:6.2f} ms   p99 {cuts[98] * 1000:6.2f} ms")
 
 
@@ -78,8 +84,7 @@ async def main() -> None:
     parser.add_argument("--concurrency", type=int, default=32)
     args = parser.parse_args()
 
-    url = fresh(DATABASE)
-    try:
+    with scratch_database("auth") as url:
         async with running_service(url) as base, httpx.AsyncClient(
                 base_url=base, limits=httpx.Limits(max_connections=args.concurrency),
                 timeout=30) as client:
@@ -88,19 +93,15 @@ async def main() -> None:
             if shutil.which("wrk"):
                 print(f"wrk, {args.seconds} s each, {args.concurrency} connections, one service"
                       f" process, {os.cpu_count()} cores (shared with wrk)")
-                print(f"{'GET /api/v1/me (auth)':<28}"
+                print(f"{ME:<{WIDTH}}"
                       f"{wrk(base + '/api/v1/me', auth, args.seconds, args.concurrency)}")
-                print(f"{'GET /health (reference)':<28}"
+                print(f"{HEALTH:<{WIDTH}}"
                       f"{wrk(base + '/health', {}, args.seconds, args.concurrency)}")
                 return
             print(f"httpx: {args.requests} requests, {args.concurrency} concurrent clients, one "
                   f"service process, {os.cpu_count()} cores")
-            report("GET /api/v1/me (auth)", *await load(client, "/api/v1/me", auth,
-                                                         args.requests, args.concurrency))
-            report("GET /health (reference)", *await load(client, "/health", {},
-                                                           args.requests, args.concurrency))
-    finally:
-        drop(DATABASE)
+            report(ME, *await load(client, "/api/v1/me", auth, args.requests, args.concurrency))
+            report(HEALTH, *await load(client, "/health", {}, args.requests, args.concurrency))
 
 
 if __name__ == "__main__":

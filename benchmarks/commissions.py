@@ -8,9 +8,12 @@ Measured: `commissions.service.settle` (the code path of the conversion job afte
 attribution) over every conversion in batches of 1,000, each batch its own transaction:
 commissions written, the tier lookups, and the accrual posted to the ledger. Then a partial
 refund on 10 % of the orders, settled the same way (reversals and their postings). Printed:
-conversions/s and commissions/s, reversals/s, and checks that every posting balances and the
-merchant's payable equals the commissions' outstanding gross. Reference beside it: one SQL
-`INSERT … SELECT` that writes the same commissions (15 %, no tiers, no ledger, no details).
+conversions/s and commissions/s, the same pass again with nothing to do, reversals/s, and
+checks that every posting balances and the merchant's payable equals the commissions'
+outstanding gross. Reference beside the first: one SQL `INSERT … SELECT` that writes the same
+commissions (the program's 15 % and 20 % fee; no tiers, no ledger, no explanation). No
+attribution is measured here (the credits are COPied in; benchmarks/attribution.py measures
+attribution with and without this step).
 
     .venv/bin/python benchmarks/commissions.py [--conversions 50000] [--batch 1000]
 """
@@ -27,13 +30,12 @@ import uuid
 from datetime import UTC, datetime, timedelta
 
 import psycopg
-from _scratch import copy_influencers, drop, fresh, merchant
+from _scratch import copy_influencers, merchant, scratch_database
 
 from skinstack.commissions import service
 from skinstack.db import create_engine, create_sessionmaker, libpq_url
 from skinstack.logs import configure_logging
 
-DATABASE = "skinstack_bench_commissions"
 INFLUENCERS = 500
 
 
@@ -83,17 +85,18 @@ async def settle_all(url: str, ids: list[uuid.UUID], batch: int) -> tuple[float,
     engine = create_engine(url, pool_size=2)
     sessions = create_sessionmaker(engine)
     created = reversals = 0
-    started = time.perf_counter()
     try:
+        started = time.perf_counter()
         for start in range(0, len(ids), batch):
             async with sessions() as session:
                 settled = await service.settle(session, ids[start:start + batch])
                 await session.commit()
             created += settled.created
             reversals += settled.reversals
+        elapsed = time.perf_counter() - started
     finally:
         await engine.dispose()
-    return time.perf_counter() - started, created, reversals
+    return elapsed, created, reversals
 
 
 def refund(url: str, ids: list[uuid.UUID], seed: int) -> list[uuid.UUID]:
@@ -132,10 +135,14 @@ def reference(url: str) -> tuple[float, int]:
                 platform_fee, net_amount, status, calculation_details)
             SELECT gen_random_uuid(), c.id, a.influencer_id, a.program_id, c.merchant_id,
                    c.currency, c.occurred_at, a.weight, round(c.subtotal * a.weight),
-                   round(c.subtotal * a.weight * 0.15), round(c.subtotal * a.weight * 0.03),
-                   round(c.subtotal * a.weight * 0.15) - round(c.subtotal * a.weight * 0.03),
-                   'pending', '{}'
-            FROM conversions c JOIN attributions a ON a.conversion_id = c.id""").rowcount
+                   g.gross, f.fee, g.gross - f.fee, 'pending', '{}'
+            FROM conversions c
+            JOIN attributions a ON a.conversion_id = c.id
+            JOIN programs p ON p.id = a.program_id
+            CROSS JOIN LATERAL (SELECT round(c.subtotal * a.weight * p.commission_percent / 100)
+                                ::bigint AS gross) g
+            CROSS JOIN LATERAL (SELECT round(g.gross * p.platform_fee_percent / 100)::bigint
+                                AS fee) f""").rowcount
         conn.commit()
         return time.perf_counter() - started, written
 
@@ -148,13 +155,16 @@ def main() -> int:
     parser.add_argument("--keep", action="store_true", help="Keep the scratch database.")
     args = parser.parse_args()
     configure_logging("WARNING")
-    url = fresh(DATABASE)
-    try:
+    with scratch_database("commissions", keep=args.keep) as url:
         _, ids = setup(url, args.conversions, args.seed)
         seconds, created, _ = asyncio.run(settle_all(url, ids, args.batch))
         print(f"settle: {len(ids) / seconds:9,.0f} conversions/s, {created / seconds:9,.0f} "
               f"commissions/s ({created:,} commissions from {len(ids):,} conversions in "
-              f"{seconds:.1f} s, ledger postings included)")
+              f"{seconds:.1f} s: tiers, commissions and their ledger postings)")
+        seconds, written = reference(url)
+        print(f"reference: {written / seconds:9,.0f} commissions/s (one SQL INSERT … SELECT of "
+              "the same commissions at the program's 15 % and 20 % fee: no tiers, no ledger, no "
+              "explanation)")
         again, made_again, _ = asyncio.run(settle_all(url, ids, args.batch))
         print(f"settle again (nothing to do): {len(ids) / again:9,.0f} conversions/s, "
               f"{made_again} new commissions")
@@ -165,13 +175,7 @@ def main() -> int:
         unbalanced, payable, outstanding = check(url)
         print(f"check: {unbalanced} unbalanced postings; merchant payable {payable:,} = "
               f"-outstanding gross {outstanding:,}: {payable == -outstanding}")
-        seconds, written = reference(url)
-        print(f"reference: {written / seconds:9,.0f} commissions/s (one SQL INSERT … SELECT: "
-              f"15 %, no tiers, no ledger, no explanation)")
         return 0 if unbalanced == 0 and payable == -outstanding and made_again == 0 else 1
-    finally:
-        if not args.keep:
-            drop(DATABASE)
 
 
 if __name__ == "__main__":

@@ -3,13 +3,15 @@
 1. Accept: the real service (`skinstack serve --no-worker`, one process) on a scratch database
    takes signed `orders/create` deliveries (the REST fixture with a fresh order id each, 10 %
    of them repeats of an earlier delivery) from wrk at C connections: accepted per second and
-   latency percentiles, then a check that the inbox holds exactly one event per distinct
-   delivery. Reference beside it: GET /health (one `SELECT 1`) the same way.
-2. Normalise: one worker (procrastinate, the real job and code path, concurrency 4) drains
+   latency percentiles (each: the HMAC checked, the inbox row and its job stored, 202; no
+   processing), then a check that the inbox holds exactly one event per distinct delivery.
+   Reference beside it: GET /health (one `SELECT 1`) the same way.
+2. Process: one worker (procrastinate, the real job and code path, concurrency 4) drains
    the queue: conversions per second, and a check of one conversion per distinct order.
    Every second order lands with `aff_sub` set to one of our clicks (100 creators' links,
    one click per such order, COPied in before the worker starts), so the job also attributes
    it and settles its commission and ledger posting; the check wants one commission each.
+   The figure is the whole job (normalise, store, attribute, settle, post); no reference.
 
     apt-get install wrk
     .venv/bin/python benchmarks/webhooks.py [--seconds 10] [--concurrency 16] [--batch 50]
@@ -38,7 +40,7 @@ from pathlib import Path
 
 import httpx
 import psycopg
-from _scratch import copy_influencers, drop, fresh
+from _scratch import copy_influencers, scratch_database
 from _service import bearer, running_service
 
 from skinstack.db import create_engine, create_sessionmaker, libpq_url
@@ -47,12 +49,14 @@ from skinstack.logs import configure_logging
 from skinstack.webhooks import tasks
 from skinstack.worker.queue import connected, run_worker
 
-DATABASE = "skinstack_bench_webhooks"
 FIXTURE = (Path(__file__).resolve().parents[2] / "shared" / "fixtures" / "shopify"
            / "shopify_order_rest_attribution.json")
 SECRET = "shpss_" + "b" * 32
 SHOP = "bench-shop.myshopify.com"
 CREATORS = 100
+ACCEPT = "POST /webhooks/shopify (verify, store, enqueue)"
+HEALTH = "reference: GET /health (SELECT 1)"
+WIDTH = len(ACCEPT)
 
 LUA = """
 local requests = {}
@@ -175,8 +179,12 @@ async def main() -> None:
         raise SystemExit("This benchmark needs wrk (apt-get install wrk).")
     configure_logging("WARNING")  # as the service runs in the benchmark; no line per event
 
-    url = fresh(DATABASE)
-    workdir = Path(tempfile.mkdtemp(prefix="skinstack-bench-webhooks-"))
+    with scratch_database("webhooks") as url, tempfile.TemporaryDirectory(
+            prefix="skinstack-bench-webhooks-") as folder:
+        await measure(args, url, Path(folder))
+
+
+async def measure(args: argparse.Namespace, url: str, workdir: Path) -> None:
     clicks = click_ids(args.deliveries // 2 + 1)
     prepared = deliveries(args.deliveries, [short for _, short in clicks])
     data = workdir / "deliveries.txt"
@@ -185,55 +193,52 @@ async def main() -> None:
             out.write(f"{webhook_id} {signature} ".encode() + body + b"\n")
     script = workdir / "webhooks.lua"
     script.write_text(LUA % {"path": data, "shop": SHOP, "threads": 2})
-    try:
-        async with running_service(url) as base, httpx.AsyncClient(base_url=base) as client:
-            auth = await bearer(client, "bench-merchant@example.com", "merchant")
-            await client.put("/api/v1/merchants/me", headers=auth, json={
-                "business_name": "Glow Labs", "website_url": "https://glowlabs.example.com"})
-            program = await client.post("/api/v1/programs", headers=auth, json={
-                "name": "Glow", "network": "shopify_refersion", "commission_type": "percentage",
-                "commission_percent": "15"})
-            program.raise_for_status()
-            copy_clicks(url, program.json()["id"], clicks)
-            response = await client.post("/api/v1/merchants/me/integrations", headers=auth,
-                                         json={"type": "shopify", "shop_domain": SHOP,
-                                               "secret": SECRET})
-            response.raise_for_status()
-            wrk(base, "/health", 2, args.concurrency)  # warm-up
-            print(f"wrk, {args.seconds} s, {args.concurrency} connections, one service process,"
-                  f" {os.cpu_count()} cores shared with wrk; 10 % of deliveries are repeats")
-            rate, cuts = wrk(base, "/webhooks/shopify", args.seconds, args.concurrency,
-                             str(script))
-            print(f"{'POST /webhooks/shopify':<26} {rate:>8.0f} accepted/s   {cuts}")
-            health, health_cuts = wrk(base, "/health", args.seconds, args.concurrency)
-            print(f"{'GET /health (reference)':<26} {health:>8.0f} req/s        {health_cuts}")
-        answered = round(rate * args.seconds)
-        events, *_ = counts(url)
-        distinct = len({webhook_id for webhook_id, _, _ in prepared[:answered + 1000]})
-        print(f"inbox: {events} events for ~{answered} deliveries answered "
-              f"(at most {distinct} distinct in the cycle)")
-        if events > distinct:
-            raise SystemExit("more events than distinct deliveries: a repeat made a new event")
+    async with running_service(url) as base, httpx.AsyncClient(base_url=base) as client:
+        auth = await bearer(client, "bench-merchant@example.com", "merchant")
+        await client.put("/api/v1/merchants/me", headers=auth, json={
+            "business_name": "Glow Labs", "website_url": "https://glowlabs.example.com"})
+        program = await client.post("/api/v1/programs", headers=auth, json={
+            "name": "Glow", "network": "shopify_refersion", "commission_type": "percentage",
+            "commission_percent": "15"})
+        program.raise_for_status()
+        copy_clicks(url, program.json()["id"], clicks)
+        response = await client.post("/api/v1/merchants/me/integrations", headers=auth,
+                                     json={"type": "shopify", "shop_domain": SHOP,
+                                           "secret": SECRET})
+        response.raise_for_status()
+        wrk(base, "/health", 2, args.concurrency)  # warm-up
+        print(f"wrk, {args.seconds} s, {args.concurrency} connections, one service process,"
+              f" {os.cpu_count()} cores shared with wrk; 10 % of deliveries are repeats")
+        rate, cuts = wrk(base, "/webhooks/shopify", args.seconds, args.concurrency,
+                         str(script))
+        print(f"{ACCEPT:<{WIDTH}} {rate:>8.0f} accepted/s   {cuts}")
+        health, health_cuts = wrk(base, "/health", args.seconds, args.concurrency)
+        print(f"{HEALTH:<{WIDTH}} {health:>8.0f} req/s        {health_cuts}")
+    answered = round(rate * args.seconds)
+    events, *_ = counts(url)
+    distinct = len({webhook_id for webhook_id, _, _ in prepared[:answered + 1000]})
+    print(f"inbox: {events} events for ~{answered} deliveries answered "
+          f"(at most {distinct} distinct in the cycle)")
+    if events > distinct:
+        raise SystemExit("more events than distinct deliveries: a repeat made a new event")
 
-        engine = create_engine(url, pool_size=8)
-        job_app = connected(url)
-        started = time.perf_counter()
-        async with job_app.open_async():
-            await run_worker(job_app, wait=False, sessionmaker=create_sessionmaker(engine))
-        elapsed = time.perf_counter() - started
-        await engine.dispose()
-        events, handled, made, clicked, earned = counts(url)
-        label = f"worker, 4 slots, {args.batch}/job"
-        print(f"{label:<26} {made / elapsed:>8.0f} conversions/s "
-              f"({made} conversions from {handled}/{events} events in {elapsed:.1f} s, "
-              f"{earned} with a click and its commission)")
-        if handled != events or made != events:
-            raise SystemExit("every event should be handled into exactly one conversion")
-        if earned == 0 or earned != clicked:
-            raise SystemExit(f"{earned} commissions for {clicked} orders with a click")
-    finally:
-        drop(DATABASE)
-        shutil.rmtree(workdir, ignore_errors=True)
+    engine = create_engine(url, pool_size=8)
+    job_app = connected(url)
+    started = time.perf_counter()
+    async with job_app.open_async():
+        await run_worker(job_app, wait=False, sessionmaker=create_sessionmaker(engine))
+    elapsed = time.perf_counter() - started
+    await engine.dispose()
+    events, handled, made, clicked, earned = counts(url)
+    print(f"worker, 4 slots, {args.batch} events/job: each event's order normalised and "
+          "stored, attributed, and for an order with a click its commission settled and "
+          f"posted to the ledger (no reference)\n{'':<{WIDTH}} {made / elapsed:>8.0f} "
+          f"conversions/s ({made} conversions from {handled}/{events} events in "
+          f"{elapsed:.1f} s; {clicked} with a click, {earned} commissions)")
+    if handled != events or made != events:
+        raise SystemExit("every event should be handled into exactly one conversion")
+    if earned == 0 or earned != clicked:
+        raise SystemExit(f"{earned} commissions for {clicked} orders with a click")
 
 
 if __name__ == "__main__":
