@@ -63,11 +63,12 @@ def test_admin_create_never_promotes_an_existing_account(database_url: str) -> N
 
 
 def test_db_downgrade_and_upgrade(server_url: str) -> None:
-    url = fresh_database(server_url, "skinstack_cli_db")
+    name = f"skinstack_cli_db_{os.getpid()}"  # per run: two suites at once never share it
+    url = fresh_database(server_url, name)
     try:
         assert _skinstack("db", "upgrade", database_url=url).returncode == 0
         down = _skinstack("db", "downgrade", "base", database_url=url)
         assert down.returncode == 0, down.stderr
         assert _skinstack("db", "upgrade", "head", database_url=url).returncode == 0
     finally:
-        drop_database(server_url, "skinstack_cli_db")
+        drop_database(server_url, name)
