@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import Depends, Request
@@ -68,3 +70,38 @@ async def current_merchant(user: MerchantUser, session: DBSession) -> Merchant:
 
 CurrentMerchant = Annotated[Merchant, Depends(current_merchant)]
 MerchantOrAdminUser = Annotated[User, Depends(require_role(Role.merchant, Role.admin))]
+
+
+@dataclass(frozen=True)
+class Reader:
+    """Who is reading, for each repository's `readable(statement, reader)`: the role and the id
+    of the caller's own profile (None until it exists: a reader without one owns nothing and
+    so sees nothing of its own, never a 409 for another party's object)."""
+
+    role: Role
+    user_id: uuid.UUID
+    merchant_id: uuid.UUID | None = None
+    influencer_id: uuid.UUID | None = None
+
+
+async def current_reader(user: CurrentUser, session: DBSession) -> Reader:
+    """The caller as a reader: the one profile its role has, looked up once."""
+    role = Role(user.role)
+    if role == Role.merchant:
+        merchant = await repository.get_merchant_for_user(session=session, user_id=user.id)
+        return Reader(role, user.id, merchant_id=merchant.id if merchant else None)
+    if role == Role.influencer:
+        influencer = await repository.get_influencer_for_user(session=session, user_id=user.id)
+        return Reader(role, user.id, influencer_id=influencer.id if influencer else None)
+    return Reader(role, user.id)
+
+
+CurrentReader = Annotated[Reader, Depends(current_reader)]
+
+
+async def current_merchant_or_admin_reader(user: MerchantOrAdminUser,
+                                           session: DBSession) -> Reader:
+    return await current_reader(user, session)
+
+
+MerchantOrAdminReader = Annotated[Reader, Depends(current_merchant_or_admin_reader)]

@@ -12,12 +12,36 @@ import uuid
 from collections.abc import Sequence
 from datetime import date, datetime
 from decimal import Decimal
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
-from sqlalchemy import text
+from sqlalchemy import Select, false, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from skinstack.models import CommissionStatus, HoldReason, ReversalKind, TakenFrom
+from skinstack.models import (
+    Commission,
+    CommissionStatus,
+    HoldReason,
+    ReversalKind,
+    Role,
+    TakenFrom,
+)
+
+if TYPE_CHECKING:
+    from skinstack.accounts.deps import Reader
+
+
+def readable(statement: Select[Any], reader: Reader) -> Select[Any]:
+    """Admins read every commission, an influencer its own, a merchant those of its
+    programs; a reader without a profile none."""
+    if reader.role == Role.admin:
+        return statement
+    if reader.role == Role.influencer:
+        if reader.influencer_id is None:
+            return statement.where(false())
+        return statement.where(Commission.influencer_id == reader.influencer_id)
+    if reader.merchant_id is None:
+        return statement.where(false())
+    return statement.where(Commission.merchant_id == reader.merchant_id)
 
 
 class ConversionRow(NamedTuple):

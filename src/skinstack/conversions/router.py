@@ -10,14 +10,14 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Depends, Query
 from sqlalchemy import select
 
-from skinstack.accounts.deps import MerchantOrAdminUser
-from skinstack.accounts.service import require_merchant
+from skinstack.accounts.deps import MerchantOrAdminReader
+from skinstack.conversions import repository
 from skinstack.conversions.schemas import AdjustmentOut, AttributionOut, ConversionOut
 from skinstack.db import DBSession
 from skinstack.kit import ids
 from skinstack.kit.money import format_minor
 from skinstack.kit.pagination import Page, PageParams, page_of, page_params, paginate
-from skinstack.models import Attribution, Conversion, ConversionAdjustment
+from skinstack.models import Attribution, Conversion, ConversionAdjustment, Role
 
 router = APIRouter(prefix="/api/v1", tags=["conversions"])
 
@@ -56,7 +56,7 @@ def conversion_view(conversion: Conversion, adjustments: list[ConversionAdjustme
 
 @router.get("/conversions", response_model=Page[ConversionOut])
 async def list_conversions(
-    user: MerchantOrAdminUser, session: DBSession,
+    reader: MerchantOrAdminReader, session: DBSession,
     page: Annotated[PageParams, Depends(page_params)],
     source: Literal["shopify", "impact", "refersion", "postback", "amazon"] | None = None,
     status: Literal["open", "cancelled"] | None = None,
@@ -64,11 +64,8 @@ async def list_conversions(
     from_date: datetime | None = None, to_date: datetime | None = None,
 ) -> Page[ConversionOut]:
     """Newest first by when the order happened."""
-    statement = select(Conversion)
-    if user.role == "merchant":
-        merchant = await require_merchant(session=session, user=user)
-        statement = statement.where(Conversion.merchant_id == merchant.id)
-    elif merchant_id is not None:
+    statement = repository.readable(select(Conversion), reader)
+    if reader.role == Role.admin and merchant_id is not None:
         statement = statement.where(Conversion.merchant_id == merchant_id)
     if source:
         statement = statement.where(Conversion.source == source)
