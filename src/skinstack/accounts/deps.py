@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import Depends, Request
 from fastapi.security import OAuth2PasswordBearer
 
 from skinstack.accounts import repository
+from skinstack.accounts.reader import Reader
 from skinstack.accounts.security import InvalidToken, decode_access_token
 from skinstack.accounts.service import ProfileRequired, require_merchant
 from skinstack.compliance import audit
@@ -70,18 +69,6 @@ async def current_merchant(user: MerchantUser, session: DBSession) -> Merchant:
 
 CurrentMerchant = Annotated[Merchant, Depends(current_merchant)]
 MerchantOrAdminUser = Annotated[User, Depends(require_role(Role.merchant, Role.admin))]
-
-
-@dataclass(frozen=True)
-class Reader:
-    """Who is reading, for each repository's `readable(statement, reader)`: the role and the id
-    of the caller's own profile (None until it exists: a reader without one owns nothing and
-    so sees nothing of its own, never a 409 for another party's object)."""
-
-    role: Role
-    user_id: uuid.UUID
-    merchant_id: uuid.UUID | None = None
-    influencer_id: uuid.UUID | None = None
 
 
 async def current_reader(user: CurrentUser, session: DBSession) -> Reader:

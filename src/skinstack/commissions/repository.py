@@ -27,7 +27,7 @@ from skinstack.models import (
 )
 
 if TYPE_CHECKING:
-    from skinstack.accounts.deps import Reader
+    from skinstack.accounts.reader import Reader
 
 
 def readable(statement: Select[Any], reader: Reader) -> Select[Any]:

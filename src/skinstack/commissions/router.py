@@ -9,7 +9,8 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query
 from sqlalchemy import select
 
-from skinstack.accounts.deps import CurrentMerchant, CurrentReader, MerchantOrAdminReader, Reader
+from skinstack.accounts.deps import CurrentMerchant, CurrentReader, MerchantOrAdminReader
+from skinstack.accounts.reader import Reader
 from skinstack.commissions import repository, service
 from skinstack.commissions.schemas import (
     CommissionOut,

@@ -9,7 +9,7 @@ from sqlalchemy import Select, false
 from skinstack.models import Conversion, Role
 
 if TYPE_CHECKING:
-    from skinstack.accounts.deps import Reader
+    from skinstack.accounts.reader import Reader
 
 
 def readable(statement: Select[Any], reader: Reader) -> Select[Any]:

@@ -23,7 +23,7 @@ from skinstack.models import (
 )
 
 if TYPE_CHECKING:
-    from skinstack.accounts.deps import Reader
+    from skinstack.accounts.reader import Reader
 
 
 async def get_influencer_for_user(*, session: AsyncSession,
