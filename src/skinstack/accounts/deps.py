@@ -11,11 +11,11 @@ from fastapi.security import OAuth2PasswordBearer
 from skinstack.accounts import repository
 from skinstack.accounts.reader import Reader
 from skinstack.accounts.security import InvalidToken, decode_access_token
-from skinstack.accounts.service import ProfileRequired, require_merchant
+from skinstack.accounts.service import ProfileRequired, require_influencer, require_merchant
 from skinstack.compliance import audit
 from skinstack.db import DBSession
 from skinstack.errors import Forbidden, NotAuthenticated, raises
-from skinstack.models import Merchant, Role, User
+from skinstack.models import Influencer, Merchant, Role, User
 
 bearer = OAuth2PasswordBearer(tokenUrl="/api/v1/auth/token", auto_error=False)
 
@@ -68,6 +68,15 @@ async def current_merchant(user: MerchantUser, session: DBSession) -> Merchant:
 
 
 CurrentMerchant = Annotated[Merchant, Depends(current_merchant)]
+
+
+@raises(ProfileRequired)
+async def current_influencer(user: InfluencerUser, session: DBSession) -> Influencer:
+    """The calling influencer's profile (409 until it exists)."""
+    return await require_influencer(session=session, user=user)
+
+
+CurrentInfluencer = Annotated[Influencer, Depends(current_influencer)]
 MerchantOrAdminUser = Annotated[User, Depends(require_role(Role.merchant, Role.admin))]
 
 

@@ -12,7 +12,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from skinstack.kit.pagination import PageParams, newest_first, paginate
 from skinstack.models import (
     Campaign,
-    Influencer,
     Merchant,
     MerchantIntegration,
     Network,
@@ -24,11 +23,6 @@ from skinstack.models import (
 
 if TYPE_CHECKING:
     from skinstack.accounts.reader import Reader
-
-
-async def get_influencer_for_user(*, session: AsyncSession,
-                                  user_id: uuid.UUID) -> Influencer | None:
-    return await session.scalar(select(Influencer).where(Influencer.user_id == user_id))
 
 
 async def get_active_program(*, session: AsyncSession, program_id: uuid.UUID

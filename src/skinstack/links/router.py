@@ -9,7 +9,7 @@ from typing import Annotated, Literal
 import segno
 from fastapi import APIRouter, BackgroundTasks, Depends, Request, Response, status
 
-from skinstack.accounts.deps import CurrentReader, InfluencerUser
+from skinstack.accounts.deps import CurrentInfluencer, CurrentReader
 from skinstack.db import DBSession
 from skinstack.errors import Forbidden, NotFound, problems
 from skinstack.kit.pagination import Page, PageParams, page_of, page_params
@@ -40,9 +40,8 @@ async def _get(link_id: uuid.UUID, reader: CurrentReader, session: DBSession) ->
 
 @router.post("/links", status_code=status.HTTP_201_CREATED, response_model=LinkOut,
              responses={409: {"description": "Slug taken, or no influencer profile yet"}})
-async def create_link(request: Request, data: LinkIn, user: InfluencerUser, session: DBSession,
-                      background: BackgroundTasks) -> LinkOut:
-    influencer = await service.require_influencer(session=session, user_id=user.id)
+async def create_link(request: Request, data: LinkIn, influencer: CurrentInfluencer,
+                      session: DBSession, background: BackgroundTasks) -> LinkOut:
     link = await service.create_link(session=session, influencer=influencer, data=data)
     # A redirect may have remembered this slug as unknown: forget it once this commits.
     background.add_task(request.app.state.link_cache.invalidate, link.slug)
