@@ -7,7 +7,6 @@ import uuid
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query
-from sqlalchemy import select
 
 from skinstack.accounts.deps import CurrentMerchant, CurrentReader, MerchantOrAdminReader
 from skinstack.accounts.reader import Reader
@@ -23,9 +22,9 @@ from skinstack.compliance import audit
 from skinstack.db import DBSession
 from skinstack.errors import NotFound, problems
 from skinstack.kit.money import format_minor
-from skinstack.kit.pagination import Page, PageParams, page_of, page_params, paginate
+from skinstack.kit.pagination import Page, PageParams, page_of, page_params
 from skinstack.kit.schemas import Text
-from skinstack.models import Commission, CommissionStatus, Conversion, Reversal, Role
+from skinstack.models import Commission, CommissionStatus, Reversal, Role
 
 router = APIRouter(prefix="/api/v1", tags=["commissions"])
 
@@ -57,10 +56,6 @@ def commission_view(commission: Commission, order_id: str,
             for r in reversals])
 
 
-_VISIBLE = select(Commission, Conversion.order_id).join(
-    Conversion, Conversion.id == Commission.conversion_id)
-
-
 @router.get("/commissions", response_model=Page[CommissionOut])
 async def list_commissions(
     reader: CurrentReader, session: DBSession,
@@ -72,17 +67,10 @@ async def list_commissions(
 ) -> Page[CommissionOut]:
     """Influencers: their own; merchants: those of their programs; admins: all. Newest
     first."""
-    statement = repository.readable(_VISIBLE, reader)
-    if status:
-        statement = statement.where(Commission.status == status)
-    if program_id:
-        statement = statement.where(Commission.program_id == program_id)
-    if reader.role == Role.admin and merchant_id:
-        statement = statement.where(Commission.merchant_id == merchant_id)
-    if reader.role == Role.admin and influencer_id:
-        statement = statement.where(Commission.influencer_id == influencer_id)
-    rows = (await session.execute(paginate(statement, page, (Commission.created_at,
-                                                              Commission.id)))).all()
+    admin = reader.role == Role.admin
+    rows = await repository.list_readable(
+        session, reader, page, status=status, program_id=program_id,
+        merchant_id=merchant_id if admin else None, influencer_id=influencer_id if admin else None)
     items, next_cursor = page_of(rows, page, lambda row: (row[0].created_at, row[0].id))
     return Page(items=[commission_view(row[0], row[1]) for row in items],
                 next_cursor=next_cursor)
@@ -90,20 +78,15 @@ async def list_commissions(
 
 async def _visible(session: DBSession, reader: Reader, commission_id: uuid.UUID
                    ) -> tuple[Commission, str]:
-    row = (await session.execute(repository.readable(_VISIBLE, reader).where(
-        Commission.id == commission_id))).first()
+    row = await repository.get_readable(session, reader, commission_id)
     if row is None:
         raise NotFound("No such commission.")
     return row[0], row[1]
 
 
 async def _shown(session: DBSession, commission_id: uuid.UUID, order_id: str) -> CommissionOut:
-    commission = await session.get(Commission, commission_id, populate_existing=True)
-    assert commission is not None
-    reversals = (await session.scalars(select(Reversal).where(
-        Reversal.commission_id == commission_id).order_by(Reversal.created_at,
-                                                          Reversal.id))).all()
-    return commission_view(commission, order_id, list(reversals))
+    commission, reversals = await repository.with_reversals(session, commission_id)
+    return commission_view(commission, order_id, reversals)
 
 
 @router.get("/commissions/{commission_id:uuid}", response_model=CommissionOut,
