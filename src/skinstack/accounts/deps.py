@@ -9,12 +9,13 @@ from fastapi import Depends, Request
 from fastapi.security import OAuth2PasswordBearer
 
 from skinstack.accounts import repository
+from skinstack.accounts.reader import Reader
 from skinstack.accounts.security import InvalidToken, decode_access_token
-from skinstack.accounts.service import ProfileRequired, require_merchant
+from skinstack.accounts.service import ProfileRequired, require_influencer, require_merchant
 from skinstack.compliance import audit
 from skinstack.db import DBSession
 from skinstack.errors import Forbidden, NotAuthenticated, raises
-from skinstack.models import Merchant, Role, User
+from skinstack.models import Influencer, Merchant, Role, User
 
 bearer = OAuth2PasswordBearer(tokenUrl="/api/v1/auth/token", auto_error=False)
 
@@ -67,4 +68,36 @@ async def current_merchant(user: MerchantUser, session: DBSession) -> Merchant:
 
 
 CurrentMerchant = Annotated[Merchant, Depends(current_merchant)]
+
+
+@raises(ProfileRequired)
+async def current_influencer(user: InfluencerUser, session: DBSession) -> Influencer:
+    """The calling influencer's profile (409 until it exists)."""
+    return await require_influencer(session=session, user=user)
+
+
+CurrentInfluencer = Annotated[Influencer, Depends(current_influencer)]
 MerchantOrAdminUser = Annotated[User, Depends(require_role(Role.merchant, Role.admin))]
+
+
+async def current_reader(user: CurrentUser, session: DBSession) -> Reader:
+    """The caller as a reader: the one profile its role has, looked up once."""
+    role = Role(user.role)
+    if role == Role.merchant:
+        merchant = await repository.get_merchant_for_user(session=session, user_id=user.id)
+        return Reader(role, user.id, merchant_id=merchant.id if merchant else None)
+    if role == Role.influencer:
+        influencer = await repository.get_influencer_for_user(session=session, user_id=user.id)
+        return Reader(role, user.id, influencer_id=influencer.id if influencer else None)
+    return Reader(role, user.id)
+
+
+CurrentReader = Annotated[Reader, Depends(current_reader)]
+
+
+async def current_merchant_or_admin_reader(user: MerchantOrAdminUser,
+                                           session: DBSession) -> Reader:
+    return await current_reader(user, session)
+
+
+MerchantOrAdminReader = Annotated[Reader, Depends(current_merchant_or_admin_reader)]

@@ -125,6 +125,14 @@ async def upsert_merchant(*, session: AsyncSession, user: User, data: MerchantIn
     return merchant
 
 
+async def require_influencer(*, session: AsyncSession, user: User) -> Influencer:
+    """The caller's influencer profile; 409 when it has not been created yet."""
+    influencer = await repository.get_influencer_for_user(session=session, user_id=user.id)
+    if influencer is None:
+        raise ProfileRequired("Create your influencer profile first (PUT /api/v1/influencers/me).")
+    return influencer
+
+
 async def require_merchant(*, session: AsyncSession, user: User) -> Merchant:
     """The caller's merchant profile; 409 when it has not been created yet."""
     merchant = await repository.get_merchant_for_user(session=session, user_id=user.id)

@@ -8,12 +8,11 @@ from typing import Annotated
 from fastapi import APIRouter, Depends
 from sqlalchemy import select
 
-from skinstack.accounts.deps import CurrentMerchant, InfluencerUser
+from skinstack.accounts.deps import CurrentInfluencer, CurrentMerchant
 from skinstack.attribution.schemas import CouponIn, CouponOut, CouponPatch
 from skinstack.db import DBSession, add_unique
 from skinstack.errors import Conflict, InvalidInput, NotFound, problems
 from skinstack.kit.pagination import Page, PageParams, page_of, page_params, paginate
-from skinstack.links.service import ProfileRequired, require_influencer
 from skinstack.models import Coupon, Influencer, Program
 
 router = APIRouter(prefix="/api/v1", tags=["coupons"])
@@ -66,12 +65,10 @@ async def update_coupon(coupon_id: uuid.UUID, data: CouponPatch, merchant: Curre
     return CouponOut.model_validate(coupon)
 
 
-@router.get("/influencers/me/coupons", response_model=Page[CouponOut],
-            responses=problems(ProfileRequired))
-async def my_coupons(user: InfluencerUser, session: DBSession,
+@router.get("/influencers/me/coupons", response_model=Page[CouponOut])
+async def my_coupons(influencer: CurrentInfluencer, session: DBSession,
                      page: Annotated[PageParams, Depends(page_params)]) -> Page[CouponOut]:
     """The codes merchants have given the caller, newest first."""
-    influencer = await require_influencer(session=session, user_id=user.id)
     rows = (await session.scalars(paginate(
         select(Coupon).where(Coupon.influencer_id == influencer.id), page,
         (Coupon.created_at, Coupon.id)))).all()

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import (
     Numeric,
@@ -15,6 +15,7 @@ from sqlalchemy import (
     Select,
     any_,
     bindparam,
+    false,
     func,
     or_,
     select,
@@ -24,7 +25,10 @@ from sqlalchemy.dialects.postgresql import UUID as PG_UUID
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from skinstack.kit.pagination import PageParams, newest_first, paginate
-from skinstack.models import Campaign, Influencer, Merchant, Network, Product, Program
+from skinstack.models import Campaign, Influencer, Merchant, Network, Product, Program, Role
+
+if TYPE_CHECKING:
+    from skinstack.accounts.reader import Reader
 
 
 async def list_networks(*, session: AsyncSession) -> Sequence[Network]:
@@ -37,12 +41,32 @@ async def get_network_by_code(*, session: AsyncSession, code: str) -> Network | 
 
 # Programs ------------------------------------------------------------------------------------
 
-@dataclass(frozen=True)
-class Visibility:
-    """Whose rows a caller may see: one merchant's, the marketplace's (active only), or all."""
-
-    merchant_id: uuid.UUID | None = None
-    marketplace: bool = False
+def readable(statement: Select[Any], reader: Reader, *,
+             of: type[Program] | type[Product] | type[Campaign],
+             today: date | None = None) -> Select[Any]:
+    """The rows of `of` the reader may see: admins all, a merchant its own (none before its
+    profile exists), an influencer the active marketplace: active programs and the products of
+    active merchants whoever asks, running campaigns (on `today`) of active programs open to
+    every influencer or naming this one."""
+    if reader.role == Role.admin:
+        return statement
+    if reader.role == Role.merchant:
+        if reader.merchant_id is None:
+            return statement.where(false())
+        return statement.where(of.merchant_id == reader.merchant_id)
+    if of is Program:  # the statement joins Merchant already
+        return statement.where(Program.is_active, Merchant.is_active)
+    if of is Product:
+        return statement.join(Merchant, Merchant.id == Product.merchant_id).where(
+            Merchant.is_active)
+    assert today is not None, "campaigns are read as of a day"
+    open_to_all = func.cardinality(Campaign.eligible_influencer_ids) == 0
+    eligible = open_to_all if reader.influencer_id is None else or_(
+        open_to_all, bindparam("influencer", reader.influencer_id, type_=PG_UUID(as_uuid=True))
+        == any_(Campaign.eligible_influencer_ids))
+    return (statement.join(Merchant, Merchant.id == Campaign.merchant_id)
+            .where(Campaign.is_active, Program.is_active, Merchant.is_active,  # joined by caller
+                   or_(Campaign.end_date.is_(None), Campaign.end_date >= today), eligible))
 
 
 def _program_rows() -> Select[Any]:
@@ -51,25 +75,17 @@ def _program_rows() -> Select[Any]:
             .join(Network, Network.id == Program.network_id))
 
 
-def _visible_programs(statement: Select[Any], visibility: Visibility) -> Select[Any]:
-    if visibility.merchant_id is not None:
-        statement = statement.where(Program.merchant_id == visibility.merchant_id)
-    if visibility.marketplace:
-        statement = statement.where(Program.is_active, Merchant.is_active)
-    return statement
-
-
 async def get_program_row(*, session: AsyncSession, program_id: uuid.UUID,
-                          visibility: Visibility) -> Row[Any] | None:
-    """(program, merchant name, network code, network name) if visible to the caller."""
-    statement = _visible_programs(_program_rows().where(Program.id == program_id), visibility)
+                          reader: Reader) -> Row[Any] | None:
+    """(program, merchant name, network code, network name) if the reader may see it."""
+    statement = readable(_program_rows().where(Program.id == program_id), reader, of=Program)
     return (await session.execute(statement)).first()
 
 
-async def list_program_rows(*, session: AsyncSession, visibility: Visibility, page: PageParams,
+async def list_program_rows(*, session: AsyncSession, reader: Reader, page: PageParams,
                             network: str | None = None,
                             merchant_id: uuid.UUID | None = None) -> Sequence[Row[Any]]:
-    statement = _visible_programs(_program_rows(), visibility)
+    statement = readable(_program_rows(), reader, of=Program)
     if network:
         statement = statement.where(Network.code == network)
     if merchant_id:
@@ -101,18 +117,9 @@ class ProductFilters:
     in_stock: bool | None = None
 
 
-def _visible_products(statement: Select[Any], visibility: Visibility) -> Select[Any]:
-    if visibility.merchant_id is not None:
-        statement = statement.where(Product.merchant_id == visibility.merchant_id)
-    if visibility.marketplace:
-        statement = statement.join(Merchant, Merchant.id == Product.merchant_id).where(
-            Merchant.is_active)
-    return statement
-
-
 async def get_product(*, session: AsyncSession, product_id: uuid.UUID,
-                      visibility: Visibility) -> Product | None:
-    statement = _visible_products(select(Product).where(Product.id == product_id), visibility)
+                      reader: Reader) -> Product | None:
+    statement = readable(select(Product).where(Product.id == product_id), reader, of=Product)
     return await session.scalar(statement)
 
 
@@ -123,12 +130,12 @@ def search_rank(q: str) -> Any:
                       type_=Numeric())
 
 
-async def search_products(*, session: AsyncSession, visibility: Visibility,
+async def search_products(*, session: AsyncSession, reader: Reader,
                           filters: ProductFilters, page: PageParams
                           ) -> list[tuple[Product, Decimal | None]]:
     """(product, relevance) matching the filters: by relevance (then id) when `q` is given,
     else newest first with relevance None."""
-    statement = _visible_products(select(Product), visibility)
+    statement = readable(select(Product), reader, of=Product)
     if filters.category:
         statement = statement.where(Product.category == filters.category)
     if filters.merchant_id:
@@ -225,35 +232,15 @@ async def existing_influencers(*, session: AsyncSession,
         Influencer.id.in_(influencer_ids))))
 
 
-async def get_influencer_id(*, session: AsyncSession, user_id: uuid.UUID) -> uuid.UUID | None:
-    return await session.scalar(select(Influencer.id).where(Influencer.user_id == user_id))
-
-
 # Campaigns -----------------------------------------------------------------------------------
 
-def _visible_campaigns(statement: Select[Any], visibility: Visibility,
-                       influencer_id: uuid.UUID | None, today: date) -> Select[Any]:
-    if visibility.merchant_id is not None:
-        statement = statement.where(Campaign.merchant_id == visibility.merchant_id)
-    if visibility.marketplace:
-        # An influencer sees running campaigns of active programs it is eligible for.
-        statement = (statement.join(Merchant, Merchant.id == Campaign.merchant_id)
-                     .where(Campaign.is_active, Program.is_active, Merchant.is_active,
-                            or_(Campaign.end_date.is_(None), Campaign.end_date >= today),
-                            or_(func.cardinality(Campaign.eligible_influencer_ids) == 0,
-                                bindparam("influencer", influencer_id, type_=PG_UUID(as_uuid=True))
-                                == any_(Campaign.eligible_influencer_ids))))
-    return statement
-
-
-async def campaign_rows(*, session: AsyncSession, visibility: Visibility,
-                        influencer_id: uuid.UUID | None, today: date, page: PageParams,
+async def campaign_rows(*, session: AsyncSession, reader: Reader, today: date, page: PageParams,
                         campaign_id: uuid.UUID | None = None,
                         program_id: uuid.UUID | None = None) -> Sequence[Row[Any]]:
     """(campaign, program currency) rows the caller may see."""
     statement = select(Campaign, Program.currency).join(Program,
                                                         Program.id == Campaign.program_id)
-    statement = _visible_campaigns(statement, visibility, influencer_id, today)
+    statement = readable(statement, reader, of=Campaign, today=today)
     if campaign_id:
         statement = statement.where(Campaign.id == campaign_id)
     if program_id:

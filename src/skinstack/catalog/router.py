@@ -10,8 +10,8 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Query, Request, Response, status
 from starlette.datastructures import UploadFile
 
-from skinstack.accounts import repository as accounts_repository
-from skinstack.accounts.deps import CurrentMerchant, CurrentUser
+from skinstack.accounts.deps import CurrentMerchant, CurrentReader, CurrentUser
+from skinstack.accounts.reader import Reader
 from skinstack.catalog import importer, repository, service
 from skinstack.catalog.repository import ProductFilters
 from skinstack.catalog.schemas import (
@@ -34,21 +34,11 @@ from skinstack.errors import AppError, InvalidInput, NotFound
 from skinstack.kit.money import CURRENCIES, MoneyError, to_minor
 from skinstack.kit.pagination import Page, PageParams, page_of, page_params
 from skinstack.kit.schemas import Text
-from skinstack.models import Role, User
 
 router = APIRouter(prefix="/api/v1", tags=["catalog"])
 Paging = Annotated[PageParams, Depends(page_params)]
 IMPORT_PATH = "/api/v1/products/import"
 SPOOL_IN_MEMORY_BYTES = 1024 * 1024
-
-
-async def visibility(user: CurrentUser, session: DBSession) -> repository.Visibility:
-    merchant = (await accounts_repository.get_merchant_for_user(session=session, user_id=user.id)
-                if user.role == Role.merchant else None)
-    return service.visibility_for(user, merchant)
-
-
-Visible = Annotated[repository.Visibility, Depends(visibility)]
 
 
 @router.get("/networks", response_model=list[NetworkOut])
@@ -63,15 +53,15 @@ async def list_networks(_user: CurrentUser, session: DBSession) -> list[NetworkO
 async def create_program(data: ProgramIn, merchant: CurrentMerchant,
                          session: DBSession) -> ProgramOut:
     program = await service.create_program(session=session, merchant=merchant, data=data)
-    return await _program_out(session, program.id, repository.Visibility())
+    return await _program_out(session, program.id, Reader.merchant(merchant))
 
 
 @router.get("/programs", response_model=Page[ProgramOut])
-async def list_programs(visible: Visible, session: DBSession, page: Paging,
+async def list_programs(reader: CurrentReader, session: DBSession, page: Paging,
                         network: NetworkCode | None = None,
                         merchant_id: uuid.UUID | None = None) -> Page[ProgramOut]:
     """Merchants: their own programs. Influencers: the marketplace of active programs."""
-    rows = await repository.list_program_rows(session=session, visibility=visible, page=page,
+    rows = await repository.list_program_rows(session=session, reader=reader, page=page,
                                               network=network, merchant_id=merchant_id)
     items, next_cursor = page_of(rows, page, key_of=lambda row: (row[0].created_at, row[0].id))
     return Page(items=[ProgramOut(**service.program_view(*row)) for row in items],
@@ -80,8 +70,9 @@ async def list_programs(visible: Visible, session: DBSession, page: Paging,
 
 @router.get("/programs/{program_id:uuid}", response_model=ProgramOut,
             responses={404: {"description": "No such program"}})
-async def get_program(program_id: uuid.UUID, visible: Visible, session: DBSession) -> ProgramOut:
-    return await _program_out(session, program_id, visible)
+async def get_program(program_id: uuid.UUID, reader: CurrentReader,
+                      session: DBSession) -> ProgramOut:
+    return await _program_out(session, program_id, reader)
 
 
 @router.patch("/programs/{program_id:uuid}", response_model=ProgramOut,
@@ -90,13 +81,13 @@ async def patch_program(program_id: uuid.UUID, data: ProgramPatch, merchant: Cur
                         session: DBSession) -> ProgramOut:
     await service.update_program(session=session, merchant=merchant, program_id=program_id,
                                  data=data)
-    return await _program_out(session, program_id, repository.Visibility())
+    return await _program_out(session, program_id, Reader.merchant(merchant))
 
 
 async def _program_out(session: DBSession, program_id: uuid.UUID,
-                       visible: repository.Visibility) -> ProgramOut:
+                       reader: Reader) -> ProgramOut:
     row = await repository.get_program_row(session=session, program_id=program_id,
-                                           visibility=visible)
+                                           reader=reader)
     if row is None:
         raise NotFound("No such program.")
     return ProgramOut(**service.program_view(*row))
@@ -160,7 +151,7 @@ def _price(value: Decimal | None, currency: str, field: str) -> int | None:
 
 @router.get("/products", response_model=Page[ProductOut])
 async def search_products(
-    visible: Visible,
+    reader: CurrentReader,
     session: DBSession,
     page: Paging,
     q: Annotated[Text | None, Query(max_length=200, description="Full text over name and "
@@ -187,7 +178,7 @@ async def search_products(
         program_id=program_id, currency=currency,
         min_price=_price(min_price, price_currency, "min_price"),
         max_price=_price(max_price, price_currency, "max_price"), in_stock=in_stock)
-    rows = await repository.search_products(session=session, visibility=visible,
+    rows = await repository.search_products(session=session, reader=reader,
                                             filters=filters, page=page)
     key_of: Any = ((lambda row: (row[1], row[0].id)) if filters.q
                    else (lambda row: (row[0].created_at, row[0].id)))
@@ -198,9 +189,10 @@ async def search_products(
 
 @router.get("/products/{product_id:uuid}", response_model=ProductOut,
             responses={404: {"description": "No such product"}})
-async def get_product(product_id: uuid.UUID, visible: Visible, session: DBSession) -> ProductOut:
+async def get_product(product_id: uuid.UUID, reader: CurrentReader,
+                      session: DBSession) -> ProductOut:
     product = await repository.get_product(session=session, product_id=product_id,
-                                           visibility=visible)
+                                           reader=reader)
     if product is None:
         raise NotFound("No such product.")
     return ProductOut(**service.product_view(product))
@@ -229,22 +221,15 @@ async def delete_product(product_id: uuid.UUID, merchant: CurrentMerchant,
 async def create_campaign(data: CampaignIn, merchant: CurrentMerchant,
                           session: DBSession) -> CampaignOut:
     campaign = await service.create_campaign(session=session, merchant=merchant, data=data)
-    return await _campaign_out(session, campaign.id, repository.Visibility(), None)
-
-
-async def _influencer_id(session: DBSession, user: User) -> uuid.UUID | None:
-    if user.role != Role.influencer:
-        return None
-    return await repository.get_influencer_id(session=session, user_id=user.id)
+    return await _campaign_out(session, campaign.id, Reader.merchant(merchant))
 
 
 @router.get("/campaigns", response_model=Page[CampaignOut])
-async def list_campaigns(user: CurrentUser, visible: Visible, session: DBSession, page: Paging,
+async def list_campaigns(reader: CurrentReader, session: DBSession, page: Paging,
                          program_id: uuid.UUID | None = None) -> Page[CampaignOut]:
     """Merchants: their campaigns. Influencers: running campaigns they are eligible for."""
-    rows = await repository.campaign_rows(
-        session=session, visibility=visible, influencer_id=await _influencer_id(session, user),
-        today=service.today(), page=page, program_id=program_id)
+    rows = await repository.campaign_rows(session=session, reader=reader, today=service.today(),
+                                          page=page, program_id=program_id)
     items, next_cursor = page_of(rows, page, key_of=lambda row: (row[0].created_at, row[0].id))
     return Page(items=[CampaignOut(**service.campaign_view(*row)) for row in items],
                 next_cursor=next_cursor)
@@ -252,9 +237,9 @@ async def list_campaigns(user: CurrentUser, visible: Visible, session: DBSession
 
 @router.get("/campaigns/{campaign_id:uuid}", response_model=CampaignOut,
             responses={404: {"description": "No such campaign"}})
-async def get_campaign(campaign_id: uuid.UUID, user: CurrentUser, visible: Visible,
+async def get_campaign(campaign_id: uuid.UUID, reader: CurrentReader,
                        session: DBSession) -> CampaignOut:
-    return await _campaign_out(session, campaign_id, visible, await _influencer_id(session, user))
+    return await _campaign_out(session, campaign_id, reader)
 
 
 @router.patch("/campaigns/{campaign_id:uuid}", response_model=CampaignOut,
@@ -263,14 +248,13 @@ async def patch_campaign(campaign_id: uuid.UUID, data: CampaignPatch, merchant: 
                          session: DBSession) -> CampaignOut:
     await service.update_campaign(session=session, merchant=merchant, campaign_id=campaign_id,
                                   data=data)
-    return await _campaign_out(session, campaign_id, repository.Visibility(), None)
+    return await _campaign_out(session, campaign_id, Reader.merchant(merchant))
 
 
 async def _campaign_out(session: DBSession, campaign_id: uuid.UUID,
-                        visible: repository.Visibility,
-                        influencer_id: uuid.UUID | None) -> CampaignOut:
+                        reader: Reader) -> CampaignOut:
     rows = await repository.campaign_rows(
-        session=session, visibility=visible, influencer_id=influencer_id, today=service.today(),
+        session=session, reader=reader, today=service.today(),
         page=PageParams(limit=1, cursor=None), campaign_id=campaign_id)
     if not rows:
         raise NotFound("No such campaign.")

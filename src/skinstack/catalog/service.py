@@ -13,8 +13,8 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from skinstack.accounts.reader import Reader
 from skinstack.catalog import repository
-from skinstack.catalog.repository import Visibility
 from skinstack.catalog.schemas import (
     CampaignIn,
     CampaignPatch,
@@ -28,23 +28,13 @@ from skinstack.db import add_unique
 from skinstack.errors import Conflict, InvalidInput, NotFound
 from skinstack.kit.money import MoneyError, format_minor, format_percent, to_minor
 from skinstack.kit.urls import url_host
-from skinstack.models import Campaign, Merchant, Product, Program, Role, User
+from skinstack.models import Campaign, Merchant, Product, Program
 
 MAX_BOOST_PERCENT = Decimal(1000)
 
 
 class ExternalIdTaken(Conflict):
     code = "external_id_taken"
-
-
-def visibility_for(user: User, merchant: Merchant | None) -> Visibility:
-    """Admins see everything, merchants their own rows, influencers the active marketplace."""
-    if user.role == Role.admin:
-        return Visibility()
-    if user.role == Role.merchant:
-        # A merchant without a profile owns nothing: a random id matches no row.
-        return Visibility(merchant_id=merchant.id if merchant else uuid.uuid4())
-    return Visibility(marketplace=True)
 
 
 def minor(value: Any, currency: str, *, field: str) -> int:
@@ -263,7 +253,7 @@ async def create_product(*, session: AsyncSession, merchant: Merchant, data: Pro
 async def update_product(*, session: AsyncSession, merchant: Merchant, product_id: uuid.UUID,
                          data: ProductPatch) -> Product:
     product = await repository.get_product(session=session, product_id=product_id,
-                                           visibility=Visibility(merchant_id=merchant.id))
+                                           reader=Reader.merchant(merchant))
     if product is None:
         raise NotFound("No such product.")
     changes = changes_without_nulls(data, nullable={"program_id", "category", "description",
@@ -286,7 +276,7 @@ async def update_product(*, session: AsyncSession, merchant: Merchant, product_i
 async def delete_product(*, session: AsyncSession, merchant: Merchant,
                          product_id: uuid.UUID) -> None:
     product = await repository.get_product(session=session, product_id=product_id,
-                                           visibility=Visibility(merchant_id=merchant.id))
+                                           reader=Reader.merchant(merchant))
     if product is None:
         raise NotFound("No such product.")
     await session.delete(product)

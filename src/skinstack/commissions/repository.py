@@ -12,13 +12,81 @@ import uuid
 from collections.abc import Sequence
 from datetime import date, datetime
 from decimal import Decimal
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
-from sqlalchemy import text
+from sqlalchemy import Row, Select, false, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from skinstack.models import CommissionStatus, HoldReason, ReversalKind, TakenFrom
+from skinstack.kit.pagination import PageParams, paginate
+from skinstack.models import (
+    Commission,
+    CommissionStatus,
+    Conversion,
+    HoldReason,
+    Reversal,
+    ReversalKind,
+    Role,
+    TakenFrom,
+)
 
+if TYPE_CHECKING:
+    from skinstack.accounts.reader import Reader
+
+
+def readable(statement: Select[Any], reader: Reader) -> Select[Any]:
+    """Admins read every commission, an influencer its own, a merchant those of its
+    programs; a reader without a profile none."""
+    if reader.role == Role.admin:
+        return statement
+    if reader.role == Role.influencer:
+        if reader.influencer_id is None:
+            return statement.where(false())
+        return statement.where(Commission.influencer_id == reader.influencer_id)
+    if reader.merchant_id is None:
+        return statement.where(false())
+    return statement.where(Commission.merchant_id == reader.merchant_id)
+
+
+
+def _with_order_id() -> Select[Any]:
+    return select(Commission, Conversion.order_id).join(
+        Conversion, Conversion.id == Commission.conversion_id)
+
+
+async def list_readable(session: AsyncSession, reader: Reader, page: PageParams, *,
+                        status: str | None = None, program_id: uuid.UUID | None = None,
+                        merchant_id: uuid.UUID | None = None,
+                        influencer_id: uuid.UUID | None = None) -> Sequence[Row[Any]]:
+    """(commission, order id) rows the reader may see, newest first."""
+    statement = readable(_with_order_id(), reader)
+    if status:
+        statement = statement.where(Commission.status == status)
+    if program_id:
+        statement = statement.where(Commission.program_id == program_id)
+    if merchant_id:
+        statement = statement.where(Commission.merchant_id == merchant_id)
+    if influencer_id:
+        statement = statement.where(Commission.influencer_id == influencer_id)
+    return (await session.execute(paginate(statement, page, (Commission.created_at,
+                                                             Commission.id)))).all()
+
+
+async def get_readable(session: AsyncSession, reader: Reader,
+                       commission_id: uuid.UUID) -> Row[Any] | None:
+    """(commission, order id) if the reader may see it."""
+    return (await session.execute(readable(_with_order_id(), reader).where(
+        Commission.id == commission_id))).first()
+
+
+async def with_reversals(session: AsyncSession, commission_id: uuid.UUID
+                         ) -> tuple[Commission, list[Reversal]]:
+    """The commission as stored now and its reversals, oldest first."""
+    commission = await session.get(Commission, commission_id, populate_existing=True)
+    assert commission is not None
+    reversals = (await session.scalars(select(Reversal).where(
+        Reversal.commission_id == commission_id).order_by(Reversal.created_at,
+                                                          Reversal.id))).all()
+    return commission, list(reversals)
 
 class ConversionRow(NamedTuple):
     id: uuid.UUID

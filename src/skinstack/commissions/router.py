@@ -7,11 +7,10 @@ import uuid
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query
-from sqlalchemy import Select, select
 
-from skinstack.accounts.deps import CurrentMerchant, CurrentUser, MerchantOrAdminUser
-from skinstack.accounts.service import ProfileRequired, require_merchant
-from skinstack.commissions import service
+from skinstack.accounts.deps import CurrentMerchant, CurrentReader, MerchantOrAdminReader
+from skinstack.accounts.reader import Reader
+from skinstack.commissions import repository, service
 from skinstack.commissions.schemas import (
     CommissionOut,
     RejectIn,
@@ -23,10 +22,9 @@ from skinstack.compliance import audit
 from skinstack.db import DBSession
 from skinstack.errors import NotFound, problems
 from skinstack.kit.money import format_minor
-from skinstack.kit.pagination import Page, PageParams, page_of, page_params, paginate
+from skinstack.kit.pagination import Page, PageParams, page_of, page_params
 from skinstack.kit.schemas import Text
-from skinstack.links.service import require_influencer
-from skinstack.models import Commission, CommissionStatus, Conversion, Reversal, User
+from skinstack.models import Commission, CommissionStatus, Reversal, Role
 
 router = APIRouter(prefix="/api/v1", tags=["commissions"])
 
@@ -58,84 +56,57 @@ def commission_view(commission: Commission, order_id: str,
             for r in reversals])
 
 
-async def _scope(session: DBSession, user: User, statement: Select) -> Select:
-    """Influencers see their own commissions, merchants those of their programs, admins all."""
-    if user.role == "influencer":
-        influencer = await require_influencer(session=session, user_id=user.id)
-        return statement.where(Commission.influencer_id == influencer.id)
-    if user.role == "merchant":
-        merchant = await require_merchant(session=session, user=user)
-        return statement.where(Commission.merchant_id == merchant.id)
-    return statement
-
-
-_VISIBLE = select(Commission, Conversion.order_id).join(
-    Conversion, Conversion.id == Commission.conversion_id)
-
-
-@router.get("/commissions", response_model=Page[CommissionOut],
-            responses=problems(ProfileRequired))
+@router.get("/commissions", response_model=Page[CommissionOut])
 async def list_commissions(
-    user: CurrentUser, session: DBSession,
+    reader: CurrentReader, session: DBSession,
     page: Annotated[PageParams, Depends(page_params)],
     status: CommissionStatus | None = None,
     program_id: uuid.UUID | None = None,
     merchant_id: Annotated[uuid.UUID | None, Query(description="Admins only.")] = None,
     influencer_id: Annotated[uuid.UUID | None, Query(description="Admins only.")] = None,
 ) -> Page[CommissionOut]:
-    """Newest first."""
-    statement = await _scope(session, user, _VISIBLE)
-    if status:
-        statement = statement.where(Commission.status == status)
-    if program_id:
-        statement = statement.where(Commission.program_id == program_id)
-    if user.role == "admin" and merchant_id:
-        statement = statement.where(Commission.merchant_id == merchant_id)
-    if user.role == "admin" and influencer_id:
-        statement = statement.where(Commission.influencer_id == influencer_id)
-    rows = (await session.execute(paginate(statement, page, (Commission.created_at,
-                                                              Commission.id)))).all()
+    """Influencers: their own; merchants: those of their programs; admins: all. Newest
+    first."""
+    admin = reader.role == Role.admin
+    rows = await repository.list_readable(
+        session, reader, page, status=status, program_id=program_id,
+        merchant_id=merchant_id if admin else None, influencer_id=influencer_id if admin else None)
     items, next_cursor = page_of(rows, page, lambda row: (row[0].created_at, row[0].id))
     return Page(items=[commission_view(row[0], row[1]) for row in items],
                 next_cursor=next_cursor)
 
 
-async def _visible(session: DBSession, user: User, commission_id: uuid.UUID
+async def _visible(session: DBSession, reader: Reader, commission_id: uuid.UUID
                    ) -> tuple[Commission, str]:
-    row = (await session.execute(
-        (await _scope(session, user, _VISIBLE)).where(Commission.id == commission_id))).first()
+    row = await repository.get_readable(session, reader, commission_id)
     if row is None:
         raise NotFound("No such commission.")
     return row[0], row[1]
 
 
 async def _shown(session: DBSession, commission_id: uuid.UUID, order_id: str) -> CommissionOut:
-    commission = await session.get(Commission, commission_id, populate_existing=True)
-    assert commission is not None
-    reversals = (await session.scalars(select(Reversal).where(
-        Reversal.commission_id == commission_id).order_by(Reversal.created_at,
-                                                          Reversal.id))).all()
-    return commission_view(commission, order_id, list(reversals))
+    commission, reversals = await repository.with_reversals(session, commission_id)
+    return commission_view(commission, order_id, reversals)
 
 
 @router.get("/commissions/{commission_id:uuid}", response_model=CommissionOut,
-            responses=problems(ProfileRequired))
-async def get_commission(commission_id: uuid.UUID, user: CurrentUser,
+            responses=problems(NotFound))
+async def get_commission(commission_id: uuid.UUID, reader: CurrentReader,
                          session: DBSession) -> CommissionOut:
     """One commission with its reversals."""
-    commission, order_id = await _visible(session, user, commission_id)
+    commission, order_id = await _visible(session, reader, commission_id)
     return await _shown(session, commission.id, order_id)
 
 
 @router.post("/commissions/{commission_id:uuid}/approve", response_model=CommissionOut,
-             responses=problems(ProfileRequired, service.CommissionReversed))
-async def approve_commission(commission_id: uuid.UUID, user: MerchantOrAdminUser,
+             responses=problems(NotFound, service.CommissionReversed))
+async def approve_commission(commission_id: uuid.UUID, reader: MerchantOrAdminReader,
                              session: DBSession) -> CommissionOut:
     """The program's merchant or an admin approves a pending or held commission; approving
     again is not an error; a reversed commission answers 409."""
-    commission, order_id = await _visible(session, user, commission_id)
+    commission, order_id = await _visible(session, reader, commission_id)
     before = commission.status
-    after = await service.approve(session, commission.id, by=user.id)
+    after = await service.approve(session, commission.id, by=reader.user_id)
     if after.status != before:
         audit.record(session.sync_session, action="commission.approve",
                      resource_type="commissions", resource_id=commission.id,
@@ -144,12 +115,12 @@ async def approve_commission(commission_id: uuid.UUID, user: MerchantOrAdminUser
 
 
 @router.post("/commissions/{commission_id:uuid}/reject", response_model=CommissionOut,
-             responses=problems(ProfileRequired, service.CommissionPaid))
+             responses=problems(NotFound, service.CommissionPaid))
 async def reject_commission(commission_id: uuid.UUID, data: RejectIn,
-                            user: MerchantOrAdminUser, session: DBSession) -> CommissionOut:
+                            reader: MerchantOrAdminReader, session: DBSession) -> CommissionOut:
     """Reverses what is left of a commission not yet paid; rejecting again is not an error;
     a paid commission answers 409 (refund the order instead)."""
-    commission, order_id = await _visible(session, user, commission_id)
+    commission, order_id = await _visible(session, reader, commission_id)
     before = commission.status
     after = await service.reject(session, commission.id, reason=data.reason)
     if after.status != before:

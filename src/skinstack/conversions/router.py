@@ -3,21 +3,19 @@
 from __future__ import annotations
 
 import uuid
-from collections import defaultdict
 from datetime import datetime
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Query
-from sqlalchemy import select
 
-from skinstack.accounts.deps import MerchantOrAdminUser
-from skinstack.accounts.service import require_merchant
+from skinstack.accounts.deps import MerchantOrAdminReader
+from skinstack.conversions import repository
 from skinstack.conversions.schemas import AdjustmentOut, AttributionOut, ConversionOut
 from skinstack.db import DBSession
 from skinstack.kit import ids
 from skinstack.kit.money import format_minor
-from skinstack.kit.pagination import Page, PageParams, page_of, page_params, paginate
-from skinstack.models import Attribution, Conversion, ConversionAdjustment
+from skinstack.kit.pagination import Page, PageParams, page_of, page_params
+from skinstack.models import Attribution, Conversion, ConversionAdjustment, Role
 
 router = APIRouter(prefix="/api/v1", tags=["conversions"])
 
@@ -56,7 +54,7 @@ def conversion_view(conversion: Conversion, adjustments: list[ConversionAdjustme
 
 @router.get("/conversions", response_model=Page[ConversionOut])
 async def list_conversions(
-    user: MerchantOrAdminUser, session: DBSession,
+    reader: MerchantOrAdminReader, session: DBSession,
     page: Annotated[PageParams, Depends(page_params)],
     source: Literal["shopify", "impact", "refersion", "postback", "amazon"] | None = None,
     status: Literal["open", "cancelled"] | None = None,
@@ -64,36 +62,12 @@ async def list_conversions(
     from_date: datetime | None = None, to_date: datetime | None = None,
 ) -> Page[ConversionOut]:
     """Newest first by when the order happened."""
-    statement = select(Conversion)
-    if user.role == "merchant":
-        merchant = await require_merchant(session=session, user=user)
-        statement = statement.where(Conversion.merchant_id == merchant.id)
-    elif merchant_id is not None:
-        statement = statement.where(Conversion.merchant_id == merchant_id)
-    if source:
-        statement = statement.where(Conversion.source == source)
-    if status:
-        statement = statement.where(Conversion.status == status)
-    if from_date:
-        statement = statement.where(Conversion.occurred_at >= from_date)
-    if to_date:
-        statement = statement.where(Conversion.occurred_at < to_date)
-    keys = (Conversion.occurred_at, Conversion.id)
-    rows = (await session.scalars(paginate(statement, page, keys))).all()
+    rows = await repository.list_conversions(
+        session=session, reader=reader, page=page, source=source, status=status,
+        merchant_id=merchant_id if reader.role == Role.admin else None,
+        from_date=from_date, to_date=to_date)
     items, next_cursor = page_of(rows, page, lambda row: (row.occurred_at, row.id))
-    adjustments: dict[uuid.UUID, list[ConversionAdjustment]] = defaultdict(list)
-    credits: dict[uuid.UUID, list[Attribution]] = defaultdict(list)
-    if items:
-        shown = [item.id for item in items]
-        for adjustment in await session.scalars(
-                select(ConversionAdjustment)
-                .where(ConversionAdjustment.conversion_id.in_(shown))
-                .order_by(ConversionAdjustment.occurred_at, ConversionAdjustment.id)):
-            adjustments[adjustment.conversion_id].append(adjustment)
-        for credit in await session.scalars(
-                select(Attribution)
-                .where(Attribution.conversion_id.in_(shown), Attribution.superseded_at.is_(None))
-                .order_by(Attribution.clicked_at.nulls_first(), Attribution.id)):
-            credits[credit.conversion_id].append(credit)
+    adjustments, credits = await repository.details_of(
+        session=session, conversion_ids=[item.id for item in items])
     return Page(items=[conversion_view(item, adjustments[item.id], credits[item.id])
                        for item in items], next_cursor=next_cursor)

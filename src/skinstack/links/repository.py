@@ -4,27 +4,25 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import select
+from sqlalchemy import Select, false, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from skinstack.catalog.repository import Visibility
 from skinstack.kit.pagination import PageParams, newest_first, paginate
 from skinstack.models import (
     Campaign,
-    Influencer,
     Merchant,
     MerchantIntegration,
     Network,
     Product,
     Program,
+    Role,
     TrackingLink,
 )
 
-
-async def get_influencer_for_user(*, session: AsyncSession,
-                                  user_id: uuid.UUID) -> Influencer | None:
-    return await session.scalar(select(Influencer).where(Influencer.user_id == user_id))
+if TYPE_CHECKING:
+    from skinstack.accounts.reader import Reader
 
 
 async def get_active_program(*, session: AsyncSession, program_id: uuid.UUID
@@ -56,25 +54,29 @@ async def amazon_associate_tag(*, session: AsyncSession, merchant_id: uuid.UUID)
         MerchantIntegration.is_active))
 
 
-def _visible(statement, visibility: Visibility, influencer_id: uuid.UUID | None):
-    if influencer_id is not None:
-        statement = statement.where(TrackingLink.influencer_id == influencer_id)
-    if visibility.merchant_id is not None:
-        statement = statement.where(TrackingLink.merchant_id == visibility.merchant_id)
-    return statement
+def readable(statement: Select[Any], reader: Reader) -> Select[Any]:
+    """Admins read every link, an influencer its own, a merchant those to its programs; a
+    reader without a profile none."""
+    if reader.role == Role.admin:
+        return statement
+    if reader.role == Role.influencer:
+        if reader.influencer_id is None:
+            return statement.where(false())
+        return statement.where(TrackingLink.influencer_id == reader.influencer_id)
+    if reader.merchant_id is None:
+        return statement.where(false())
+    return statement.where(TrackingLink.merchant_id == reader.merchant_id)
 
 
-async def get_link(*, session: AsyncSession, link_id: uuid.UUID, visibility: Visibility,
-                   influencer_id: uuid.UUID | None) -> TrackingLink | None:
-    statement = _visible(select(TrackingLink).where(TrackingLink.id == link_id), visibility,
-                         influencer_id)
-    return await session.scalar(statement)
+async def get_link(*, session: AsyncSession, link_id: uuid.UUID,
+                   reader: Reader) -> TrackingLink | None:
+    return await session.scalar(
+        readable(select(TrackingLink).where(TrackingLink.id == link_id), reader))
 
 
-async def list_links(*, session: AsyncSession, visibility: Visibility,
-                     influencer_id: uuid.UUID | None, page: PageParams,
+async def list_links(*, session: AsyncSession, reader: Reader, page: PageParams,
                      program_id: uuid.UUID | None = None) -> Sequence[TrackingLink]:
-    statement = _visible(select(TrackingLink), visibility, influencer_id)
+    statement = readable(select(TrackingLink), reader)
     if program_id:
         statement = statement.where(TrackingLink.program_id == program_id)
     return (await session.scalars(paginate(statement, page, newest_first(TrackingLink)))).all()

@@ -9,17 +9,13 @@ from typing import Annotated, Literal
 import segno
 from fastapi import APIRouter, BackgroundTasks, Depends, Request, Response, status
 
-from skinstack.accounts import repository as accounts_repository
-from skinstack.accounts.deps import CurrentUser, InfluencerUser
-from skinstack.catalog.repository import Visibility
-from skinstack.catalog.service import visibility_for
+from skinstack.accounts.deps import CurrentInfluencer, CurrentReader
 from skinstack.db import DBSession
 from skinstack.errors import Forbidden, NotFound, problems
 from skinstack.kit.pagination import Page, PageParams, page_of, page_params
 from skinstack.links import repository, service
 from skinstack.links.schemas import LinkIn, LinkOut, LinkPatch
-from skinstack.links.service import ProfileRequired
-from skinstack.models import Role, TrackingLink, User
+from skinstack.models import Role, TrackingLink
 
 router = APIRouter(prefix="/api/v1", tags=["links"])
 Paging = Annotated[PageParams, Depends(page_params)]
@@ -35,21 +31,8 @@ def link_out(request: Request, link: TrackingLink) -> LinkOut:
                       if name != "short_url"})
 
 
-async def scope(user: User, session: DBSession) -> tuple[Visibility, uuid.UUID | None]:
-    """Influencers see their own links, merchants links to their programs, admins all."""
-    if user.role == Role.influencer:
-        influencer = await service.require_influencer(session=session, user_id=user.id)
-        return Visibility(), influencer.id
-    merchant = (await accounts_repository.get_merchant_for_user(session=session, user_id=user.id)
-                if user.role == Role.merchant else None)
-    return visibility_for(user, merchant), None
-
-
-async def _get(link_id: uuid.UUID, user: User,
-               session: DBSession) -> TrackingLink:
-    visibility, influencer_id = await scope(user, session)
-    link = await repository.get_link(session=session, link_id=link_id, visibility=visibility,
-                                     influencer_id=influencer_id)
+async def _get(link_id: uuid.UUID, reader: CurrentReader, session: DBSession) -> TrackingLink:
+    link = await repository.get_link(session=session, link_id=link_id, reader=reader)
     if link is None:
         raise NotFound("No such link.")
     return link
@@ -57,43 +40,41 @@ async def _get(link_id: uuid.UUID, user: User,
 
 @router.post("/links", status_code=status.HTTP_201_CREATED, response_model=LinkOut,
              responses={409: {"description": "Slug taken, or no influencer profile yet"}})
-async def create_link(request: Request, data: LinkIn, user: InfluencerUser, session: DBSession,
-                      background: BackgroundTasks) -> LinkOut:
-    influencer = await service.require_influencer(session=session, user_id=user.id)
+async def create_link(request: Request, data: LinkIn, influencer: CurrentInfluencer,
+                      session: DBSession, background: BackgroundTasks) -> LinkOut:
     link = await service.create_link(session=session, influencer=influencer, data=data)
     # A redirect may have remembered this slug as unknown: forget it once this commits.
     background.add_task(request.app.state.link_cache.invalidate, link.slug)
     return link_out(request, link)
 
 
-@router.get("/links", response_model=Page[LinkOut], responses=problems(ProfileRequired))
-async def list_links(request: Request, user: CurrentUser, session: DBSession, page: Paging,
+@router.get("/links", response_model=Page[LinkOut])
+async def list_links(request: Request, reader: CurrentReader, session: DBSession, page: Paging,
                      program_id: uuid.UUID | None = None) -> Page[LinkOut]:
-    visibility, influencer_id = await scope(user, session)
-    rows = await repository.list_links(session=session, visibility=visibility,
-                                       influencer_id=influencer_id, page=page,
+    """Influencers: their own links; merchants: links to their programs; admins: all."""
+    rows = await repository.list_links(session=session, reader=reader, page=page,
                                        program_id=program_id)
     items, next_cursor = page_of(rows, page)
     return Page(items=[link_out(request, link) for link in items], next_cursor=next_cursor)
 
 
 @router.get("/links/{link_id:uuid}", response_model=LinkOut,
-            responses={404: {"description": "No such link"}, **problems(ProfileRequired)})
-async def get_link(request: Request, link_id: uuid.UUID, user: CurrentUser,
+            responses=problems(NotFound))
+async def get_link(request: Request, link_id: uuid.UUID, reader: CurrentReader,
                    session: DBSession) -> LinkOut:
-    return link_out(request, await _get(link_id, user, session))
+    return link_out(request, await _get(link_id, reader, session))
 
 
 @router.patch("/links/{link_id:uuid}", response_model=LinkOut,
-              responses={404: {"description": "No such link"},
-                         **problems(Forbidden, ProfileRequired)})
-async def patch_link(request: Request, link_id: uuid.UUID, data: LinkPatch, user: CurrentUser,
-                     session: DBSession, background: BackgroundTasks) -> LinkOut:
+              responses=problems(Forbidden, NotFound))
+async def patch_link(request: Request, link_id: uuid.UUID, data: LinkPatch,
+                     reader: CurrentReader, session: DBSession,
+                     background: BackgroundTasks) -> LinkOut:
     """The link's influencer, or an admin, may deactivate or expire it."""
-    if user.role == Role.merchant:
+    if reader.role == Role.merchant:
         raise Forbidden("Links are changed by their influencer or an admin.")
     link = await service.update_link(session=session,
-                                     link=await _get(link_id, user, session), data=data)
+                                     link=await _get(link_id, reader, session), data=data)
     # Runs after the commit: every process stops redirecting within the pub/sub delay.
     background.add_task(request.app.state.link_cache.invalidate, link.slug)
     return link_out(request, link)
@@ -101,10 +82,10 @@ async def patch_link(request: Request, link_id: uuid.UUID, data: LinkPatch, user
 
 @router.get("/links/{link_id:uuid}/qr.{kind}", response_class=Response,
             responses={200: {"content": {"image/png": {}, "image/svg+xml": {}}},
-                       **problems(ProfileRequired)})
+                       **problems(NotFound)})
 async def link_qr(request: Request, link_id: uuid.UUID, kind: Literal["png", "svg"],
-                  user: CurrentUser, session: DBSession) -> Response:
-    link = await _get(link_id, user, session)
+                  reader: CurrentReader, session: DBSession) -> Response:
+    link = await _get(link_id, reader, session)
     code = segno.make(short_url(request, link.slug), error="m")
     buffer = io.BytesIO()
     if kind == "png":

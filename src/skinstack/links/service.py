@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import secrets
-import uuid
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from skinstack.accounts.service import ProfileRequired
 from skinstack.catalog.service import merchant_hosts
 from skinstack.catalog.service import today as catalog_today
 from skinstack.db import add_unique
@@ -46,13 +44,6 @@ def check_custom_slug(slug: str) -> str:
     if slug.lower() in RESERVED_SLUGS:
         raise InvalidInput("this slug is reserved", field="custom_slug")
     return slug
-
-
-async def require_influencer(*, session: AsyncSession, user_id: uuid.UUID) -> Influencer:
-    influencer = await repository.get_influencer_for_user(session=session, user_id=user_id)
-    if influencer is None:
-        raise ProfileRequired("Create your influencer profile first (PUT /api/v1/influencers/me).")
-    return influencer
 
 
 async def create_link(*, session: AsyncSession, influencer: Influencer,
