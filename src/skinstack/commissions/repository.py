@@ -12,7 +12,7 @@ import uuid
 from collections.abc import Sequence
 from datetime import date, datetime
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar
 
 from sqlalchemy import Row, Select, false, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -31,6 +31,8 @@ from skinstack.models import (
 
 if TYPE_CHECKING:
     from skinstack.accounts.reader import Reader
+
+RowT = TypeVar("RowT", bound=NamedTuple)
 
 
 def readable(statement: Select[Any], reader: Reader) -> Select[Any]:
@@ -256,38 +258,37 @@ _PROGRAMS = text("""
 """)
 
 
+async def _rows_by_ids(session: AsyncSession, statement: Any, ids: Sequence[uuid.UUID],
+                       row: type[RowT]) -> list[RowT]:
+    """The statement's rows for `:ids`, as `row`s; no round trip for no ids."""
+    if not ids:
+        return []
+    return [row._make(values) for values in await session.execute(statement, {"ids": list(ids)})]
+
+
+
 async def lock_conversions(session: AsyncSession, ids: Sequence[uuid.UUID]
                            ) -> list[ConversionRow]:
     """The conversions, locked in id order."""
-    rows = await session.execute(_LOCK_CONVERSIONS, {"ids": list(ids)})
-    return [ConversionRow._make(row) for row in rows]
+    return await _rows_by_ids(session, _LOCK_CONVERSIONS, ids, ConversionRow)
 
 
 async def credits_of(session: AsyncSession, conversion_ids: Sequence[uuid.UUID]
                      ) -> list[CreditRow]:
     """The conversions' current credits, per conversion and influencer heaviest first."""
-    if not conversion_ids:
-        return []
-    rows = await session.execute(_CREDITS, {"ids": list(conversion_ids)})
-    return [CreditRow._make(row) for row in rows]
+    return await _rows_by_ids(session, _CREDITS, conversion_ids, CreditRow)
 
 
 async def lock_commissions_of(session: AsyncSession, conversion_ids: Sequence[uuid.UUID]
                               ) -> list[CommissionRow]:
     """The conversions' commissions, locked in id order."""
-    if not conversion_ids:
-        return []
-    rows = await session.execute(_LOCK_COMMISSIONS, {"ids": list(conversion_ids)})
-    return [CommissionRow._make(row) for row in rows]
+    return await _rows_by_ids(session, _LOCK_COMMISSIONS, conversion_ids, CommissionRow)
 
 
 async def adjustments_of(session: AsyncSession, conversion_ids: Sequence[uuid.UUID]
                          ) -> list[AdjustmentRow]:
     """The conversions' refunds, cancellations and reversals, in the order they happened."""
-    if not conversion_ids:
-        return []
-    rows = await session.execute(_ADJUSTMENTS, {"ids": list(conversion_ids)})
-    return [AdjustmentRow._make(row) for row in rows]
+    return await _rows_by_ids(session, _ADJUSTMENTS, conversion_ids, AdjustmentRow)
 
 
 async def reversed_by(session: AsyncSession, commission_ids: Sequence[uuid.UUID]
@@ -300,10 +301,7 @@ async def reversed_by(session: AsyncSession, commission_ids: Sequence[uuid.UUID]
 
 
 async def programs(session: AsyncSession, ids: Sequence[uuid.UUID]) -> list[ProgramRow]:
-    if not ids:
-        return []
-    rows = await session.execute(_PROGRAMS, {"ids": list(ids)})
-    return [ProgramRow._make(row) for row in rows]
+    return await _rows_by_ids(session, _PROGRAMS, ids, ProgramRow)
 
 
 _LOCK_TIER_MONTHS = text("""
