@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import timedelta
-from typing import Annotated, Literal
+from typing import Annotated
 
 from fastapi import APIRouter, Depends, Form, Query, Request, Response, status
 from fastapi.security import OAuth2PasswordRequestForm
@@ -163,8 +163,7 @@ async def delete_integration(integration_id: uuid.UUID, merchant: CurrentMerchan
 
 @router.get("/admin/users", response_model=Page[UserAdminOut], tags=["admin"])
 async def list_users(_admin: AdminUser, session: DBSession, page: Paging,
-                     role: Annotated[Literal["influencer", "merchant", "admin"] | None,
-                                     Query()] = None) -> Page[UserAdminOut]:
+                     role: Annotated[Role | None, Query()] = None) -> Page[UserAdminOut]:
     rows = await repository.list_users(session=session, page=page, role=role)
     items, next_cursor = page_of(rows, page)
     return Page(items=[UserAdminOut.model_validate(row) for row in items],

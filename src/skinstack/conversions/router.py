@@ -15,7 +15,7 @@ from skinstack.db import DBSession
 from skinstack.kit import ids
 from skinstack.kit.money import format_minor
 from skinstack.kit.pagination import Page, PageParams, page_of, page_params
-from skinstack.models import Attribution, Conversion, ConversionAdjustment, Role
+from skinstack.models import Attribution, Conversion, ConversionAdjustment, Role, WebhookSource
 
 router = APIRouter(prefix="/api/v1", tags=["conversions"])
 
@@ -56,7 +56,7 @@ def conversion_view(conversion: Conversion, adjustments: list[ConversionAdjustme
 async def list_conversions(
     reader: MerchantOrAdminReader, session: DBSession,
     page: Annotated[PageParams, Depends(page_params)],
-    source: Literal["shopify", "impact", "refersion", "postback", "amazon"] | None = None,
+    source: WebhookSource | None = None,
     status: Literal["open", "cancelled"] | None = None,
     merchant_id: Annotated[uuid.UUID | None, Query(description="Admins only.")] = None,
     from_date: datetime | None = None, to_date: datetime | None = None,
