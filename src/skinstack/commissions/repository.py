@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar
 from sqlalchemy import Row, Select, false, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from skinstack.kit.pagination import PageParams, paginate
+from skinstack.kit.pagination import PageParams, paginate, where_equal
 from skinstack.models import (
     Commission,
     CommissionStatus,
@@ -60,15 +60,10 @@ async def list_readable(session: AsyncSession, reader: Reader, page: PageParams,
                         merchant_id: uuid.UUID | None = None,
                         influencer_id: uuid.UUID | None = None) -> Sequence[Row[Any]]:
     """(commission, order id) rows the reader may see, newest first."""
-    statement = readable(_with_order_id(), reader)
-    if status:
-        statement = statement.where(Commission.status == status)
-    if program_id:
-        statement = statement.where(Commission.program_id == program_id)
-    if merchant_id:
-        statement = statement.where(Commission.merchant_id == merchant_id)
-    if influencer_id:
-        statement = statement.where(Commission.influencer_id == influencer_id)
+    statement = where_equal(readable(_with_order_id(), reader),
+                            (Commission.status, status), (Commission.program_id, program_id),
+                            (Commission.merchant_id, merchant_id),
+                            (Commission.influencer_id, influencer_id))
     return (await session.execute(paginate(statement, page, (Commission.created_at,
                                                              Commission.id)))).all()
 
@@ -264,7 +259,6 @@ async def _rows_by_ids(session: AsyncSession, statement: Any, ids: Sequence[uuid
     if not ids:
         return []
     return [row._make(values) for values in await session.execute(statement, {"ids": list(ids)})]
-
 
 
 async def lock_conversions(session: AsyncSession, ids: Sequence[uuid.UUID]

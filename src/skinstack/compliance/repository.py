@@ -7,7 +7,7 @@ import uuid
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from skinstack.kit.pagination import PageParams, newest_first, paginate
+from skinstack.kit.pagination import PageParams, newest_first, paginate, where_equal
 from skinstack.models import AuditLog
 
 
@@ -20,13 +20,7 @@ async def list_audit_logs(
     actor_user_id: uuid.UUID | None = None,
     action: str | None = None,
 ) -> list[AuditLog]:
-    statement = select(AuditLog)
-    if resource_type:
-        statement = statement.where(AuditLog.resource_type == resource_type)
-    if resource_id:
-        statement = statement.where(AuditLog.resource_id == resource_id)
-    if actor_user_id:
-        statement = statement.where(AuditLog.actor_user_id == actor_user_id)
-    if action:
-        statement = statement.where(AuditLog.action == action)
+    statement = where_equal(select(AuditLog), (AuditLog.resource_type, resource_type),
+                            (AuditLog.resource_id, resource_id),
+                            (AuditLog.actor_user_id, actor_user_id), (AuditLog.action, action))
     return list(await session.scalars(paginate(statement, page, newest_first(AuditLog))))

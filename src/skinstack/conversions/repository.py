@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import Select, false, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from skinstack.kit.pagination import PageParams, paginate
+from skinstack.kit.pagination import PageParams, paginate, where_equal
 from skinstack.models import Attribution, Conversion, ConversionAdjustment, Role
 
 if TYPE_CHECKING:
@@ -36,10 +36,8 @@ async def list_conversions(*, session: AsyncSession, reader: Reader, page: PageP
     statement = readable(select(Conversion), reader)
     if merchant_id is not None:
         statement = statement.where(Conversion.merchant_id == merchant_id)
-    if source:
-        statement = statement.where(Conversion.source == source)
-    if status:
-        statement = statement.where(Conversion.status == status)
+    statement = where_equal(statement, (Conversion.source, source),
+                            (Conversion.status, status))
     if from_date:
         statement = statement.where(Conversion.occurred_at >= from_date)
     if to_date:

@@ -76,6 +76,13 @@ def decode_cursor(cursor: str, keys: Sequence[ColumnElement[Any]]) -> list[Any]:
         raise InvalidCursor("The cursor is not one this API handed out.") from exc
 
 
+def where_equal(statement: Select[Any], *filters: tuple[ColumnElement[Any], Any]
+                ) -> Select[Any]:
+    """The list filters a caller gave: `column == value` for each (column, value) whose value
+    is given (truthy); an empty or missing filter narrows nothing."""
+    return statement.where(*(column == value for column, value in filters if value))
+
+
 def paginate(statement: Select[Any], params: PageParams,
              keys: Sequence[ColumnElement[Any]]) -> Select[Any]:
     """Orders by `keys` descending, starts after the cursor, fetches one row more than asked."""
