@@ -63,12 +63,14 @@ def test_round_trip_upgrade_downgrade_upgrade(scratch_url: str) -> None:
 
 
 def _columns(url: str) -> dict[str, set[str]]:
-    """Each table's columns, constraints and indexes, by name."""
+    """Each table's columns (with their nullability), constraints (with their definitions) and
+    indexes, by name."""
     with psycopg.connect(libpq_url(url)) as conn:
         rows = conn.execute(
-            "SELECT table_name, column_name FROM information_schema.columns "
+            "SELECT table_name, column_name || ' ' || is_nullable FROM information_schema.columns "
             "WHERE table_schema = 'public' UNION ALL "
-            "SELECT c.relname, o.conname FROM pg_constraint o "
+            "SELECT c.relname, o.conname || ' ' || pg_get_constraintdef(o.oid) "
+            "FROM pg_constraint o "
             "JOIN pg_class c ON c.oid = o.conrelid JOIN pg_namespace n ON n.oid = c.relnamespace "
             "WHERE n.nspname = 'public' "
             "UNION ALL SELECT tablename, indexname FROM pg_indexes WHERE schemaname = 'public'"

@@ -6,6 +6,7 @@ import base64
 import os
 import secrets
 import tempfile
+from decimal import Decimal
 from functools import lru_cache
 from ipaddress import IPv4Network, IPv6Network
 from pathlib import Path
@@ -60,6 +61,44 @@ class Settings(BaseSettings):
         default="https://api-m.paypal.com", validation_alias=_env("PAYPAL_API_BASE")
     )
 
+    stripe_webhook_secret: SecretStr | None = Field(
+        default=None, validation_alias=_env("STRIPE_WEBHOOK_SECRET"))
+    """Signs Stripe's events to POST /webhooks/stripe (`whsec_…`); unset: refused with 401."""
+    paypal_webhook_id: str | None = Field(default=None, validation_alias=_env("PAYPAL_WEBHOOK_ID"))
+    """PayPal's id of our webhook, part of every event's verification; unset: refused."""
+
+    # Payouts (issue 17). Money settings are decimal strings in the currency's major units.
+    payouts_require_tax_info: bool = Field(
+        default=True, validation_alias=_env("PAYOUTS_REQUIRE_TAX_INFO"))
+    """A payout waits until the influencer's tax form (W-9 or W-8BEN) is received."""
+    payout_destination_cooldown_hours: int = Field(
+        default=48, ge=0, validation_alias=_env("PAYOUT_DESTINATION_COOLDOWN_HOURS"))
+    """After a destination already set is replaced, payouts wait this long (takeover fraud)."""
+    payout_minimum: Decimal = Field(
+        default=Decimal("50.00"), gt=0, validation_alias=_env("PAYOUT_MINIMUM"))
+    """The smallest payout in any currency that PAYOUT_MINIMUMS does not name."""
+    payout_minimums: Annotated[dict[str, Decimal], NoDecode] = Field(
+        default_factory=dict, validation_alias=_env("PAYOUT_MINIMUMS"))
+    """Per currency, e.g. `EUR=40,GBP=40`."""
+    payout_fees: Annotated[dict[str, tuple[Decimal, Decimal]], NoDecode] = Field(
+        default_factory=lambda: {"stripe": (Decimal("2.9"), Decimal("0.30")),
+                                 "paypal": (Decimal("2.9"), Decimal("0.30")),
+                                 "ach": (Decimal("0"), Decimal("0.50"))},
+        validation_alias=_env("PAYOUT_FEES"))
+    """Processing fee per method: percent of the payout plus a fixed amount, e.g.
+    `stripe=2.9%+0.30,paypal=2.9%+0.30,ach=0%+0.50` (see payouts.fees for the rounding)."""
+    payout_schedule_enabled: bool = Field(
+        default=False, validation_alias=_env("PAYOUT_SCHEDULE_ENABLED"))
+    """The worker creates last month's batch on the 1st of each month (UTC); off by default."""
+    ach_origin_routing: str = Field(
+        default="091000019", validation_alias=_env("ACH_ORIGIN_ROUTING"))
+    """The originating bank's routing number (ODFI), nine digits."""
+    ach_destination_name: str = Field(
+        default="ORIGINATING BANK", validation_alias=_env("ACH_DESTINATION_NAME"))
+    ach_company_id: str = Field(default="1234567890", validation_alias=_env("ACH_COMPANY_ID"))
+    """Our company identification with the bank (10 characters, often 1 + EIN)."""
+    ach_company_name: str = Field(default="SKINSTACK", validation_alias=_env("ACH_COMPANY_NAME"))
+
     data_dir: Path = Field(
         default_factory=lambda: Path(platformdirs.user_data_dir("skinstack")),
         validation_alias=_env("SKINSTACK_DATA_DIR"),
@@ -100,6 +139,28 @@ class Settings(BaseSettings):
     def _networks(cls, value: object) -> object:
         if isinstance(value, str):  # "10.0.0.0/8, 192.0.2.7 2001:db8::/32"
             return tuple(part for part in value.replace(",", " ").split())
+        return value
+
+    @field_validator("payout_minimums", mode="before")
+    @classmethod
+    def _minimums(cls, value: object) -> object:
+        if isinstance(value, str):  # "EUR=40,GBP=40.00"
+            pairs = (part.split("=", 1) for part in value.replace(" ", "").split(",") if part)
+            return {currency.upper(): amount for currency, amount in pairs}
+        return value
+
+    @field_validator("payout_fees", mode="before")
+    @classmethod
+    def _fees(cls, value: object) -> object:
+        if isinstance(value, str):  # "stripe=2.9%+0.30,ach=0%+0.50"
+            fees = {}
+            for part in value.replace(" ", "").split(","):
+                if not part:
+                    continue
+                method, _, fee = part.partition("=")
+                percent, _, fixed = fee.partition("%+")
+                fees[method] = (percent, fixed or "0")
+            return fees
         return value
 
     @field_validator("data_dir")

@@ -20,22 +20,37 @@ from skinstack.models.ledger import LedgerEntry, LedgerPosting, PostingKind
 from skinstack.models.merchant import Merchant
 from skinstack.models.merchant_integration import IntegrationType, MerchantIntegration
 from skinstack.models.network import Network
+from skinstack.models.payout import (
+    BatchStatus,
+    Payout,
+    PayoutBatch,
+    PayoutItem,
+    PayoutMethod,
+    PayoutStatus,
+)
 from skinstack.models.product import CATEGORIES, Product
 from skinstack.models.program import ATTRIBUTION_MODELS, Program
 from skinstack.models.reversal import Reversal, ReversalKind, TakenFrom
 from skinstack.models.tracking_link import TrackingLink
 from skinstack.models.user import Role, User
-from skinstack.models.webhook_event import EventStatus, WebhookEvent, WebhookSource
+from skinstack.models.webhook_event import (
+    PAYOUT_SOURCES,
+    EventStatus,
+    WebhookEvent,
+    WebhookSource,
+)
 
 __all__ = [
     "ATTRIBUTION_MODELS",
     "CATEGORIES",
     "MATCH_TYPES",
+    "PAYOUT_SOURCES",
     "RECALCULABLE",
     "AmazonTrackingId",
     "Attribution",
     "AuditLog",
     "Base",
+    "BatchStatus",
     "Campaign",
     "Click",
     "Commission",
@@ -52,6 +67,11 @@ __all__ = [
     "Merchant",
     "MerchantIntegration",
     "Network",
+    "Payout",
+    "PayoutBatch",
+    "PayoutItem",
+    "PayoutMethod",
+    "PayoutStatus",
     "PostingKind",
     "Product",
     "Program",

@@ -32,7 +32,12 @@ class PostingKind(enum.StrEnum):
     approval = "approval"
     reversal = "reversal"
     payout = "payout"
+    """A payout made: the available balance into transit, the processing fee to its account."""
     fee = "fee"
+    payout_paid = "payout_paid"
+    """The provider paid it: out of transit, into paid out."""
+    payout_return = "payout_return"
+    """A payout failed or came back: the money back to the available balance."""
 
 
 class LedgerPosting(UUIDPrimaryKey, Base):
@@ -63,7 +68,7 @@ class LedgerEntry(Base):
         CheckConstraint(
             "account ~ '^(merchant:[0-9a-f-]{36}\\:payable"
             "|influencer:[0-9a-f-]{36}:(pending|available)"
-            "|platform:revenue|payouts:in_transit|fees:processing)$'", name="account"),
+            "|platform:revenue|payouts:in_transit|payouts:paid|fees:processing)$'", name="account"),
         Index("ix_ledger_entries_account", "account", "currency", "booked_at"),
     )
 

@@ -32,6 +32,14 @@ class WebhookSource(enum.StrEnum):
     refersion = "refersion"
     postback = "postback"
     amazon = "amazon"
+    stripe = "stripe"
+    """Stripe's events about our payouts' transfers (no merchant)."""
+    paypal = "paypal"
+    """PayPal's events about our payouts (no merchant)."""
+
+
+PAYOUT_SOURCES = (WebhookSource.stripe, WebhookSource.paypal)
+"""Sources whose events concern payouts, not a merchant's orders."""
 
 
 class EventStatus(enum.StrEnum):
@@ -58,6 +66,8 @@ class WebhookEvent(UUIDPrimaryKey, Base):
         UniqueConstraint("source", "external_id"),
         CheckConstraint(_one_of("source", WebhookSource), name="source"),
         CheckConstraint(_one_of("status", EventStatus), name="status"),
+        CheckConstraint("merchant_id IS NOT NULL OR source IN ('stripe', 'paypal')",
+                        name="merchant"),
         Index("ix_webhook_events_status_received_at", "status", "received_at", "id"),
         Index("ix_webhook_events_received_at", "received_at", "id"),
     )
@@ -66,8 +76,9 @@ class WebhookEvent(UUIDPrimaryKey, Base):
     """A WebhookSource."""
     external_id: Mapped[str] = mapped_column(String(300))
     """Shopify's event id, Impact's account:action:state:amount, … (see webhooks.intake)."""
-    merchant_id: Mapped[uuid.UUID] = mapped_column(
+    merchant_id: Mapped[uuid.UUID | None] = mapped_column(
         ForeignKey("merchants.id", ondelete="CASCADE"), index=True)
+    """NULL only for the payout providers' events (PAYOUT_SOURCES)."""
     integration_id: Mapped[uuid.UUID | None] = mapped_column(
         ForeignKey("merchant_integrations.id", ondelete="SET NULL"), index=True)
     topic: Mapped[str] = mapped_column(String(100))
