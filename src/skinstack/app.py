@@ -19,6 +19,7 @@ from skinstack.attribution.router import router as attribution_router
 from skinstack.catalog.router import IMPORT_PATH
 from skinstack.catalog.router import router as catalog_router
 from skinstack.commissions.router import router as commissions_router
+from skinstack.payouts.router import router as payouts_router
 from skinstack.compliance.router import router as compliance_router
 from skinstack.config import Settings, get_settings
 from skinstack.conversions.router import router as conversions_router
@@ -115,6 +116,7 @@ def create_app(settings: Settings | None = None, *, run_worker_in_process: bool 
     app.include_router(conversions_router)
     app.include_router(attribution_router)
     app.include_router(commissions_router)
+    app.include_router(payouts_router)
     document_problems(app)
     redirect = RedirectEndpoint(
         country_header=settings.trusted_country_header,
