@@ -19,7 +19,6 @@ from skinstack.attribution.router import router as attribution_router
 from skinstack.catalog.router import IMPORT_PATH
 from skinstack.catalog.router import router as catalog_router
 from skinstack.commissions.router import router as commissions_router
-from skinstack.payouts.router import router as payouts_router
 from skinstack.compliance.router import router as compliance_router
 from skinstack.config import Settings, get_settings
 from skinstack.conversions.router import router as conversions_router
@@ -36,6 +35,7 @@ from skinstack.middleware import (
 )
 from skinstack.openapi import document_problems
 from skinstack.ops.router import router as ops_router
+from skinstack.payouts.router import router as payouts_router
 from skinstack.redirect.cache import LinkCache
 from skinstack.redirect.endpoint import RedirectEndpoint, RedirectMiddleware
 from skinstack.redirect.sink import ClickSink
