@@ -53,6 +53,11 @@ class NewPayout(NamedTuple):
     currency: str
 
 
+def _unsettled(row: Any) -> Unsettled:
+    influencer_id, currency, amount, commissions, platform_fees = row
+    return Unsettled(influencer_id, currency, int(amount), int(commissions), int(platform_fees))
+
+
 def readable(statement: Select[Any], reader: Reader) -> Select[Any]:
     """Admins read every payout, an influencer its own; anyone else (a merchant, an influencer
     without a profile) none."""
@@ -78,7 +83,7 @@ _CANDIDATES = f"""
     LEFT JOIN commissions commission
            ON commission.id = posting.commission_id AND posting.kind = '{PostingKind.approval}'
     LEFT JOIN reversals reversal ON reversal.id = posting.reversal_id
-    WHERE entry.account LIKE 'influencer:%:available'
+    WHERE entry.account LIKE 'influencer:%\\:available'
       AND posting.kind IN ('{PostingKind.approval}', '{PostingKind.reversal}')
       AND entry.booked_at < :end
       AND NOT EXISTS (SELECT 1 FROM payout_items item
@@ -132,7 +137,7 @@ async def gather(session: AsyncSession, *, end: datetime) -> list[Unsettled]:
     await session.execute(_GATHER, {"end": end})
     await session.execute(text("ANALYZE payout_candidates"))
     rows = await session.execute(_TOTALS_OF_CANDIDATES)
-    return [Unsettled(*row) for row in rows]
+    return [_unsettled(row) for row in rows]
 
 
 async def discard_candidates(session: AsyncSession) -> None:
@@ -143,7 +148,7 @@ async def unsettled_of(session: AsyncSession, influencer_id: uuid.UUID, *, end: 
                        ) -> list[Unsettled]:
     """One influencer's unsettled totals per currency (nothing written)."""
     rows = await session.execute(_TOTALS_OF_ONE, {"end": end, "influencer_id": influencer_id})
-    return [Unsettled(*row) for row in rows]
+    return [_unsettled(row) for row in rows]
 
 
 async def insert_payouts(session: AsyncSession, rows: Sequence[dict[str, Any]]) -> None:

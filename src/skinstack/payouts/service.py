@@ -25,10 +25,10 @@ from datetime import UTC, date, datetime, time, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from skinstack import ledger
 from skinstack.config import Settings
 from skinstack.errors import Conflict, InvalidInput, NotFound
 from skinstack.kit import crypto
+from skinstack.ledger import service as ledger
 from skinstack.models import (
     FINAL,
     NEXT,
