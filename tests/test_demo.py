@@ -44,3 +44,6 @@ async def test_the_demo_is_made_once_and_its_orders_are_attributed(
     # The linear path's order: 10.50 split between its influencers, to the cent.
     split = [c for c in shown if c["order_id"] == "demo-1"]
     assert sum(Decimal(c["gross_amount"]) for c in split) == Decimal("10.50")
+    shopify = (await client.get("/api/v1/conversions", params={"source": "shopify"},
+                                headers={"Authorization": f"Bearer {token}"})).json()
+    assert sorted(item["order_id"] for item in shopify["items"]) == ["demo-1", "demo-2", "demo-4"]

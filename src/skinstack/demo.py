@@ -28,7 +28,7 @@ from skinstack.conversions.normalise import LineItem, Normalised, Order
 from skinstack.kit import ids
 from skinstack.links import service as links
 from skinstack.links.schemas import LinkIn
-from skinstack.models import Coupon, User
+from skinstack.models import Coupon, Role, User, WebhookSource
 
 DEMO_PASSWORD = "skinstack-demo"  # noqa: S105 - published on purpose: demo accounts only
 MERCHANT_EMAIL = "merchant@demo.skinstack.dev"
@@ -57,7 +57,7 @@ async def seed(session: AsyncSession) -> Seeded:
     if await session.scalar(select(User.id).where(User.email == MERCHANT_EMAIL)):
         return Seeded(created=False, emails=emails)
     owner = await accounts.register(session=session, data=RegisterIn(
-        email=MERCHANT_EMAIL, password=DEMO_PASSWORD, role="merchant"))
+        email=MERCHANT_EMAIL, password=DEMO_PASSWORD, role=Role.merchant))
     merchant = await accounts.upsert_merchant(session=session, user=owner, data=MerchantIn(
         business_name="Glow Labs", website_url="https://glowlabs.example.com"))
     program = await catalog.create_program(session=session, merchant=merchant, data=ProgramIn(
@@ -74,7 +74,7 @@ async def seed(session: AsyncSession) -> Seeded:
     creators = []
     for email, name in INFLUENCERS:
         user = await accounts.register(session=session, data=RegisterIn(
-            email=email, password=DEMO_PASSWORD, role="influencer"))
+            email=email, password=DEMO_PASSWORD, role=Role.influencer))
         influencer = await accounts.upsert_influencer(session=session, user=user, data=(
             InfluencerIn(display_name=name, preferred_payout_method="ach")))
         link = await links.create_link(session=session, influencer=influencer,
@@ -113,9 +113,9 @@ async def seed(session: AsyncSession) -> Seeded:
         currency="USD", subtotal=2999, discounts=300, tax=216, shipping=495, total=3410,
         line_items=(LineItem("1", "VITC-30", 1, 2999, 300),), discount_codes=(COUPON,),
         financial_status="paid"))
-    applied = await conversions.apply(session, merchant_id=merchant.id, source="shopify",
-                                      normalised=Normalised(orders=tuple(orders)),
-                                      event_id=None)
+    applied = await conversions.apply(
+        session, merchant_id=merchant.id, source=WebhookSource.shopify,
+        normalised=Normalised(orders=tuple(orders)), event_id=None)
     await attribution.attribute(session, applied.conversions)
     await commissions.settle(session, applied.conversions)
     first = await session.scalar(text(

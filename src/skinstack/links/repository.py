@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from skinstack.kit.pagination import PageParams, newest_first, paginate
 from skinstack.models import (
     Campaign,
+    IntegrationType,
     Merchant,
     MerchantIntegration,
     Network,
@@ -50,8 +51,8 @@ async def get_program_campaign(*, session: AsyncSession, campaign_id: uuid.UUID,
 
 async def amazon_associate_tag(*, session: AsyncSession, merchant_id: uuid.UUID) -> str | None:
     return await session.scalar(select(MerchantIntegration.account_id).where(
-        MerchantIntegration.merchant_id == merchant_id, MerchantIntegration.type == "amazon",
-        MerchantIntegration.is_active))
+        MerchantIntegration.merchant_id == merchant_id,
+        MerchantIntegration.type == IntegrationType.amazon, MerchantIntegration.is_active))
 
 
 def readable(statement: Select[Any], reader: Reader) -> Select[Any]:
