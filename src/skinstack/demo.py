@@ -20,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from skinstack.accounts import service as accounts
 from skinstack.accounts.schemas import InfluencerIn, MerchantIn, RegisterIn
 from skinstack.attribution import service as attribution
+from skinstack.attribution.schemas import CouponIn
 from skinstack.catalog import service as catalog
 from skinstack.catalog.schemas import ProductIn, ProgramIn
 from skinstack.commissions import service as commissions
@@ -28,7 +29,7 @@ from skinstack.conversions.normalise import LineItem, Normalised, Order
 from skinstack.kit import ids
 from skinstack.links import service as links
 from skinstack.links.schemas import LinkIn
-from skinstack.models import Coupon, Role, User, WebhookSource
+from skinstack.models import Role, User, WebhookSource
 
 DEMO_PASSWORD = "skinstack-demo"  # noqa: S105 - published on purpose: demo accounts only
 MERCHANT_EMAIL = "merchant@demo.skinstack.dev"
@@ -80,9 +81,8 @@ async def seed(session: AsyncSession) -> Seeded:
         link = await links.create_link(session=session, influencer=influencer,
                                        data=LinkIn(program_id=program.id, product_id=serum.id))
         creators.append((influencer, link))
-    session.add(Coupon(merchant_id=merchant.id, program_id=program.id,
-                       influencer_id=creators[1][0].id, code=COUPON))
-    await session.flush()
+    await attribution.add_coupon(session=session, merchant=merchant, data=CouponIn(
+        code=COUPON, influencer_id=creators[1][0].id, program_id=program.id))
 
     now = datetime.now(UTC).replace(microsecond=0)
     journeys = (  # (device, [(creator, days ago)], the order's hours after the last click)
