@@ -8,7 +8,7 @@ import httpx
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from skinstack.demo import DEMO_PASSWORD, MERCHANT_EMAIL, seed
+from skinstack.demo import COUPON, DEMO_PASSWORD, INFLUENCERS, MERCHANT_EMAIL, seed
 from skinstack.models import Attribution, Conversion, User
 from tests.factories import login
 
@@ -44,3 +44,11 @@ async def test_the_demo_is_made_once_and_its_orders_are_attributed(
     # The linear path's order: 10.50 split between its influencers, to the cent.
     split = [c for c in shown if c["order_id"] == "demo-1"]
     assert sum(Decimal(c["gross_amount"]) for c in split) == Decimal("10.50")
+    shopify = (await client.get("/api/v1/conversions", params={"source": "shopify"},
+                                headers={"Authorization": f"Bearer {token}"})).json()
+    assert sorted(item["order_id"] for item in shopify["items"]) == ["demo-1", "demo-2", "demo-4"]
+    # The coupon is given out through the coupon service, so its influencer sees it.
+    noor = (await login(client, INFLUENCERS[1][0], DEMO_PASSWORD)).json()["access_token"]
+    given = (await client.get("/api/v1/influencers/me/coupons",
+                              headers={"Authorization": f"Bearer {noor}"})).json()
+    assert [item["code"] for item in given["items"]] == [COUPON]

@@ -246,6 +246,7 @@ def imports_amazon(
     """Imports an Amazon Associates earnings report for a merchant: stored in the inbox like
     any webhook, then processed here. The same report again changes nothing."""
     from skinstack.errors import AppError
+    from skinstack.models import EventStatus
     from skinstack.webhooks.service import accept_amazon_report
     from skinstack.webhooks.tasks import run_event
 
@@ -272,7 +273,7 @@ def imports_amazon(
     if outcome == "duplicate":
         console.print("This report was imported before; nothing changed.")
         return
-    if outcome != "handled":
+    if outcome != EventStatus.handled:
         console.print(f"[red]The report was stored (event {accepted.event_id}) but could not "
                       f"be processed ({outcome}); see GET /api/v1/admin/webhook-events.[/red]")
         raise typer.Exit(1)

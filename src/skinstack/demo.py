@@ -20,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from skinstack.accounts import service as accounts
 from skinstack.accounts.schemas import InfluencerIn, MerchantIn, RegisterIn
 from skinstack.attribution import service as attribution
+from skinstack.attribution.schemas import CouponIn
 from skinstack.catalog import service as catalog
 from skinstack.catalog.schemas import ProductIn, ProgramIn
 from skinstack.commissions import service as commissions
@@ -28,7 +29,7 @@ from skinstack.conversions.normalise import LineItem, Normalised, Order
 from skinstack.kit import ids
 from skinstack.links import service as links
 from skinstack.links.schemas import LinkIn
-from skinstack.models import Coupon, User
+from skinstack.models import Role, User, WebhookSource
 
 DEMO_PASSWORD = "skinstack-demo"  # noqa: S105 - published on purpose: demo accounts only
 MERCHANT_EMAIL = "merchant@demo.skinstack.dev"
@@ -57,7 +58,7 @@ async def seed(session: AsyncSession) -> Seeded:
     if await session.scalar(select(User.id).where(User.email == MERCHANT_EMAIL)):
         return Seeded(created=False, emails=emails)
     owner = await accounts.register(session=session, data=RegisterIn(
-        email=MERCHANT_EMAIL, password=DEMO_PASSWORD, role="merchant"))
+        email=MERCHANT_EMAIL, password=DEMO_PASSWORD, role=Role.merchant))
     merchant = await accounts.upsert_merchant(session=session, user=owner, data=MerchantIn(
         business_name="Glow Labs", website_url="https://glowlabs.example.com"))
     program = await catalog.create_program(session=session, merchant=merchant, data=ProgramIn(
@@ -74,15 +75,14 @@ async def seed(session: AsyncSession) -> Seeded:
     creators = []
     for email, name in INFLUENCERS:
         user = await accounts.register(session=session, data=RegisterIn(
-            email=email, password=DEMO_PASSWORD, role="influencer"))
+            email=email, password=DEMO_PASSWORD, role=Role.influencer))
         influencer = await accounts.upsert_influencer(session=session, user=user, data=(
             InfluencerIn(display_name=name, preferred_payout_method="ach")))
         link = await links.create_link(session=session, influencer=influencer,
                                        data=LinkIn(program_id=program.id, product_id=serum.id))
         creators.append((influencer, link))
-    session.add(Coupon(merchant_id=merchant.id, program_id=program.id,
-                       influencer_id=creators[1][0].id, code=COUPON))
-    await session.flush()
+    await attribution.add_coupon(session=session, merchant=merchant, data=CouponIn(
+        code=COUPON, influencer_id=creators[1][0].id, program_id=program.id))
 
     now = datetime.now(UTC).replace(microsecond=0)
     journeys = (  # (device, [(creator, days ago)], the order's hours after the last click)
@@ -113,9 +113,9 @@ async def seed(session: AsyncSession) -> Seeded:
         currency="USD", subtotal=2999, discounts=300, tax=216, shipping=495, total=3410,
         line_items=(LineItem("1", "VITC-30", 1, 2999, 300),), discount_codes=(COUPON,),
         financial_status="paid"))
-    applied = await conversions.apply(session, merchant_id=merchant.id, source="shopify",
-                                      normalised=Normalised(orders=tuple(orders)),
-                                      event_id=None)
+    applied = await conversions.apply(
+        session, merchant_id=merchant.id, source=WebhookSource.shopify,
+        normalised=Normalised(orders=tuple(orders)), event_id=None)
     await attribution.attribute(session, applied.conversions)
     await commissions.settle(session, applied.conversions)
     first = await session.scalar(text(

@@ -9,7 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from tests.commissions.helpers import commissions
 from tests.commissions.test_flow import ordered
-from tests.factories import register, world
+from tests.factories import Account, coupon, register, world
 
 TODAY = datetime.now(UTC).date()
 
@@ -56,3 +56,36 @@ async def test_another_partys_objects_are_404_before_a_profile_exists(
             if role == "merchant":
                 response = await client.post(path, headers=fresh.headers)
                 assert response.status_code == 404, (role, what, response.text)
+
+
+async def test_coupons_go_through_one_readable(client: httpx.AsyncClient,
+                                               admin: Account) -> None:
+    """Another merchant's coupon is 404 whether the caller has a profile or not; the `/me`
+    coupon lists stay 409 `profile_required` before the profile, as DECISIONS.md says of the
+    caller's `/me` resources."""
+    w = await world(client)
+    theirs = await coupon(client, w, w.a, "GLOW-15")
+    path = f"/api/v1/merchants/me/coupons/{theirs['id']}"
+    other = await world(client)
+    for caller in (await register(client, "merchant"), other.shop.account):
+        response = await client.patch(path, headers=caller.headers, json={"is_active": False})
+        assert response.status_code == 404, response.text
+        assert response.headers["content-type"] == "application/problem+json"
+    for caller in (w.a.account, admin):
+        response = await client.patch(path, headers=caller.headers, json={"is_active": False})
+        assert response.status_code == 403, (caller.role, response.text)
+    unchanged = await client.get("/api/v1/merchants/me/coupons", headers=w.shop.account.headers)
+    assert [(item["id"], item["is_active"]) for item in unchanged.json()["items"]] == [
+        (theirs["id"], True)]
+    # Each list holds the caller's own codes only: the merchant's given out, the influencer's
+    # given to it, whoever else has codes.
+    mine = await coupon(client, other, other.a, "OTHER-5")
+    for account, expected in ((other.shop.account, [mine["id"]]), (other.a.account, [mine["id"]]),
+                              (w.b.account, [])):
+        listed = await client.get(f"/api/v1/{account.role}s/me/coupons", headers=account.headers)
+        assert [item["id"] for item in listed.json()["items"]] == expected, account.role
+    for role in ("influencer", "merchant"):
+        fresh = await register(client, role)
+        response = await client.get(f"/api/v1/{role}s/me/coupons", headers=fresh.headers)
+        assert response.status_code == 409, (role, response.text)
+        assert response.json()["code"] == "profile_required"

@@ -13,7 +13,15 @@ from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from skinstack.conversions import service as conversions
-from skinstack.models import Conversion, EventStatus, WebhookEvent, WebhookSource
+from skinstack.models import (
+    Conversion,
+    ConversionStatus,
+    EventStatus,
+    IntegrationType,
+    Role,
+    WebhookEvent,
+    WebhookSource,
+)
 from skinstack.webhooks import service, tasks
 from skinstack.worker.queue import connected, run_worker
 from tests import factories
@@ -146,10 +154,40 @@ async def test_conversions_api_shows_merchants_their_own(client: httpx.AsyncClie
                              headers=creator.headers)).status_code == 403
 
 
-async def test_the_inbox_vocabularies_are_the_databases(session: AsyncSession) -> None:
+async def test_the_conversions_list_filters_by_conversion_status(
+        client: httpx.AsyncClient, session: AsyncSession) -> None:
+    shop = await Shop.connect(client, await factories.merchant(client))
+    kept, cancelled = order(), order()
+    await shop.send(client, "orders/create", kept)
+    await shop.send(client, "orders/create", cancelled)
+    await shop.send(client, "orders/cancelled",
+                    cancelled | {"cancelled_at": "2008-01-11T11:00:00-05:00"})
+    for event in await rows_of(session, WebhookEvent, shop.account):
+        await service.process_events(session, [event.id])
+
+    async def listed(**params: str) -> httpx.Response:
+        return await client.get("/api/v1/conversions", headers=shop.account.headers,
+                                params=params)
+
+    for status, expected in ((ConversionStatus.cancelled, cancelled),
+                             (ConversionStatus.open, kept)):
+        page = (await listed(status=status.value)).json()
+        assert [(item["order_id"], item["status"]) for item in page["items"]] == [
+            (str(expected["id"]), status.value)], status
+    assert len((await listed(source=WebhookSource.shopify.value)).json()["items"]) == 2
+    unknown = await listed(status="closed")
+    assert unknown.status_code == 422
+    assert unknown.json()["errors"][0]["loc"] == ["query", "status"]
+
+
+async def test_the_vocabularies_are_the_databases(session: AsyncSession) -> None:
     """The StrEnums the code uses and the migrated check constraints name the same values."""
     for constraint, vocabulary in (("ck_webhook_events_status", EventStatus),
-                                   ("ck_webhook_events_source", WebhookSource)):
+                                   ("ck_webhook_events_source", WebhookSource),
+                                   ("ck_conversions_status", ConversionStatus),
+                                   ("ck_conversions_source", WebhookSource),
+                                   ("ck_users_role", Role),
+                                   ("ck_merchant_integrations_type", IntegrationType)):
         definition = await session.scalar(text(
             "SELECT pg_get_constraintdef(oid) FROM pg_constraint WHERE conname = :name"),
             {"name": constraint})

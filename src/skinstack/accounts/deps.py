@@ -103,6 +103,15 @@ async def current_merchant_or_admin_reader(user: MerchantOrAdminUser,
 MerchantOrAdminReader = Annotated[Reader, Depends(current_merchant_or_admin_reader)]
 
 
+async def current_merchant_reader(user: MerchantUser, session: DBSession) -> Reader:
+    return await current_reader(user, session)
+
+
+MerchantReader = Annotated[Reader, Depends(current_merchant_reader)]
+"""A merchant acting on one of its objects by id: another party's is 404, whether the caller
+has a profile or not (no 409)."""
+
+
 InfluencerOrAdminUser = Annotated[User, Depends(require_role(Role.influencer, Role.admin))]
 
 

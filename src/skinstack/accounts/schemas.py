@@ -12,6 +12,7 @@ from pydantic import AfterValidator, Field, StringConstraints, field_validator, 
 
 from skinstack.kit.schemas import Input, Output
 from skinstack.kit.urls import normalise_host, validate_web_url
+from skinstack.models import IntegrationType
 
 MIN_PASSWORD = 10
 MAX_PASSWORD = 1024  # bounds the hashing work one request can ask for
@@ -133,7 +134,7 @@ def normalise_shop_domain(value: str) -> str:
 
 
 class IntegrationIn(Input):
-    type: Literal["shopify", "impact", "refersion", "amazon", "postback"]
+    type: IntegrationType
     shop_domain: Annotated[str, StringConstraints(max_length=253),
                            AfterValidator(normalise_shop_domain)] | None = None
     account_id: Annotated[str, StringConstraints(min_length=1, max_length=255,
@@ -143,11 +144,11 @@ class IntegrationIn(Input):
 
     @model_validator(mode="after")
     def _identifiers(self) -> IntegrationIn:
-        if self.type == "shopify" and not self.shop_domain:
+        if self.type == IntegrationType.shopify and not self.shop_domain:
             raise ValueError("shop_domain (your-store.myshopify.com) is required for shopify")
-        if self.type != "shopify" and self.shop_domain:
+        if self.type != IntegrationType.shopify and self.shop_domain:
             raise ValueError("shop_domain applies to shopify integrations only")
-        if self.type in {"impact", "refersion", "amazon", "postback"} and not self.account_id:
+        if self.type != IntegrationType.shopify and not self.account_id:
             raise ValueError(f"account_id is required for {self.type}")
         if not self.secret.strip():
             raise ValueError("secret must not be blank")

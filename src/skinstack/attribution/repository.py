@@ -11,14 +11,20 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from psycopg.rows import args_row, namedtuple_row
+from sqlalchemy import Select, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from skinstack.attribution.models import Touch
 from skinstack.fraud.clicks import CREDITABLE_FLAGS
 from skinstack.kit import ids
+from skinstack.kit.pagination import PageParams, newest_first, paginate
+from skinstack.models import Coupon
+
+if TYPE_CHECKING:
+    from skinstack.accounts.reader import Reader
 
 MAX_PATH = 100
 """Most recent clicks of one device loaded for a path; older ones get no credit."""
@@ -281,3 +287,26 @@ async def lock_range(session: AsyncSession, scope: Range, *,
                      ORDER BY occurred_at, id LIMIT %(limit)b)
         ORDER BY id FOR UPDATE
     """, parameters | {"limit": limit})  # noqa: S608 - made of this module's constants
+
+
+# Coupons, for the API ------------------------------------------------------------------------
+
+def readable(statement: Select[Any], reader: Reader) -> Select[Any]:
+    """Admins read every coupon, a merchant the codes it gave out, an influencer the codes it
+    was given; a reader without a profile none."""
+    return reader.owned(statement, merchant_id=Coupon.merchant_id,
+                        influencer_id=Coupon.influencer_id)
+
+
+async def get_coupon(*, session: AsyncSession, coupon_id: uuid.UUID,
+                     reader: Reader) -> Coupon | None:
+    return await session.scalar(readable(select(Coupon).where(Coupon.id == coupon_id), reader))
+
+
+async def list_coupons(*, session: AsyncSession, reader: Reader, page: PageParams,
+                       influencer_id: uuid.UUID | None = None) -> Sequence[Coupon]:
+    """Newest first; `influencer_id` narrows a merchant's list to one influencer's codes."""
+    statement = readable(select(Coupon), reader)
+    if influencer_id is not None:
+        statement = statement.where(Coupon.influencer_id == influencer_id)
+    return (await session.scalars(paginate(statement, page, newest_first(Coupon)))).all()

@@ -6,20 +6,17 @@ import uuid
 from typing import Annotated
 
 from fastapi import APIRouter, Depends
-from sqlalchemy import select
 
-from skinstack.accounts.deps import CurrentInfluencer, CurrentMerchant
+from skinstack.accounts.deps import CurrentInfluencer, CurrentMerchant, MerchantReader
+from skinstack.accounts.reader import Reader
+from skinstack.attribution import repository, service
 from skinstack.attribution.schemas import CouponIn, CouponOut, CouponPatch
-from skinstack.db import DBSession, add_unique
-from skinstack.errors import Conflict, InvalidInput, NotFound, problems
-from skinstack.kit.pagination import Page, PageParams, page_of, page_params, paginate
-from skinstack.models import Coupon, Influencer, Program
+from skinstack.attribution.service import CouponNotFound, CouponTaken
+from skinstack.db import DBSession
+from skinstack.errors import problems
+from skinstack.kit.pagination import Page, PageParams, page_of, page_params
 
 router = APIRouter(prefix="/api/v1", tags=["coupons"])
-
-
-class CouponTaken(Conflict):
-    code = "coupon_taken"
 
 
 @router.post("/merchants/me/coupons", response_model=CouponOut, status_code=201,
@@ -27,16 +24,16 @@ class CouponTaken(Conflict):
 async def add_coupon(data: CouponIn, merchant: CurrentMerchant, session: DBSession
                      ) -> CouponOut:
     """Gives one of the merchant's discount codes to an influencer, under one of its programs."""
-    program = await session.get(Program, data.program_id)
-    if program is None or program.merchant_id != merchant.id:
-        raise InvalidInput("no such program", field="program_id")
-    if await session.get(Influencer, data.influencer_id) is None:
-        raise InvalidInput("no such influencer", field="influencer_id")
-    coupon = Coupon(merchant_id=merchant.id, program_id=program.id,
-                    influencer_id=data.influencer_id, code=data.code)
-    await add_unique(session, coupon, conflicts={
-        "uq_coupons_merchant_id_code": CouponTaken("That code is already given out.")})
+    coupon = await service.add_coupon(session=session, merchant=merchant, data=data)
     return CouponOut.model_validate(coupon)
+
+
+async def _page(session: DBSession, reader: Reader, page: PageParams,
+                influencer_id: uuid.UUID | None = None) -> Page[CouponOut]:
+    rows = await repository.list_coupons(session=session, reader=reader, page=page,
+                                         influencer_id=influencer_id)
+    items, next_cursor = page_of(rows, page)
+    return Page(items=[CouponOut.model_validate(row) for row in items], next_cursor=next_cursor)
 
 
 @router.get("/merchants/me/coupons", response_model=Page[CouponOut])
@@ -44,33 +41,23 @@ async def list_coupons(merchant: CurrentMerchant, session: DBSession,
                        page: Annotated[PageParams, Depends(page_params)],
                        influencer_id: uuid.UUID | None = None) -> Page[CouponOut]:
     """Newest first."""
-    statement = select(Coupon).where(Coupon.merchant_id == merchant.id)
-    if influencer_id is not None:
-        statement = statement.where(Coupon.influencer_id == influencer_id)
-    rows = (await session.scalars(paginate(statement, page, (Coupon.created_at, Coupon.id)))
-            ).all()
-    items, next_cursor = page_of(rows, page)
-    return Page(items=[CouponOut.model_validate(row) for row in items], next_cursor=next_cursor)
+    return await _page(session, Reader.merchant(merchant), page, influencer_id)
 
 
-@router.patch("/merchants/me/coupons/{coupon_id:uuid}", response_model=CouponOut)
-async def update_coupon(coupon_id: uuid.UUID, data: CouponPatch, merchant: CurrentMerchant,
+@router.patch("/merchants/me/coupons/{coupon_id:uuid}", response_model=CouponOut,
+              responses=problems(CouponNotFound))
+async def update_coupon(coupon_id: uuid.UUID, data: CouponPatch, reader: MerchantReader,
                         session: DBSession) -> CouponOut:
-    """Turns a code off (orders carrying it no longer credit anyone) or on again."""
-    coupon = await session.get(Coupon, coupon_id)
-    if coupon is None or coupon.merchant_id != merchant.id:
-        raise NotFound("No such coupon.")
-    coupon.is_active = data.is_active
-    await session.flush()
+    """Turns a code off (orders carrying it no longer credit anyone) or on again. Another
+    merchant's coupon is 404, also to a merchant who has no profile yet."""
+    coupon = await service.set_coupon_active(session=session, coupon_id=coupon_id,
+                                             reader=reader, is_active=data.is_active)
     return CouponOut.model_validate(coupon)
 
 
 @router.get("/influencers/me/coupons", response_model=Page[CouponOut])
 async def my_coupons(influencer: CurrentInfluencer, session: DBSession,
                      page: Annotated[PageParams, Depends(page_params)]) -> Page[CouponOut]:
-    """The codes merchants have given the caller, newest first."""
-    rows = (await session.scalars(paginate(
-        select(Coupon).where(Coupon.influencer_id == influencer.id), page,
-        (Coupon.created_at, Coupon.id)))).all()
-    items, next_cursor = page_of(rows, page)
-    return Page(items=[CouponOut.model_validate(row) for row in items], next_cursor=next_cursor)
+    """The codes merchants have given the caller, newest first (409 `profile_required` before
+    the caller's profile exists, as every `/me` resource)."""
+    return await _page(session, Reader.influencer(influencer), page)

@@ -15,6 +15,9 @@ commissions in `Attributed.changed`; the callers settle those (commissions/servi
 A sub-id click not in the database yet (the click sink writes within a second; a spool replay
 after an outage may take longer) leaves the conversion waiting for CLICK_GRACE after the
 click, and the periodic job `attribute_waiting` tries again.
+
+Coupons, which attribution reads off the orders, are managed here too: a merchant gives one of
+its codes to an influencer under one of its programs, and turns it off or on.
 """
 
 from __future__ import annotations
@@ -29,9 +32,15 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from skinstack.accounts.reader import Reader
 from skinstack.attribution import models, repository
+from skinstack.attribution.schemas import CouponIn
+from skinstack.catalog import repository as catalog
 from skinstack.commissions import service as commissions
+from skinstack.db import add_unique
+from skinstack.errors import Conflict, InvalidInput, NotFound
 from skinstack.kit import ids
+from skinstack.models import Coupon, Merchant
 
 CLICK_GRACE = timedelta(minutes=15)
 """How long after a click its sub-id may wait for the click's row."""
@@ -277,3 +286,42 @@ async def rerun(sessionmaker: async_sessionmaker[AsyncSession], scope: repositor
         if progress is not None:
             progress(len(rows))
     return summary
+
+
+# Coupons -------------------------------------------------------------------------------------
+
+class CouponTaken(Conflict):
+    code = "coupon_taken"
+
+
+class CouponNotFound(NotFound):
+    """No coupon with that id that the caller may see (another merchant's included)."""
+
+
+async def add_coupon(*, session: AsyncSession, merchant: Merchant, data: CouponIn) -> Coupon:
+    """Gives one of the merchant's codes to an influencer under one of its programs; a code is
+    the merchant's once, whatever its case (409 `coupon_taken`)."""
+    program = await catalog.get_own_program(session=session, program_id=data.program_id,
+                                            merchant_id=merchant.id)
+    if program is None:
+        raise InvalidInput("no such program", field="program_id")
+    if not await catalog.existing_influencers(session=session,
+                                              influencer_ids=[data.influencer_id]):
+        raise InvalidInput("no such influencer", field="influencer_id")
+    coupon = Coupon(merchant_id=merchant.id, program_id=program.id,
+                    influencer_id=data.influencer_id, code=data.code)
+    await add_unique(session, coupon, conflicts={
+        "uq_coupons_merchant_id_code": CouponTaken("That code is already given out.")})
+    return coupon
+
+
+async def set_coupon_active(*, session: AsyncSession, coupon_id: uuid.UUID, reader: Reader,
+                            is_active: bool) -> Coupon:
+    """Turns a code off (orders carrying it no longer credit anyone) or on again; 404 for a
+    coupon the reader may not read."""
+    coupon = await repository.get_coupon(session=session, coupon_id=coupon_id, reader=reader)
+    if coupon is None:
+        raise CouponNotFound("No such coupon.")
+    coupon.is_active = is_active
+    await session.flush()
+    return coupon

@@ -14,7 +14,7 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar
 
-from sqlalchemy import Row, Select, false, select, text
+from sqlalchemy import Row, Select, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from skinstack.kit.pagination import PageParams, paginate, where_equal
@@ -25,7 +25,6 @@ from skinstack.models import (
     HoldReason,
     Reversal,
     ReversalKind,
-    Role,
     TakenFrom,
 )
 
@@ -38,15 +37,8 @@ RowT = TypeVar("RowT", bound=NamedTuple)
 def readable(statement: Select[Any], reader: Reader) -> Select[Any]:
     """Admins read every commission, an influencer its own, a merchant those of its
     programs; a reader without a profile none."""
-    if reader.role == Role.admin:
-        return statement
-    if reader.role == Role.influencer:
-        if reader.influencer_id is None:
-            return statement.where(false())
-        return statement.where(Commission.influencer_id == reader.influencer_id)
-    if reader.merchant_id is None:
-        return statement.where(false())
-    return statement.where(Commission.merchant_id == reader.merchant_id)
+    return reader.owned(statement, merchant_id=Commission.merchant_id,
+                        influencer_id=Commission.influencer_id)
 
 
 

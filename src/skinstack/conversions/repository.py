@@ -16,6 +16,7 @@ from skinstack.models import Attribution, Conversion, ConversionAdjustment, Role
 
 if TYPE_CHECKING:
     from skinstack.accounts.reader import Reader
+    from skinstack.models import ConversionStatus, WebhookSource
 
 
 def readable(statement: Select[Any], reader: Reader) -> Select[Any]:
@@ -29,8 +30,10 @@ def readable(statement: Select[Any], reader: Reader) -> Select[Any]:
 
 
 async def list_conversions(*, session: AsyncSession, reader: Reader, page: PageParams,
-                           merchant_id: uuid.UUID | None = None, source: str | None = None,
-                           status: str | None = None, from_date: datetime | None = None,
+                           merchant_id: uuid.UUID | None = None,
+                           source: WebhookSource | None = None,
+                           status: ConversionStatus | None = None,
+                           from_date: datetime | None = None,
                            to_date: datetime | None = None) -> Sequence[Conversion]:
     """Newest first by when the order happened; `merchant_id` narrows an admin's view."""
     statement = readable(select(Conversion), reader)

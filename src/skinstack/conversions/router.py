@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Annotated, Literal
+from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query
 
@@ -15,7 +15,14 @@ from skinstack.db import DBSession
 from skinstack.kit import ids
 from skinstack.kit.money import format_minor
 from skinstack.kit.pagination import Page, PageParams, page_of, page_params
-from skinstack.models import Attribution, Conversion, ConversionAdjustment, Role, WebhookSource
+from skinstack.models import (
+    Attribution,
+    Conversion,
+    ConversionAdjustment,
+    ConversionStatus,
+    Role,
+    WebhookSource,
+)
 
 router = APIRouter(prefix="/api/v1", tags=["conversions"])
 
@@ -57,7 +64,7 @@ async def list_conversions(
     reader: MerchantOrAdminReader, session: DBSession,
     page: Annotated[PageParams, Depends(page_params)],
     source: WebhookSource | None = None,
-    status: Literal["open", "cancelled"] | None = None,
+    status: ConversionStatus | None = None,
     merchant_id: Annotated[uuid.UUID | None, Query(description="Admins only.")] = None,
     from_date: datetime | None = None, to_date: datetime | None = None,
 ) -> Page[ConversionOut]:

@@ -38,10 +38,13 @@ from skinstack.models import (
     AmazonTrackingId,
     Conversion,
     ConversionAdjustment,
+    ConversionStatus,
+    WebhookSource,
 )
 
-NETWORK_OF_SOURCE = {"shopify": "shopify_refersion", "refersion": "shopify_refersion",
-                     "impact": "impact", "amazon": "amazon"}
+NETWORK_OF_SOURCE = {WebhookSource.shopify: "shopify_refersion",
+                     WebhookSource.refersion: "shopify_refersion",
+                     WebhookSource.impact: "impact", WebhookSource.amazon: "amazon"}
 """The network whose program a conversion falls under when no click names one (postbacks
 name none: their program comes from the click)."""
 
@@ -197,7 +200,8 @@ _UPSERT = text("""
             influencer_id = COALESCE(c.influencer_id, excluded.influencer_id),
             discount_codes = CASE WHEN cardinality(c.discount_codes) = 0
                                   THEN excluded.discount_codes ELSE c.discount_codes END,
-            status = CASE WHEN excluded.status = 'cancelled' THEN 'cancelled' ELSE c.status END,
+            status = CASE WHEN excluded.status = :cancelled THEN excluded.status
+                          ELSE c.status END,
             financial_status = COALESCE(excluded.financial_status, c.financial_status),
             last_event_id = excluded.last_event_id
         RETURNING c.id, (xmax = 0) AS inserted
@@ -211,7 +215,7 @@ _UPSERT = text("""
     SELECT saved.id, saved.inserted,
            EXISTS (SELECT 1 FROM linked WHERE kind IN ('cancellation', 'reversal')) AS full
     FROM saved
-""")
+""").bindparams(cancelled=ConversionStatus.cancelled)
 
 
 async def _upsert(session: AsyncSession, *, merchant_id: uuid.UUID, source: str, order: Order,
@@ -234,7 +238,7 @@ async def _upsert(session: AsyncSession, *, merchant_id: uuid.UUID, source: str,
         "customer_hash": customer_hash(order.customer_email),
         "influencer_id": await _influencer_of_tracking_id(session, merchant_id,
                                                           order.tracking_id),
-        "status": "cancelled" if order.cancelled else "open",
+        "status": ConversionStatus.cancelled if order.cancelled else ConversionStatus.open,
         "financial_status": order.financial_status, "is_test": order.is_test,
         "event_id": event_id, "keys": [order.order_id, *order.match_keys],
     })).one()
@@ -243,7 +247,8 @@ async def _upsert(session: AsyncSession, *, merchant_id: uuid.UUID, source: str,
     return conversion_id, bool(inserted)
 
 
-_CANCEL = text("UPDATE conversions SET status = 'cancelled' WHERE id = :id")
+_CANCEL = text("UPDATE conversions SET status = :cancelled WHERE id = :id").bindparams(
+    cancelled=ConversionStatus.cancelled)
 
 
 async def _conversion_for(session: AsyncSession, merchant_id: uuid.UUID, source: str,
@@ -251,7 +256,7 @@ async def _conversion_for(session: AsyncSession, merchant_id: uuid.UUID, source:
     exact = await session.scalar(select(Conversion).where(
         Conversion.merchant_id == merchant_id, Conversion.source == source,
         Conversion.order_id == order_id))
-    if exact is not None or source != "amazon":
+    if exact is not None or source != WebhookSource.amazon:
         return exact
     # An Amazon return names its tracking id and ASIN: it takes back the latest such order.
     prefix = f"{order_id}:"

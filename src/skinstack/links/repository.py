@@ -6,18 +6,18 @@ import uuid
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Select, false, select
+from sqlalchemy import Select, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from skinstack.kit.pagination import PageParams, newest_first, paginate
 from skinstack.models import (
     Campaign,
+    IntegrationType,
     Merchant,
     MerchantIntegration,
     Network,
     Product,
     Program,
-    Role,
     TrackingLink,
 )
 
@@ -50,22 +50,15 @@ async def get_program_campaign(*, session: AsyncSession, campaign_id: uuid.UUID,
 
 async def amazon_associate_tag(*, session: AsyncSession, merchant_id: uuid.UUID) -> str | None:
     return await session.scalar(select(MerchantIntegration.account_id).where(
-        MerchantIntegration.merchant_id == merchant_id, MerchantIntegration.type == "amazon",
-        MerchantIntegration.is_active))
+        MerchantIntegration.merchant_id == merchant_id,
+        MerchantIntegration.type == IntegrationType.amazon, MerchantIntegration.is_active))
 
 
 def readable(statement: Select[Any], reader: Reader) -> Select[Any]:
     """Admins read every link, an influencer its own, a merchant those to its programs; a
     reader without a profile none."""
-    if reader.role == Role.admin:
-        return statement
-    if reader.role == Role.influencer:
-        if reader.influencer_id is None:
-            return statement.where(false())
-        return statement.where(TrackingLink.influencer_id == reader.influencer_id)
-    if reader.merchant_id is None:
-        return statement.where(false())
-    return statement.where(TrackingLink.merchant_id == reader.merchant_id)
+    return reader.owned(statement, merchant_id=TrackingLink.merchant_id,
+                        influencer_id=TrackingLink.influencer_id)
 
 
 async def get_link(*, session: AsyncSession, link_id: uuid.UUID,

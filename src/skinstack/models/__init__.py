@@ -12,7 +12,7 @@ from skinstack.models.commission import (
     CommissionStatus,
     HoldReason,
 )
-from skinstack.models.conversion import Conversion
+from skinstack.models.conversion import Conversion, ConversionStatus
 from skinstack.models.conversion_adjustment import ConversionAdjustment
 from skinstack.models.coupon import Coupon
 from skinstack.models.influencer import Influencer
@@ -61,6 +61,7 @@ __all__ = [
     "CommissionStatus",
     "Conversion",
     "ConversionAdjustment",
+    "ConversionStatus",
     "Coupon",
     "EventStatus",
     "HoldReason",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import enum
 import uuid
 from datetime import datetime
 from typing import Any
@@ -21,18 +22,23 @@ from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlalchemy.dialects.postgresql import UUID as PG_UUID
 from sqlalchemy.orm import Mapped, mapped_column
 
-from skinstack.models.base import Base, Timestamps, UUIDPrimaryKey
+from skinstack.models.base import Base, Timestamps, UUIDPrimaryKey, one_of
+from skinstack.models.webhook_event import WebhookSource
 
-CONVERSION_STATUSES = ("open", "cancelled")
+
+class ConversionStatus(enum.StrEnum):
+    """Where an order stands at its source."""
+    open = "open"
+    cancelled = "cancelled"
+    """Cancelled or reversed in full; never reopened by a later report."""
 
 
 class Conversion(UUIDPrimaryKey, Timestamps, Base):
     __tablename__ = "conversions"
     __table_args__ = (
         UniqueConstraint("merchant_id", "source", "order_id"),
-        CheckConstraint(
-            "source IN ('shopify', 'impact', 'refersion', 'postback', 'amazon')", name="source"),
-        CheckConstraint("status IN ('open', 'cancelled')", name="status"),
+        CheckConstraint(one_of("source", WebhookSource), name="source"),
+        CheckConstraint(one_of("status", ConversionStatus), name="status"),
         CheckConstraint("currency ~ '^[A-Z]{3}$'", name="currency"),
         CheckConstraint("subtotal >= 0 AND discounts >= 0 AND tax >= 0 AND shipping >= 0"
                         " AND total >= 0", name="amounts_not_negative"),
@@ -48,6 +54,7 @@ class Conversion(UUIDPrimaryKey, Timestamps, Base):
         ForeignKey("programs.id", ondelete="SET NULL"), index=True)
     """From the clicked link, else the merchant's only active program on the source's network."""
     source: Mapped[str] = mapped_column(String(20))
+    """A WebhookSource."""
     order_id: Mapped[str] = mapped_column(String(255))
     order_name: Mapped[str | None] = mapped_column(String(100))
     occurred_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
@@ -72,7 +79,9 @@ class Conversion(UUIDPrimaryKey, Timestamps, Base):
     influencer_id: Mapped[uuid.UUID | None] = mapped_column(
         ForeignKey("influencers.id", ondelete="SET NULL"), index=True)
     """Named by the source itself (an Amazon tracking id); attribution decides credit."""
-    status: Mapped[str] = mapped_column(String(10), default="open", server_default="open")
+    status: Mapped[str] = mapped_column(String(10), default=ConversionStatus.open,
+                                        server_default=ConversionStatus.open.value)
+    """A ConversionStatus."""
     financial_status: Mapped[str | None] = mapped_column(String(30))
     is_test: Mapped[bool] = mapped_column(Boolean, default=False, server_default="false")
     last_event_id: Mapped[uuid.UUID | None] = mapped_column(

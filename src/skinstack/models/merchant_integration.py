@@ -8,7 +8,7 @@ import uuid
 from sqlalchemy import Boolean, CheckConstraint, ForeignKey, Index, LargeBinary, String, text, true
 from sqlalchemy.orm import Mapped, mapped_column
 
-from skinstack.models.base import SENSITIVE, Base, Timestamps, UUIDPrimaryKey
+from skinstack.models.base import SENSITIVE, Base, Timestamps, UUIDPrimaryKey, one_of
 
 
 class IntegrationType(enum.StrEnum):
@@ -22,9 +22,7 @@ class IntegrationType(enum.StrEnum):
 class MerchantIntegration(UUIDPrimaryKey, Timestamps, Base):
     __tablename__ = "merchant_integrations"
     __table_args__ = (
-        CheckConstraint(
-            "type IN ('shopify', 'impact', 'refersion', 'amazon', 'postback')", name="type"
-        ),
+        CheckConstraint(one_of("type", IntegrationType), name="type"),
         # One store or network account belongs to one merchant: webhooks are routed by it.
         Index(
             "uq_merchant_integrations_type_shop_domain",

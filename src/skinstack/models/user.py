@@ -8,7 +8,7 @@ from datetime import datetime
 from sqlalchemy import Boolean, CheckConstraint, DateTime, String, Text, true
 from sqlalchemy.orm import Mapped, mapped_column
 
-from skinstack.models.base import SENSITIVE, Base, Timestamps, UUIDPrimaryKey
+from skinstack.models.base import SENSITIVE, Base, Timestamps, UUIDPrimaryKey, one_of
 
 
 class Role(enum.StrEnum):
@@ -20,7 +20,7 @@ class Role(enum.StrEnum):
 class User(UUIDPrimaryKey, Timestamps, Base):
     __tablename__ = "users"
     __table_args__ = (
-        CheckConstraint("role IN ('influencer', 'merchant', 'admin')", name="role"),
+        CheckConstraint(one_of("role", Role), name="role"),
         CheckConstraint("email = lower(email)", name="email_normalised"),
     )
 
@@ -29,5 +29,6 @@ class User(UUIDPrimaryKey, Timestamps, Base):
     password_hash: Mapped[str] = mapped_column(Text, info=SENSITIVE)
     """argon2id PHC string."""
     role: Mapped[str] = mapped_column(String(20))
+    """A Role."""
     is_active: Mapped[bool] = mapped_column(Boolean, server_default=true(), default=True)
     last_login_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))

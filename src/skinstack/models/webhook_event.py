@@ -22,7 +22,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
-from skinstack.models.base import Base, UUIDPrimaryKey
+from skinstack.models.base import Base, UUIDPrimaryKey, one_of
 
 
 class WebhookSource(enum.StrEnum):
@@ -53,19 +53,13 @@ class EventStatus(enum.StrEnum):
     """Every attempt failed; not retried (an admin may replay it)."""
 
 
-def _one_of(column: str, vocabulary: type[enum.StrEnum]) -> str:
-    """The check that `column` holds one of the vocabulary's values, as the migration wrote it."""
-    quoted = ", ".join(f"'{value}'" for value in vocabulary)
-    return f"{column} IN ({quoted})"
-
-
 class WebhookEvent(UUIDPrimaryKey, Base):
     __tablename__ = "webhook_events"
     __table_args__ = (
         # The delivery's identity at its source: a repeat is a no-op (INSERT … ON CONFLICT).
         UniqueConstraint("source", "external_id"),
-        CheckConstraint(_one_of("source", WebhookSource), name="source"),
-        CheckConstraint(_one_of("status", EventStatus), name="status"),
+        CheckConstraint(one_of("source", WebhookSource), name="source"),
+        CheckConstraint(one_of("status", EventStatus), name="status"),
         CheckConstraint("merchant_id IS NOT NULL OR source IN ('stripe', 'paypal')",
                         name="merchant"),
         Index("ix_webhook_events_status_received_at", "status", "received_at", "id"),
