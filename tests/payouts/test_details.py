@@ -4,6 +4,7 @@ tax form, the audit trail (which fields, never the values) and the destination c
 
 from __future__ import annotations
 
+import asyncio
 import io
 import logging
 from datetime import UTC, datetime, timedelta
@@ -21,6 +22,7 @@ from skinstack.logs import json_formatter
 from skinstack.models import AuditLog, Influencer
 from skinstack.payouts import details
 from skinstack.payouts.readiness import Waiting, readiness_many
+from tests.conftest import live_app
 from tests.factories import Account, merchant, register
 
 ME, TAX = "/api/v1/influencers/me", "/api/v1/influencers/me/tax"
@@ -360,6 +362,26 @@ async def test_removing_then_adding_still_waits(client: httpx.AsyncClient,
     await put(client, account, {**PROFILE, "ach": {**BANK, "account_number": "55555555"}})
     changed = (await stored(session, account)).payout_destination_changed_at
     assert changed is not None and changed > datetime.now(UTC) - timedelta(hours=1)
+
+
+async def test_two_first_destinations_at_once_still_start_the_cooldown(
+        database_url: str, engine) -> None:
+    """Each PUT compares with the stored row under a lock: of two at once, one is the first
+    destination and the other, seeing it, starts the cooldown."""
+    async with live_app(database_url) as (_app, client):
+        for _ in range(3):
+            account = await creator(client, {"display_name": "G",
+                                             "preferred_payout_method": "ach"})
+            answers = await asyncio.gather(
+                put(client, account, PROFILE),
+                put(client, account, {"display_name": "G", "preferred_payout_method": "paypal",
+                                      "paypal_email": "g@example.com"}))
+            assert [answer.status_code for answer in answers] == [200, 200]
+            async with engine.connect() as connection:
+                changed = await connection.scalar(text(
+                    "SELECT payout_destination_changed_at FROM influencers"
+                    " WHERE user_id = :id"), {"id": account.id})
+            assert changed is not None
 
 
 # --- The pure rules -------------------------------------------------------------------------

@@ -145,7 +145,8 @@ async def upsert_influencer(*, session: AsyncSession, user: User, data: Influenc
     starts the payout cooldown (payouts.details.destination_changed_at).
     """
     now = now or datetime.now(UTC)
-    influencer = await repository.get_influencer_for_user(session=session, user_id=user.id)
+    influencer = await repository.get_influencer_for_user(session=session, user_id=user.id,
+                                                          for_update=True)
     before = _payout_view(influencer)
     if influencer is None:
         influencer = Influencer(user_id=user.id)
@@ -205,6 +206,7 @@ async def put_tax_info(*, session: AsyncSession, influencer: Influencer, data: T
     same form again changes nothing (not even `received_at`); any change is audited by field
     name, and `received_at` becomes now."""
     now = now or datetime.now(UTC)
+    await session.refresh(influencer, with_for_update=True)  # compare with what is stored
     before = {"country": influencer.tax_country, "form": influencer.tax_form,
               "legal_name": influencer.tax_legal_name,
               "tin": (crypto.decrypt(influencer.tax_tin_encrypted)
