@@ -13,6 +13,7 @@ REDACTED_KEYS = frozenset({
     "password", "new_password", "password_hash", "token", "access_token", "refresh_token",
     "secret", "secret_key", "authorization", "cookie", "set-cookie", "email", "paypal_email",
     "ip", "client_ip", "remote_addr", "x-forwarded-for", "username",
+    "account_number", "routing_number", "tin", "ach", "legal_name", "holder_name",
 })
 REDACTED = "[redacted]"
 

@@ -35,9 +35,14 @@ async def get_user_by_email(*, session: AsyncSession, email: str) -> User | None
 
 
 async def get_influencer_for_user(
-    *, session: AsyncSession, user_id: uuid.UUID
+    *, session: AsyncSession, user_id: uuid.UUID, for_update: bool = False
 ) -> Influencer | None:
-    return await session.scalar(select(Influencer).where(Influencer.user_id == user_id))
+    """The user's influencer profile, or None; `for_update` locks its row (a change of payout
+    details compares with what is stored, so two at once must not both see the old one)."""
+    statement = select(Influencer).where(Influencer.user_id == user_id)
+    if for_update:
+        statement = statement.with_for_update().execution_options(populate_existing=True)
+    return await session.scalar(statement)
 
 
 async def get_merchant_for_user(*, session: AsyncSession, user_id: uuid.UUID) -> Merchant | None:

@@ -12,12 +12,14 @@ from fastapi.security import OAuth2PasswordRequestForm
 from skinstack.accounts import repository, service
 from skinstack.accounts.deps import (
     AdminUser,
+    CurrentInfluencer,
     CurrentMerchant,
     CurrentUser,
     InfluencerUser,
     MerchantUser,
 )
 from skinstack.accounts.schemas import (
+    AchOut,
     InfluencerIn,
     InfluencerOut,
     IntegrationIn,
@@ -26,12 +28,15 @@ from skinstack.accounts.schemas import (
     MerchantIn,
     MerchantOut,
     RegisterIn,
+    TaxIn,
+    TaxOut,
     TokenOut,
     UserAdminOut,
     UserAdminPatch,
     UserOut,
 )
 from skinstack.db import DBSession
+from skinstack.errors import problems
 from skinstack.kit import crypto
 from skinstack.kit.pagination import Page, PageParams, page_of, page_params
 from skinstack.kit.schemas import Text
@@ -43,11 +48,24 @@ Paging = Annotated[PageParams, Depends(page_params)]
 
 
 def influencer_out(influencer: Influencer) -> InfluencerOut:
+    """The profile as its owner sees it: the PayPal address in clear, of a bank account only
+    the last four digits of its number."""
     fields = {name: getattr(influencer, name)
-              for name in InfluencerOut.model_fields if name != "paypal_email"}
+              for name in InfluencerOut.model_fields if name not in {"paypal_email", "ach"}}
     paypal = (crypto.decrypt(influencer.paypal_email_encrypted)
               if influencer.paypal_email_encrypted else None)
-    return InfluencerOut(**fields, paypal_email=paypal)
+    ach = (AchOut(routing_number=influencer.ach_routing_number,
+                  account_last4=influencer.ach_account_last4 or "",
+                  account_type=influencer.ach_account_type or "",
+                  holder_name=influencer.ach_holder_name or "")
+           if influencer.ach_routing_number else None)
+    return InfluencerOut(**fields, paypal_email=paypal, ach=ach)
+
+
+def tax_out(influencer: Influencer) -> TaxOut:
+    return TaxOut(country=influencer.tax_country, form=influencer.tax_form,
+                  legal_name=influencer.tax_legal_name, tin_last4=influencer.tax_tin_last4,
+                  received_at=influencer.tax_received_at)
 
 
 @router.post("/auth/register", status_code=status.HTTP_201_CREATED, response_model=UserOut,
@@ -116,6 +134,18 @@ async def put_influencer(data: InfluencerIn, user: InfluencerUser,
                          session: DBSession) -> InfluencerOut:
     influencer = await service.upsert_influencer(session=session, user=user, data=data)
     return influencer_out(influencer)
+
+
+@router.get("/influencers/me/tax", response_model=TaxOut,
+            responses=problems(service.TaxInfoMissing))
+async def get_tax(influencer: CurrentInfluencer) -> TaxOut:
+    return tax_out(await service.get_tax_info(influencer=influencer))
+
+
+@router.put("/influencers/me/tax", response_model=TaxOut)
+async def put_tax(data: TaxIn, influencer: CurrentInfluencer, session: DBSession) -> TaxOut:
+    influencer = await service.put_tax_info(session=session, influencer=influencer, data=data)
+    return tax_out(influencer)
 
 
 @router.put("/merchants/me", response_model=MerchantOut)

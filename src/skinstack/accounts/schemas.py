@@ -8,11 +8,20 @@ from datetime import datetime
 from typing import Annotated, Literal
 
 from email_validator import EmailNotValidError, validate_email
-from pydantic import AfterValidator, Field, StringConstraints, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    Field,
+    StringConstraints,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from skinstack.kit.schemas import Input, Output
 from skinstack.kit.urls import normalise_host, validate_web_url
 from skinstack.models import IntegrationType
+from skinstack.payouts import details
+from skinstack.payouts.aba import aba_valid
 
 MIN_PASSWORD = 10
 MAX_PASSWORD = 1024  # bounds the hashing work one request can ask for
@@ -54,6 +63,38 @@ class TokenOut(Output):
     expires_in: int
 
 
+def check_routing_number(value: str) -> str:
+    if not aba_valid(value):
+        # The message never repeats the value (nor does the 422: inputs are left out).
+        raise ValueError("must be a nine-digit ABA routing number with a valid check digit")
+    return value
+
+
+RoutingNumber = Annotated[str, StringConstraints(strip_whitespace=True, max_length=9),
+                          AfterValidator(check_routing_number)]
+AccountNumber = Annotated[str, StringConstraints(strip_whitespace=True,
+                                                 pattern=r"^[0-9]{4,17}$")]
+StripeAccount = Annotated[str, StringConstraints(pattern=r"^acct_[A-Za-z0-9]{1,250}$")]
+
+
+class AchIn(Input):
+    """A US bank account for ACH payouts. The account number is stored encrypted and never
+    shown again: answers carry its last four digits only."""
+    routing_number: RoutingNumber = Field(
+        description="Nine digits; the ABA check digit (weights 3, 7, 1) is verified.")
+    account_number: AccountNumber = Field(description="4 to 17 digits.")
+    account_type: Literal["checking", "savings"]
+    holder_name: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1,
+                                                  max_length=200)]
+
+
+class AchOut(Output):
+    routing_number: str
+    account_last4: str
+    account_type: str
+    holder_name: str
+
+
 class InfluencerIn(Input):
     display_name: Annotated[str, StringConstraints(min_length=1, max_length=100)]
     instagram_handle: Handle | None = None
@@ -61,9 +102,12 @@ class InfluencerIn(Input):
     youtube_handle: Handle | None = None
     total_followers: int = Field(default=0, ge=0, le=10_000_000_000)
     preferred_payout_method: Literal["stripe", "paypal", "ach"]
-    stripe_account_id: Annotated[
-        str, StringConstraints(pattern=r"^acct_[A-Za-z0-9]{1,250}$")] | None = None
+    stripe_account_id: StripeAccount | None = None
     paypal_email: Email | None = None
+    ach: AchIn | None = Field(default=None, description=(
+        "The bank account for ACH. Left out: the stored one is kept (its number is never shown,"
+        " so it cannot be sent back); `null`: removed. `preferred_payout_method: ach` without"
+        " a bank account is accepted, and payouts wait for one (`waiting_for: payout_method`)."))
 
     @model_validator(mode="after")
     def _payout_details(self) -> InfluencerIn:
@@ -85,8 +129,52 @@ class InfluencerOut(Output):
     preferred_payout_method: str
     stripe_account_id: str | None
     paypal_email: str | None
+    ach: AchOut | None
     created_at: datetime
     updated_at: datetime
+
+
+class TaxIn(Input):
+    """The tax form received from the influencer: a W-9 for the United States, a W-8BEN for
+    anywhere else."""
+    country: Annotated[str, StringConstraints(strip_whitespace=True, to_upper=True,
+                                              pattern=r"^[A-Za-z]{2}$")] = Field(
+        description="ISO 3166-1 alpha-2 country of tax residence (US: a W-9).")
+    form: Literal["w9", "w8ben"]
+    legal_name: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1,
+                                                 max_length=200)]
+    tin: Annotated[str, StringConstraints(max_length=40)] | None = Field(
+        default=None, validate_default=True, description=(
+            "Required on a W-9: nine digits, an SSN (NNN-NN-NNNN) or EIN (NN-NNNNNNN). Optional"
+            " on a W-8BEN (the foreign TIN). Stored encrypted; only its last four are shown."))
+
+    @field_validator("form")
+    @classmethod
+    def _form_of_the_country(cls, form: str, info: ValidationInfo) -> str:
+        country = info.data.get("country")
+        if country and form != details.form_for(country):
+            raise ValueError("a W-9 (w9) for the US, a W-8BEN (w8ben) for any other country")
+        return form
+
+    @field_validator("tin")
+    @classmethod
+    def _tin_of_the_form(cls, tin: str | None, info: ValidationInfo) -> str | None:
+        form = info.data.get("form")
+        if form == "w9":
+            if tin is None or not tin.strip():
+                raise ValueError("a W-9 needs the TIN (SSN or EIN)")
+            return details.us_tin(tin)
+        if tin is None or not tin.strip():
+            return None
+        return details.foreign_tin(tin)
+
+
+class TaxOut(Output):
+    country: str
+    form: str
+    legal_name: str
+    tin_last4: str | None
+    received_at: datetime
 
 
 class MerchantIn(Input):

@@ -9,10 +9,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from skinstack.accounts import repository
 from skinstack.accounts.schemas import (
+    AchIn,
     InfluencerIn,
     IntegrationIn,
     MerchantIn,
     RegisterIn,
+    TaxIn,
     normalise_email,
 )
 from skinstack.accounts.security import create_access_token, hash_password, verify_password
@@ -22,6 +24,7 @@ from skinstack.db import add_unique
 from skinstack.errors import AppError, Conflict, NotAuthenticated, NotFound, TooManyRequests
 from skinstack.kit import crypto
 from skinstack.models import Influencer, Merchant, MerchantIntegration, Role, User
+from skinstack.payouts import details
 
 
 class EmailTaken(Conflict):
@@ -30,6 +33,10 @@ class EmailTaken(Conflict):
 
 class ProfileRequired(Conflict):
     code = "profile_required"
+
+
+class TaxInfoMissing(NotFound):
+    code = "tax_info_missing"
 
 
 class IntegrationTaken(Conflict):
@@ -98,17 +105,126 @@ async def issue_token(
                                expires_in=expires_in)
 
 
-async def upsert_influencer(*, session: AsyncSession, user: User, data: InfluencerIn) -> Influencer:
-    """Creates or replaces the caller's influencer profile."""
-    influencer = await repository.get_influencer_for_user(session=session, user_id=user.id)
+PAYOUT_FIELDS = ("preferred_payout_method", "stripe_account_id", "paypal_email",
+                 "ach.routing_number", "ach.account_number", "ach.account_type",
+                 "ach.holder_name")
+"""The payout details of a profile, by their API names (what an audit entry lists)."""
+
+
+def _payout_view(influencer: Influencer | None) -> dict[str, str | None]:
+    """The payout details in clear, by API name (decrypting the stored secrets)."""
+    if influencer is None:
+        return dict.fromkeys(PAYOUT_FIELDS)
+    return {
+        "preferred_payout_method": influencer.preferred_payout_method,
+        "stripe_account_id": influencer.stripe_account_id,
+        "paypal_email": (crypto.decrypt(influencer.paypal_email_encrypted)
+                         if influencer.paypal_email_encrypted else None),
+        "ach.routing_number": influencer.ach_routing_number,
+        "ach.account_number": (crypto.decrypt(influencer.ach_account_number_encrypted)
+                               if influencer.ach_account_number_encrypted else None),
+        "ach.account_type": influencer.ach_account_type,
+        "ach.holder_name": influencer.ach_holder_name,
+    }
+
+
+def _destinations(view: dict[str, str | None]) -> details.Destinations:
+    routing, account = view["ach.routing_number"], view["ach.account_number"]
+    return details.Destinations(
+        stripe_account_id=view["stripe_account_id"], paypal_email=view["paypal_email"],
+        bank_account=(routing, account) if routing and account else None)
+
+
+async def upsert_influencer(*, session: AsyncSession, user: User, data: InfluencerIn,
+                            now: datetime | None = None) -> Influencer:
+    """Creates or replaces the caller's influencer profile.
+
+    Secrets are encrypted (kept as they were when unchanged, so the audit trail lists only
+    what changed); a bank account left out of `data` is kept, `ach: null` removes it. A change
+    of payout details is audited by field name, never by value, and a replaced destination
+    starts the payout cooldown (payouts.details.destination_changed_at).
+    """
+    now = now or datetime.now(UTC)
+    influencer = await repository.get_influencer_for_user(session=session, user_id=user.id,
+                                                          for_update=True)
+    before = _payout_view(influencer)
     if influencer is None:
         influencer = Influencer(user_id=user.id)
         session.add(influencer)
-    fields = data.model_dump(exclude={"paypal_email"})
-    for key, value in fields.items():
+    for key, value in data.model_dump(exclude={"paypal_email", "ach"}).items():
         setattr(influencer, key, value)
-    influencer.paypal_email_encrypted = (
-        crypto.encrypt(data.paypal_email) if data.paypal_email else None)
+    if data.paypal_email != before["paypal_email"]:
+        influencer.paypal_email_encrypted = (
+            crypto.encrypt(data.paypal_email) if data.paypal_email else None)
+    if "ach" in data.model_fields_set:
+        _set_bank_account(influencer, data.ach, before)
+    after = _payout_view(influencer)
+    changed = [name for name in PAYOUT_FIELDS if after[name] != before[name]]
+    if changed:
+        previous = influencer.payout_destination_changed_at
+        influencer.payout_destination_changed_at = details.destination_changed_at(
+            _destinations(before), _destinations(after), previous=previous, now=now)
+        audit.record(session.sync_session, action="influencer.payout_details",
+                     resource_type="influencers", resource_id=influencer.id or _new_id(influencer),
+                     changes={"fields": changed, "cooldown_started":
+                              influencer.payout_destination_changed_at != previous})
+    await session.flush()
+    return influencer
+
+
+def _new_id(influencer: Influencer) -> uuid.UUID:
+    influencer.id = uuid.uuid4()  # known now, so the audit entry can name it
+    return influencer.id
+
+
+def _set_bank_account(influencer: Influencer, ach: AchIn | None,
+                      before: dict[str, str | None]) -> None:
+    if ach is None:
+        influencer.ach_routing_number = influencer.ach_account_number_encrypted = None
+        influencer.ach_account_last4 = influencer.ach_account_type = None
+        influencer.ach_holder_name = None
+        return
+    influencer.ach_routing_number = ach.routing_number
+    if ach.account_number != before["ach.account_number"]:
+        influencer.ach_account_number_encrypted = crypto.encrypt(ach.account_number)
+        influencer.ach_account_last4 = details.last4(ach.account_number)
+    influencer.ach_account_type = ach.account_type
+    influencer.ach_holder_name = ach.holder_name
+
+
+async def get_tax_info(*, influencer: Influencer) -> Influencer:
+    """The influencer's tax information; 404 until a form was received."""
+    if influencer.tax_received_at is None:
+        raise TaxInfoMissing("No tax form yet (PUT /api/v1/influencers/me/tax).")
+    return influencer
+
+
+async def put_tax_info(*, session: AsyncSession, influencer: Influencer, data: TaxIn,
+                       now: datetime | None = None) -> Influencer:
+    """Records the tax form (W-9 or W-8BEN; the schema checks it against the country and the
+    TIN against the form). The TIN is stored encrypted with its last four apart. Sending the
+    same form again changes nothing (not even `received_at`); any change is audited by field
+    name, and `received_at` becomes now."""
+    now = now or datetime.now(UTC)
+    await session.refresh(influencer, with_for_update=True)  # compare with what is stored
+    before = {"country": influencer.tax_country, "form": influencer.tax_form,
+              "legal_name": influencer.tax_legal_name,
+              "tin": (crypto.decrypt(influencer.tax_tin_encrypted)
+                      if influencer.tax_tin_encrypted else None)}
+    after = {"country": data.country, "form": data.form, "legal_name": data.legal_name,
+             "tin": data.tin}
+    changed = [name for name in after if after[name] != before[name]]
+    if not changed and influencer.tax_received_at is not None:
+        return influencer
+    influencer.tax_country, influencer.tax_form = data.country, data.form
+    influencer.tax_legal_name = data.legal_name
+    if "tin" in changed:
+        influencer.tax_tin_encrypted = crypto.encrypt(data.tin) if data.tin else None
+        influencer.tax_tin_last4 = details.last4(data.tin) if data.tin else None
+    influencer.tax_received_at = now
+    audit.record(session.sync_session, action="influencer.tax_info",
+                 resource_type="influencers", resource_id=influencer.id,
+                 changes={"fields": changed})
     await session.flush()
     return influencer
 

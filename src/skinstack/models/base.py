@@ -20,7 +20,10 @@ NAMING_CONVENTION = {
 }
 
 SENSITIVE = {"sensitive": True}
-"""Column info for values that never appear in responses, logs or the audit log."""
+"""Column info for secrets and personal data that never appear in logs or the audit log (which
+records only that they changed): encrypted secrets never appear in responses either; payout
+and tax details (an `acct_` id, a routing number, last fours, legal names) only in the owner's
+own profile."""
 
 
 def one_of(column: str, vocabulary: type[enum.StrEnum]) -> str:
