@@ -115,10 +115,11 @@ class NachaError(ValueError):
 
 
 def ascii_upper(text: str) -> str:
-    """Uppercase printable ASCII: accents removed (É → E), other characters dropped."""
+    """Uppercase printable ASCII: accents removed (É → E), other characters dropped, runs of
+    spaces made one and the ends trimmed."""
     decomposed = unicodedata.normalize("NFKD", text)
     kept = "".join(c for c in decomposed if " " <= c <= "~")
-    return kept.upper()
+    return " ".join(kept.split()).upper()
 
 
 def _alpha(text: str, width: int) -> str:
