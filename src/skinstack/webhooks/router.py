@@ -15,6 +15,7 @@ from skinstack.db import DBSession
 from skinstack.errors import problems
 from skinstack.kit.pagination import Page, PageParams, page_of, page_params
 from skinstack.models import EventStatus, WebhookSource
+from skinstack.payouts.providers import paypal
 from skinstack.webhooks import intake, service
 from skinstack.webhooks.schemas import (
     DeliveryOut,
@@ -76,6 +77,18 @@ async def generic_postback(request: Request, session: DBSession) -> DeliveryOut:
     name, each `name=value` percent-encoded, joined with `&`."""
     return answer(await intake.accept(intake.postback, session, request.headers,
                                        await request.body()))
+
+
+@router.post("/webhooks/paypal", response_model=DeliveryOut,
+             responses=SIGNED | {503: {"description": "PayPal could not be asked to verify"}})
+async def paypal_webhook(request: Request, session: DBSession) -> DeliveryOut:
+    """PayPal's events about our payouts (`PAYMENT.PAYOUTS-ITEM.*`), verified by PayPal's
+    verify-webhook-signature API with the `PAYPAL-TRANSMISSION-*`, `PAYPAL-CERT-URL` and
+    `PAYPAL-AUTH-ALGO` headers and PAYPAL_WEBHOOK_ID; stored once per event id."""
+    settings = request.app.state.settings
+    return answer(await intake.paypal(session, request.headers, await request.body(),
+                                      provider=paypal.app_provider(request.app.state),
+                                      webhook_id=settings.paypal_webhook_id))
 
 
 # --- Amazon ---------------------------------------------------------------------------------

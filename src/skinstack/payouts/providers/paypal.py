@@ -25,6 +25,7 @@
 from __future__ import annotations
 
 import asyncio
+import json as json_module
 import logging
 import time
 import uuid
@@ -55,6 +56,12 @@ TIMEOUT_SECONDS = 30.0
 UNCLAIMED_RETURN_AFTER = timedelta(days=30)
 UNCLAIMED_REASON = "unclaimed for 30 days"
 PAGE_SIZE = 1000  # PayPal's largest page of batch items
+
+WEBHOOK_HEADERS = {"auth_algo": "paypal-auth-algo", "cert_url": "paypal-cert-url",
+                   "transmission_id": "paypal-transmission-id",
+                   "transmission_sig": "paypal-transmission-sig",
+                   "transmission_time": "paypal-transmission-time"}
+"""The verify API's fields and the delivery headers they come from."""
 
 _PAID = frozenset({"SUCCESS"})
 _FAILED = frozenset({"FAILED", "BLOCKED", "DENIED"})
@@ -188,7 +195,7 @@ class PayPalProvider:
     # --- one call, retried ----------------------------------------------------------------
 
     async def _call(self, method: str, path: str, *, json: object = None,
-                    request_id: str | None = None,
+                    content: bytes | None = None, request_id: str | None = None,
                     params: Mapping[str, str | int] | None = None) -> httpx.Response:
         """The answer to one API call that is not a 5xx/429/network failure (retried with the
         same request id, then Unavailable); a 401 fetches a new token once."""
@@ -198,24 +205,27 @@ class PayPalProvider:
             if attempt:
                 await asyncio.sleep(self.backoff * 2 ** (attempt - 1))
             try:
-                return await self._once(method, path, json=json, request_id=request_id,
-                                        params=params)
+                return await self._once(method, path, json=json, content=content,
+                                        request_id=request_id, params=params)
             except _Retry as exc:
                 last = exc.reason
                 log.warning("paypal call retried", extra={"path": path, "attempt": attempt + 1,
                                                           "reason": last})
         raise Unavailable(f"PayPal unavailable after {self.attempts} attempts: {last}")
 
-    async def _once(self, method: str, path: str, *, json: object, request_id: str | None,
+    async def _once(self, method: str, path: str, *, json: object, content: bytes | None,
+                    request_id: str | None,
                     params: Mapping[str, str | int] | None) -> httpx.Response:
         headers = {"Accept": "application/json"}
+        if content is not None:
+            headers["Content-Type"] = "application/json"
         if request_id is not None:
             headers["PayPal-Request-Id"] = request_id
         token = await self._access_token()
         for renewed in (False, True):
             try:
                 response = await self._client.request(
-                    method, f"{self.base}{path}", json=json, params=params,
+                    method, f"{self.base}{path}", json=json, content=content, params=params,
                     headers=headers | {"Authorization": f"Bearer {token}"})
             except httpx.TransportError as exc:  # timeouts, refused or dropped connections
                 raise _Retry(type(exc).__name__) from exc
@@ -299,6 +309,45 @@ class PayPalProvider:
             seen.add(next_link)
             parts = urlsplit(next_link)
             path, params = parts.path + (f"?{parts.query}" if parts.query else ""), None
+
+
+    # --- webhooks --------------------------------------------------------------------------
+
+    async def verify_webhook(self, headers: Mapping[str, str], body: bytes, *,
+                             webhook_id: str | None) -> bool:
+        """Whether PayPal's verify-webhook-signature API says SUCCESS for this delivery: the
+        transmission headers, our webhook id and the raw event, passed on byte for byte (a
+        re-serialised event can differ from what PayPal signed). False when a header or the
+        webhook id is missing or the body is not a JSON object; NotConfigured without
+        credentials, Unavailable when PayPal cannot be asked."""
+        fields = {name: headers.get(header, "").strip()
+                  for name, header in WEBHOOK_HEADERS.items()}
+        if not webhook_id or not all(fields.values()):
+            return False
+        try:
+            event = json_module.loads(body)
+        except ValueError:
+            return False
+        if not isinstance(event, dict):
+            return False
+        head = json_module.dumps(fields | {"webhook_id": webhook_id})
+        request = f'{head[:-1]}, "webhook_event": '.encode() + body + b"}"
+        response = await self._call("POST", "/v1/notifications/verify-webhook-signature",
+                                    content=request)
+        if response.status_code != 200:
+            log.warning("paypal webhook verification refused",
+                        extra={"status": response.status_code})
+            return False
+        return _error_body(response).get("verification_status") == "SUCCESS"
+
+
+def app_provider(state: Any) -> PayPalProvider:
+    """The app's PayPalProvider (`app.state.paypal`, made with the app's settings on first
+    use): one per app, so the token is shared."""
+    provider = getattr(state, "paypal", None)
+    if provider is None:
+        provider = state.paypal = PayPalProvider(state.settings)
+    return provider
 
 
 def _error_body(response: httpx.Response) -> Mapping[str, Any]:

@@ -1,0 +1,177 @@
+"""POST /webhooks/paypal through the real app, verified by the fake PayPal's
+verify-webhook-signature API: stored in the inbox once, with its job; refused with 401 and
+nothing stored otherwise."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from typing import Any
+
+import httpx
+import pytest
+from pydantic import SecretStr
+from sqlalchemy import func, select, text
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from skinstack.models import WebhookEvent
+from skinstack.payouts.providers.paypal import PayPalProvider
+from tests.fakes.paypal_server import CLIENT_ID, SECRET, WEBHOOK_ID, FakePayPal, PayPalServer
+
+
+@pytest.fixture
+def fake() -> Iterator[FakePayPal]:
+    with PayPalServer() as fake:
+        yield fake
+
+
+@pytest.fixture
+async def paypal_app(app, fake: FakePayPal, client: httpx.AsyncClient
+                     ) -> AsyncIterator[FakePayPal]:
+    """The app's settings and PayPal provider pointed at the fake, for this test only."""
+    original = app.state.settings
+    settings = original.model_copy(update={
+        "paypal_client_id": CLIENT_ID, "paypal_secret": SecretStr(SECRET),
+        "paypal_api_base": fake.base_url, "paypal_webhook_id": WEBHOOK_ID})
+    app.state.settings = settings
+    app.state.paypal = PayPalProvider(settings, backoff=0.0, timeout=0.5)
+    try:
+        yield fake
+    finally:
+        await app.state.paypal.aclose()
+        app.state.settings = original
+        del app.state.paypal
+
+
+def item_event(payout_id: uuid.UUID, event_type: str = "PAYMENT.PAYOUTS-ITEM.SUCCEEDED",
+               status: str = "SUCCESS", event_id: str | None = None) -> dict[str, Any]:
+    return {
+        "id": event_id or f"WH-{uuid.uuid4().hex[:17].upper()}",
+        "event_version": "1.0", "create_time": "2026-12-02T10:00:00Z",
+        "resource_type": "payouts_item", "event_type": event_type,
+        "summary": "A payout item has succeeded",
+        "resource": {"payout_item_id": "8AELMXH8UB2P8", "transaction_id": "0C413693MN970190K",
+                     "transaction_status": status, "payout_batch_id": "Q8KVJG9TZTNN4",
+                     "time_processed": "2026-12-02T09:59:00Z",
+                     "payout_item_fee": {"currency": "USD", "value": "0.25"},
+                     "payout_item": {"recipient_type": "EMAIL",
+                                     "amount": {"currency": "USD", "value": "12.34"},
+                                     "receiver": "ana@example.com",
+                                     "sender_item_id": str(payout_id)}},
+        "links": [],
+    }
+
+
+def signed_headers(event: dict[str, Any], *, webhook_id: str = WEBHOOK_ID) -> dict[str, str]:
+    transmission_id = str(uuid.uuid4())
+    transmission_time = "2026-12-02T10:00:01Z"
+    return {"content-type": "application/json",
+            "paypal-transmission-id": transmission_id,
+            "paypal-transmission-time": transmission_time,
+            "paypal-transmission-sig": FakePayPal.sign(transmission_id, transmission_time,
+                                                       webhook_id, event),
+            "paypal-cert-url": "https://api.paypal.com/v1/notifications/certs/CERT-360caa42",
+            "paypal-auth-algo": "SHA256withRSA"}
+
+
+async def deliver(client: httpx.AsyncClient, event: dict[str, Any],
+                  headers: dict[str, str] | None = None) -> httpx.Response:
+    body = json.dumps(event, indent=1).encode()  # not the compact form: passed on byte for byte
+    return await client.post("/webhooks/paypal", content=body,
+                             headers=signed_headers(event) if headers is None else headers)
+
+
+async def stored(session: AsyncSession, event_id: str) -> list[WebhookEvent]:
+    return list(await session.scalars(select(WebhookEvent).where(
+        WebhookEvent.source == "paypal", WebhookEvent.external_id == event_id)))
+
+
+async def test_a_verified_event_is_stored_once_with_its_job(
+        client: httpx.AsyncClient, session: AsyncSession, paypal_app: FakePayPal) -> None:
+    event = item_event(uuid.uuid4())
+    headers = signed_headers(event)
+    first = await deliver(client, event, headers)
+    assert first.status_code == 200, first.text
+    assert first.json()["status"] == "accepted"
+    again = await deliver(client, event, headers)
+    assert again.status_code == 200 and again.json()["status"] == "duplicate"
+
+    [row] = await stored(session, event["id"])
+    assert str(row.id) == first.json()["event_id"]
+    assert (row.merchant_id, row.integration_id) == (None, None)
+    assert row.topic == "PAYMENT.PAYOUTS-ITEM.SUCCEEDED" and row.status == "pending"
+    assert json.loads(row.body) == event
+    assert row.headers["paypal-transmission-id"] == headers["paypal-transmission-id"]
+    jobs = (await session.execute(text(
+        "SELECT count(*) FROM procrastinate_jobs WHERE task_name = 'process_webhook_event'"
+        " AND args->>'event_id' = :id"), {"id": str(row.id)})).scalar_one()
+    assert jobs == 1
+
+    verifications = [r for r in paypal_app.requests
+                     if r.path == "/v1/notifications/verify-webhook-signature"]
+    assert len(verifications) == 2
+    sent = verifications[0]
+    assert sent.headers["authorization"].startswith("Bearer ")
+    asked = sent.json()
+    assert asked["webhook_id"] == WEBHOOK_ID
+    assert asked["transmission_sig"] == headers["paypal-transmission-sig"]
+    assert asked["auth_algo"] == "SHA256withRSA"
+    assert asked["cert_url"] == headers["paypal-cert-url"]
+    assert asked["webhook_event"] == event
+    assert json.dumps(event, indent=1).encode() in sent.body  # the raw event, byte for byte
+
+
+@pytest.mark.parametrize("tamper", ["signature", "body", "webhook id", "missing header"])
+async def test_anything_but_success_is_401_and_nothing_is_stored(
+        client: httpx.AsyncClient, session: AsyncSession, paypal_app: FakePayPal,
+        tamper: str) -> None:
+    event = item_event(uuid.uuid4())
+    headers = signed_headers(event)
+    if tamper == "signature":
+        headers["paypal-transmission-sig"] = "bm90IGEgc2lnbmF0dXJl"
+    elif tamper == "body":
+        event = event | {"event_type": "PAYMENT.PAYOUTS-ITEM.RETURNED"}
+    elif tamper == "webhook id":
+        headers = signed_headers(event, webhook_id="WH-SOMEONE-ELSE")
+    else:
+        del headers["paypal-transmission-sig"]
+    response = await deliver(client, event, headers)
+    assert response.status_code == 401
+    assert response.headers["content-type"].startswith("application/problem+json")
+    assert response.json()["code"] == "bad_signature"
+    assert await stored(session, event["id"]) == []
+    asked = [r for r in paypal_app.requests
+             if r.path == "/v1/notifications/verify-webhook-signature"]
+    assert len(asked) == (0 if tamper == "missing header" else 1)
+
+
+async def test_without_a_webhook_id_nothing_verifies(
+        app, client: httpx.AsyncClient, session: AsyncSession, paypal_app: FakePayPal) -> None:
+    app.state.settings = app.state.settings.model_copy(update={"paypal_webhook_id": None})
+    event = item_event(uuid.uuid4())
+    response = await deliver(client, event)
+    assert response.status_code == 401
+    assert await stored(session, event["id"]) == []
+    assert paypal_app.requests == []
+
+
+async def test_verification_unavailable_is_503_so_paypal_sends_again(
+        client: httpx.AsyncClient, session: AsyncSession, paypal_app: FakePayPal) -> None:
+    for _ in range(4):
+        paypal_app.fail_next("POST", "/v1/notifications/verify-webhook-signature", "500")
+    event = item_event(uuid.uuid4())
+    response = await deliver(client, event)
+    assert response.status_code == 503
+    assert response.json()["code"] == "verifier_unavailable"
+    assert await stored(session, event["id"]) == []
+
+
+async def test_a_body_that_is_not_json_is_401(
+        client: httpx.AsyncClient, session: AsyncSession, paypal_app: FakePayPal) -> None:
+    event = item_event(uuid.uuid4())
+    response = await client.post("/webhooks/paypal", content=b"not json",
+                                 headers=signed_headers(event))
+    assert response.status_code == 401
+    assert await session.scalar(select(func.count()).select_from(WebhookEvent).where(
+        WebhookEvent.source == "paypal", WebhookEvent.body == b"not json")) == 0
