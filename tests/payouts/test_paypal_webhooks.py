@@ -15,9 +15,15 @@ from pydantic import SecretStr
 from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from skinstack.models import WebhookEvent
+from skinstack.ledger import service as ledger
+from skinstack.models import Payout, WebhookEvent
+from skinstack.payouts import sender
 from skinstack.payouts.providers.paypal import PayPalProvider
+from skinstack.webhooks.service import process_events
+from tests.commissions.helpers import ledger_totals
+from tests.factories import Account, world
 from tests.fakes.paypal_server import CLIENT_ID, SECRET, WEBHOOK_ID, FakePayPal, PayPalServer
+from tests.payouts.helpers import earn, make_batch, of, payable
 
 
 @pytest.fixture
@@ -175,3 +181,97 @@ async def test_a_body_that_is_not_json_is_401(
     assert response.status_code == 401
     assert await session.scalar(select(func.count()).select_from(WebhookEvent).where(
         WebhookEvent.source == "paypal", WebhookEvent.body == b"not json")) == 0
+
+
+# --- end to end: sent through the fake, then moved by PayPal's events -------------------------
+
+async def movements(session: AsyncSession, payout_id: uuid.UUID
+                    ) -> list[tuple[str, dict[str, int]]]:
+    """The payout's paid and return postings: (kind, {account: amount}) each."""
+    rows = await session.execute(text(
+        "SELECT posting.id, posting.kind, entry.account, entry.amount FROM ledger_postings"
+        " posting JOIN ledger_entries entry ON entry.posting_id = posting.id"
+        " WHERE posting.idempotency_key IN (:paid, :returned)"),
+        {"paid": f"payout-paid:{payout_id}", "returned": f"payout-return:{payout_id}"})
+    postings: dict[uuid.UUID, tuple[str, dict[str, int]]] = {}
+    for posting_id, kind, account, amount in rows:
+        postings.setdefault(posting_id, (kind, {}))[1][account] = amount
+    return sorted(postings.values(), key=lambda posting: posting[0])
+
+
+async def process(session: AsyncSession, response: httpx.Response) -> None:
+    assert response.status_code == 200, response.text
+    assert response.json()["status"] == "accepted"
+    await process_events(session, [uuid.UUID(response.json()["event_id"])])
+
+
+async def test_paypal_events_move_the_payouts_and_their_money_once(
+        app, client: httpx.AsyncClient, session: AsyncSession, sessionmaker, admin: Account,
+        paypal_app: FakePayPal) -> None:
+    w = await world(client, approval_delay_days=0)
+    await earn(client, session, w, w.a, "500.00")   # 60.00
+    await earn(client, session, w, w.b, "500.00")   # 60.00
+    await payable(session, w.a, method="paypal")
+    await payable(session, w.b, method="paypal")
+    batch = await make_batch(client, admin)
+    (to_a,), (to_b,) = of(batch, w.a), of(batch, w.b)
+    a_id, b_id = uuid.UUID(to_a["id"]), uuid.UUID(to_b["id"])
+
+    report = await sender.send_batch(sessionmaker, uuid.UUID(batch["id"]),
+                                     providers=sender.Providers(paypal=app.state.paypal))
+    assert report.counts["sent"] >= 2
+    [made] = paypal_app.batches.values()
+    items = {i["payout_item"]["sender_item_id"]: i for i in made["items"]}
+    # 60.00 less 2.9 % (1.74) and 0.30: 57.96 reaches PayPal as an exact string
+    assert items[str(a_id)]["payout_item"]["amount"] == {"value": "57.96", "currency": "USD"}
+    assert items[str(a_id)]["payout_item"]["receiver"] == f"{w.a.id[:8]}@example.com"
+    assert (await session.get(Payout, a_id, populate_existing=True)).status == "sent"
+
+    # SUCCEEDED, delivered twice and then again under a new event id: paid once
+    succeeded = item_event(a_id)
+    headers = signed_headers(succeeded)
+    await process(session, await deliver(client, succeeded, headers))
+    assert (await deliver(client, succeeded, headers)).json()["status"] == "duplicate"
+    await process(session, await deliver(client, item_event(a_id)))
+    payout = await session.get(Payout, a_id, populate_existing=True)
+    assert (payout.status, payout.payment_reference) == ("paid", "8AELMXH8UB2P8")
+    assert await movements(session, a_id) == [
+        ("payout_paid", {"payouts:in_transit": -5796, "payouts:paid": 5796})]
+
+    # RETURNED, twice under two event ids: the money back in the available balance once
+    available = ledger.influencer_available(uuid.UUID(w.b.id))
+    assert await ledger_totals(session, available) == {"USD": 0}
+    for _ in range(2):
+        await process(session, await deliver(client, item_event(
+            b_id, "PAYMENT.PAYOUTS-ITEM.RETURNED", "RETURNED")))
+    payout = await session.get(Payout, b_id, populate_existing=True)
+    assert (payout.status, payout.failed_reason) == ("returned", "PayPal: returned")
+    assert await ledger_totals(session, available) == {"USD": 6000}
+    assert await movements(session, b_id) == [
+        ("payout_return", {"payouts:in_transit": -5796, "fees:processing": -204,
+                           available: 6000})]
+
+    # a delivery PayPal does not vouch for: 401, nothing stored, nothing moved
+    forged = item_event(b_id, "PAYMENT.PAYOUTS-ITEM.SUCCEEDED", "SUCCESS")
+    headers = signed_headers(forged) | {"paypal-transmission-sig": "Zm9yZ2Vk"}
+    assert (await deliver(client, forged, headers)).status_code == 401
+    assert await stored(session, forged["id"]) == []
+    assert (await session.get(Payout, b_id, populate_existing=True)).status == "returned"
+
+
+async def test_events_that_are_not_ours_or_unreadable_fail_with_a_reason(
+        client: httpx.AsyncClient, session: AsyncSession, paypal_app: FakePayPal) -> None:
+    stranger = item_event(uuid.uuid4()) | {"resource": {"transaction_status": "SUCCESS",
+                                                        "payout_item": {"sender_item_id": "x"}}}
+    response = await deliver(client, stranger)
+    processed = await process_events(session, [uuid.UUID(response.json()["event_id"])])
+    assert list(processed.failed.values()) == [
+        "the payout item's sender_item_id is not a payout of ours"]
+    [row] = await stored(session, stranger["id"])
+    await session.refresh(row)
+    assert row.status == "failed"
+
+    batch_event = item_event(uuid.uuid4(), "PAYMENT.PAYOUTSBATCH.SUCCESS") | {"resource": {}}
+    response = await deliver(client, batch_event)
+    processed = await process_events(session, [uuid.UUID(response.json()["event_id"])])
+    assert processed.handled == [uuid.UUID(response.json()["event_id"])]

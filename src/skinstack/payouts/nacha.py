@@ -31,7 +31,8 @@ Alphanumeric fields are left-justified and space-padded, numeric ones right-just
 zero-padded; text is transliterated to uppercase ASCII (accents removed, other characters
 dropped) and truncated to its field. Numbers that do not fit (an account number over 17
 characters, an amount over 10 digits) are refused, never truncated: a cut account number
-would send the money elsewhere. The entry hash is the sum of the 8-digit RDFI routing
+would send the money elsewhere; every routing number must pass the ABA check digit
+(payouts.aba). The entry hash is the sum of the 8-digit RDFI routing
 numbers, keeping its last 10 digits.
 """
 
@@ -46,6 +47,8 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import TYPE_CHECKING
 
+from skinstack.payouts.aba import aba_valid
+
 if TYPE_CHECKING:
     from skinstack.config import Settings
 
@@ -53,18 +56,7 @@ RECORD_SIZE = 94
 BLOCKING_FACTOR = 10
 SERVICE_CLASS_CREDITS = "220"
 SEC_CODE = "PPD"
-_ABA_WEIGHTS = (3, 7, 1, 3, 7, 1, 3, 7, 1)
 _ACCOUNT_NUMBER = re.compile(r"[0-9A-Za-z-]{1,17}")
-
-
-def aba_valid(routing: str) -> bool:
-    """True when `routing` is nine digits whose ABA check digit is right.
-
-    The digits weighted 3, 7, 1, 3, 7, 1, 3, 7, 1 sum to a multiple of 10.
-    """
-    if len(routing) != 9 or not routing.isascii() or not routing.isdigit():
-        return False
-    return sum(int(d) * w for d, w in zip(routing, _ABA_WEIGHTS, strict=True)) % 10 == 0
 
 
 class AccountType(enum.StrEnum):

@@ -22,6 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from skinstack.conversions import normalise
 from skinstack.models import EventStatus, WebhookSource
+from skinstack.payouts import service as payouts
 from skinstack.payouts.providers.paypal import item_outcome
 from skinstack.webhooks.repository import InboxEvent
 
@@ -30,8 +31,6 @@ PAYPAL_ITEM_EVENTS = "PAYMENT.PAYOUTS-ITEM."
 
 async def paypal_event(session: AsyncSession, event: InboxEvent, *, now: datetime) -> None:
     """Applies a PayPal payout item event; normalise.Unprocessable when it cannot be read."""
-    from skinstack.payouts import service as payouts  # the lead's; see PAYOUTS.md
-
     body = normalise.load_json(event.body)
     if not isinstance(body, dict):
         raise normalise.Unprocessable("the event is not a JSON object")
