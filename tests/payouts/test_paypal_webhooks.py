@@ -36,7 +36,7 @@ def fake() -> Iterator[FakePayPal]:
 async def paypal_app(app, fake: FakePayPal, client: httpx.AsyncClient
                      ) -> AsyncIterator[FakePayPal]:
     """The app's settings and PayPal provider pointed at the fake, for this test only."""
-    original = app.state.settings
+    original, original_paypal = app.state.settings, app.state.paypal
     settings = original.model_copy(update={
         "paypal_client_id": CLIENT_ID, "paypal_secret": SecretStr(SECRET),
         "paypal_api_base": fake.base_url, "paypal_webhook_id": WEBHOOK_ID})
@@ -46,8 +46,7 @@ async def paypal_app(app, fake: FakePayPal, client: httpx.AsyncClient
         yield fake
     finally:
         await app.state.paypal.aclose()
-        app.state.settings = original
-        del app.state.paypal
+        app.state.settings, app.state.paypal = original, original_paypal
 
 
 def item_event(payout_id: uuid.UUID, event_type: str = "PAYMENT.PAYOUTS-ITEM.SUCCEEDED",

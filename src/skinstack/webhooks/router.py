@@ -15,7 +15,6 @@ from skinstack.db import DBSession
 from skinstack.errors import problems
 from skinstack.kit.pagination import Page, PageParams, page_of, page_params
 from skinstack.models import EventStatus, WebhookSource
-from skinstack.payouts.providers import paypal
 from skinstack.webhooks import intake, service
 from skinstack.webhooks.schemas import (
     DeliveryOut,
@@ -87,7 +86,7 @@ async def paypal_webhook(request: Request, session: DBSession) -> DeliveryOut:
     `PAYPAL-AUTH-ALGO` headers and PAYPAL_WEBHOOK_ID; stored once per event id."""
     settings = request.app.state.settings
     return answer(await intake.paypal(session, request.headers, await request.body(),
-                                      provider=paypal.app_provider(request.app.state),
+                                      provider=request.app.state.paypal,
                                       webhook_id=settings.paypal_webhook_id))
 
 

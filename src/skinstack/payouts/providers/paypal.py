@@ -341,15 +341,6 @@ class PayPalProvider:
         return _error_body(response).get("verification_status") == "SUCCESS"
 
 
-def app_provider(state: Any) -> PayPalProvider:
-    """The app's PayPalProvider (`app.state.paypal`, made with the app's settings on first
-    use): one per app, so the token is shared."""
-    provider = getattr(state, "paypal", None)
-    if provider is None:
-        provider = state.paypal = PayPalProvider(state.settings)
-    return provider
-
-
 def _error_body(response: httpx.Response) -> Mapping[str, Any]:
     try:
         body = response.json()
