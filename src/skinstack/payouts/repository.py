@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import date, datetime
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from sqlalchemy import Select, false, select, text, update
@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from skinstack.kit.pagination import PageParams, newest_first, paginate, where_equal
 from skinstack.models import (
+    BatchStatus,
     CommissionStatus,
     Payout,
     PayoutBatch,
@@ -242,4 +243,17 @@ async def get_readable(session: AsyncSession, reader: Reader, payout_id: uuid.UU
 
 async def list_batches(session: AsyncSession, page: PageParams) -> list[PayoutBatch]:
     rows = await session.execute(paginate(select(PayoutBatch), page, newest_first(PayoutBatch)))
+    return list(rows.scalars())
+
+
+async def batch_for_period(session: AsyncSession, start: date, end: date) -> uuid.UUID | None:
+    return await session.scalar(select(PayoutBatch.id).where(
+        PayoutBatch.period_start == start, PayoutBatch.period_end == end).limit(1))
+
+
+async def batches_to_follow(session: AsyncSession) -> list[uuid.UUID]:
+    """Batches with a PayPal batch whose payouts are not all final."""
+    rows = await session.execute(select(PayoutBatch.id).where(
+        PayoutBatch.paypal_batch_id.is_not(None),
+        PayoutBatch.status != BatchStatus.completed).order_by(PayoutBatch.created_at))
     return list(rows.scalars())

@@ -20,6 +20,7 @@ commits.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 
@@ -45,6 +46,9 @@ from skinstack.payouts.providers import Outcome, Result
 from skinstack.payouts.readiness import Readiness, Waiting, readiness_many
 
 MAX_PERIOD_DAYS = 366
+STAGES = ("Gathering what is unsettled", "Checking payout details", "Writing payouts",
+          "Done")
+"""What create_batch reports to its `progress`, in order."""
 NOT_READY = Readiness(destination=None, waiting_for=(Waiting.payout_method,), ready_at=None)
 
 
@@ -137,7 +141,9 @@ def plan(unsettled: list[repository.Unsettled], readiness: dict[uuid.UUID, Readi
 
 async def create_batch(session: AsyncSession, *, period_start: date, period_end: date,
                        settings: Settings, by: uuid.UUID | None, dry_run: bool = False,
-                       now: datetime | None = None) -> tuple[PayoutBatch | None, BatchPlan]:
+                       now: datetime | None = None,
+                       progress: Callable[[str], None] = lambda stage: None,
+                       ) -> tuple[PayoutBatch | None, BatchPlan]:
     """Plans the period's payouts and, unless `dry_run`, writes the batch, its payouts, their
     items and postings, and marks the commissions paid. One batch is made at a time (an
     advisory lock), and the candidates are read in one snapshot: a commission approved while
@@ -147,13 +153,17 @@ async def create_batch(session: AsyncSession, *, period_start: date, period_end:
     check_period(period_start, period_end)
     if not dry_run:
         await repository.lock_batches(session)
+    progress(STAGES[0])
     unsettled = await repository.gather(session, end=period_end_instant(period_end))
+    progress(STAGES[1])
     readiness = await readiness_many(
         session, sorted({total.influencer_id for total in unsettled}), settings=settings, now=now)
     batch_plan = plan(unsettled, readiness, settings=settings, period_start=period_start,
                       period_end=period_end)
+    progress(STAGES[2])
     if dry_run:
         await repository.discard_candidates(session)
+        progress(STAGES[3])
         return None, batch_plan
     batch = PayoutBatch(id=uuid.uuid4(), period_start=period_start, period_end=period_end,
                         status=BatchStatus.created, created_by=by,
@@ -162,6 +172,7 @@ async def create_batch(session: AsyncSession, *, period_start: date, period_end:
     await session.flush()
     await _write_payouts(session, batch, batch_plan, now=now)
     await repository.discard_candidates(session)
+    progress(STAGES[3])
     return batch, batch_plan
 
 
