@@ -35,6 +35,7 @@ from skinstack.middleware import (
 )
 from skinstack.openapi import document_problems
 from skinstack.ops.router import router as ops_router
+from skinstack.payouts.providers.paypal import PayPalProvider
 from skinstack.payouts.router import router as payouts_router
 from skinstack.redirect.cache import LinkCache
 from skinstack.redirect.endpoint import RedirectEndpoint, RedirectMiddleware
@@ -66,6 +67,8 @@ def create_app(settings: Settings | None = None, *, run_worker_in_process: bool 
             else MemoryLoginThrottle(**limits))
         async with AsyncExitStack() as stack:
             stack.push_async_callback(engine.dispose)
+            app.state.paypal = PayPalProvider(settings)  # one per app: it keeps the token
+            stack.push_async_callback(app.state.paypal.aclose)
             if app.state.redis is not None:
                 stack.push_async_callback(app.state.redis.aclose)
             # The redirect: link cache (invalidated through Redis), fraud counters, click sink.

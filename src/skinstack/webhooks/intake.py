@@ -23,6 +23,8 @@ from skinstack.errors import AppError, InvalidInput
 from skinstack.kit import crypto, signatures
 from skinstack.kit.schemas import has_nul
 from skinstack.models import IntegrationType, WebhookSource
+from skinstack.payouts.providers import NotConfigured, Unavailable
+from skinstack.payouts.providers.paypal import PayPalProvider
 from skinstack.webhooks import repository
 
 POSTBACK_MAX_SKEW_SECONDS = 300
@@ -41,6 +43,15 @@ class BadSignature(AppError):
 
     def __init__(self) -> None:
         super().__init__("The request's signature or credentials do not verify.")
+
+
+class VerifierUnavailable(AppError):
+    """The provider that verifies its own deliveries (PayPal) could not be asked; the provider
+    delivers again later."""
+    status, title, code = 503, "Service Unavailable", "verifier_unavailable"
+
+    def __init__(self) -> None:
+        super().__init__("The delivery could not be verified now; send it again later.")
 
 
 @dataclass(frozen=True)
@@ -173,6 +184,21 @@ async def store(session: AsyncSession, *, source: WebhookSource, external_id: st
     return Accepted(event_id=stored.event_id)
 
 
+async def store_payout_event(session: AsyncSession, *, source: WebhookSource, external_id: str,
+                             topic: str, headers: Mapping[str, str], body: bytes) -> Accepted:
+    """A payment provider's verified event about our payouts, stored and its job deferred in
+    one statement (no merchant, no integration); a repeat stores neither. Identities
+    PostgreSQL cannot store are replaced as in store()."""
+    if normalise.unstorable(external_id) is not None:
+        external_id = f"body:{body_digest(body)}"
+    if normalise.unstorable(topic) is not None:
+        topic = "".join("\ufffd" if normalise.unstorable(char) else char for char in topic)
+    event_id = await repository.store_payout_event(
+        session=session, source=source, external_id=external_id[:300], topic=topic[:100],
+        headers=kept_headers(headers), body=body)
+    return Accepted(event_id=event_id)
+
+
 def body_digest(body: bytes) -> str:
     return hashlib.sha256(body).hexdigest()
 
@@ -267,3 +293,28 @@ async def postback(session: AsyncSession, headers: Mapping[str, str], body: byte
     return await store(session, source=WebhookSource.postback, external_id=external_id,
                        sender=sender, topic=params.get("event", "conversion")[:100],
                        headers=headers, body=body)
+
+
+async def paypal(session: AsyncSession, headers: Mapping[str, str], body: bytes, *,
+                 provider: PayPalProvider, webhook_id: str | None) -> Accepted:
+    """PayPal's events about our payouts: verified by PayPal's verify-webhook-signature API
+    (the transmission headers, PAYPAL_WEBHOOK_ID and the raw event; only "SUCCESS" passes),
+    then stored under the event's id with `event_type` as the topic."""
+    try:
+        verified = await provider.verify_webhook(headers, body, webhook_id=webhook_id)
+    except NotConfigured:
+        raise BadSignature() from None  # no credentials: nothing can be verified
+    except Unavailable:
+        raise VerifierUnavailable() from None
+    if not verified:
+        raise BadSignature()
+    try:
+        event = normalise.load_json(body)  # a JSON object: verify_webhook checked
+    except normalise.Unprocessable as exc:
+        raise InvalidInput(str(exc), field="body") from None
+    event_id = str(event.get("id") or "").strip()
+    if not event_id:
+        raise InvalidInput("The event has no id.", field="id")
+    return await store_payout_event(session, source=WebhookSource.paypal, external_id=event_id,
+                                    topic=str(event.get("event_type") or "unknown"),
+                                    headers=headers, body=body)

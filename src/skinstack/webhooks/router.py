@@ -78,6 +78,18 @@ async def generic_postback(request: Request, session: DBSession) -> DeliveryOut:
                                        await request.body()))
 
 
+@router.post("/webhooks/paypal", response_model=DeliveryOut,
+             responses=SIGNED | {503: {"description": "PayPal could not be asked to verify"}})
+async def paypal_webhook(request: Request, session: DBSession) -> DeliveryOut:
+    """PayPal's events about our payouts (`PAYMENT.PAYOUTS-ITEM.*`), verified by PayPal's
+    verify-webhook-signature API with the `PAYPAL-TRANSMISSION-*`, `PAYPAL-CERT-URL` and
+    `PAYPAL-AUTH-ALGO` headers and PAYPAL_WEBHOOK_ID; stored once per event id."""
+    settings = request.app.state.settings
+    return answer(await intake.paypal(session, request.headers, await request.body(),
+                                      provider=request.app.state.paypal,
+                                      webhook_id=settings.paypal_webhook_id))
+
+
 # --- Amazon ---------------------------------------------------------------------------------
 
 @router.post(AMAZON_IMPORT_PATH, response_model=ReportAccepted, status_code=202,

@@ -35,6 +35,7 @@ from skinstack.db import add_unique
 from skinstack.errors import Conflict, InvalidInput, NotFound
 from skinstack.kit.pagination import PageParams
 from skinstack.models import (
+    PAYOUT_SOURCES,
     AmazonTrackingId,
     EventStatus,
     IntegrationType,
@@ -43,6 +44,7 @@ from skinstack.models import (
     WebhookEvent,
     WebhookSource,
 )
+from skinstack.payouts import webhooks as payout_webhooks
 from skinstack.webhooks import intake, repository
 from skinstack.webhooks.repository import InboxEvent
 
@@ -242,7 +244,8 @@ class Processed:
 async def process_events(session: AsyncSession, event_ids: Sequence[uuid.UUID]) -> Processed:
     """Handles the events in `session`'s transaction. Events already handled are skipped; one
     whose body can never be normalised is marked `failed`; any other error is raised."""
-    plan = plan_events(await repository.lock_events(session=session, event_ids=event_ids))
+    locked = await repository.lock_events(session=session, event_ids=event_ids)
+    plan = plan_events(event for event in locked if event.source not in PAYOUT_SOURCES)
     processed = Processed(failed=dict(plan.unprocessable))
     if plan.reports:
         processed.applied = await conversions.apply_many(session, plan.reports)
@@ -260,6 +263,14 @@ async def process_events(session: AsyncSession, event_ids: Sequence[uuid.UUID]) 
         await repository.mark_handled(session=session, event_ids=processed.handled)
     for event_id, reason in plan.unprocessable.items():
         await count_failed_attempt(session, event_id, Failure(reason, permanent=True))
+    payout_events = [event for event in locked if event.source in PAYOUT_SOURCES]
+    if payout_events:  # the payment providers' events about our payouts
+        payouts_handled = await payout_webhooks.process_events(session, payout_events)
+        processed.handled += payouts_handled.handled
+        processed.failed |= payouts_handled.failed
+        await repository.mark_handled(session=session, event_ids=payouts_handled.handled)
+        for event_id, reason in payouts_handled.failed.items():
+            await count_failed_attempt(session, event_id, Failure(reason, permanent=True))
     return processed
 
 
