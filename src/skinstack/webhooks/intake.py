@@ -1,5 +1,9 @@
 """The inbox's front door: find the integration, verify on the raw body, store, enqueue.
 
+The payout providers' events (Stripe's, PayPal's) name no merchant: they are verified with
+the platform's own webhook secret (STRIPE_WEBHOOK_SECRET) and stored with no merchant and no
+integration, by the same insert and deferral.
+
 A delivery is accepted only when its signature verifies against the secret of the merchant's
 own integration (found by the shop domain, Impact account id, Refersion key or postback key;
 never "the first merchant"). Accepted deliveries are inserted with ON CONFLICT (source,
@@ -17,7 +21,9 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 
 from sqlalchemy.ext.asyncio import AsyncSession
+from stripe import SignatureVerificationError, WebhookSignature
 
+from skinstack.config import get_settings
 from skinstack.conversions import normalise
 from skinstack.errors import AppError, InvalidInput
 from skinstack.kit import crypto, signatures
@@ -26,9 +32,11 @@ from skinstack.models import IntegrationType, WebhookSource
 from skinstack.webhooks import repository
 
 POSTBACK_MAX_SKEW_SECONDS = 300
+STRIPE_TOLERANCE_SECONDS = 300
+"""How old a Stripe-Signature's timestamp may be (Stripe's own default): a replay is refused."""
 CREDENTIAL_HEADERS = frozenset({
     "authorization", "proxy-authorization", "cookie", "x-shopify-hmac-sha256",
-    "refersion-signature", "x-signature",
+    "refersion-signature", "x-signature", "stripe-signature",
     # Client addresses are personal data; the inbox keeps none.
     "x-forwarded-for", "x-real-ip", "forwarded", "cf-connecting-ip", "true-client-ip",
 })
@@ -173,6 +181,21 @@ async def store(session: AsyncSession, *, source: WebhookSource, external_id: st
     return Accepted(event_id=stored.event_id)
 
 
+async def store_payout_event(session: AsyncSession, *, source: WebhookSource,
+                             external_id: str, topic: str, headers: Mapping[str, str],
+                             body: bytes) -> Accepted:
+    """A payout provider's verified event and its job, in one statement; a repeat inserts
+    neither. An identity or topic PostgreSQL cannot store is replaced as in `store`."""
+    if normalise.unstorable(external_id) is not None:
+        external_id = f"body:{body_digest(body)}"
+    if normalise.unstorable(topic) is not None:
+        topic = "".join("\ufffd" if normalise.unstorable(char) else char for char in topic)
+    event_id = await repository.store_payout_event(
+        session=session, source=source, external_id=external_id[:300], topic=topic[:100],
+        headers=kept_headers(headers), body=body)
+    return Accepted(event_id=event_id)
+
+
 def body_digest(body: bytes) -> str:
     return hashlib.sha256(body).hexdigest()
 
@@ -267,3 +290,33 @@ async def postback(session: AsyncSession, headers: Mapping[str, str], body: byte
     return await store(session, source=WebhookSource.postback, external_id=external_id,
                        sender=sender, topic=params.get("event", "conversion")[:100],
                        headers=headers, body=body)
+
+
+async def stripe(session: AsyncSession, headers: Mapping[str, str], body: bytes) -> Accepted:
+    """Stripe's events about our transfers: `Stripe-Signature` (`t=…,v1=…`, HMAC-SHA256 of
+    `t.body` under STRIPE_WEBHOOK_SECRET, at most STRIPE_TOLERANCE_SECONDS old) checked by the
+    SDK on the raw body; stored under Stripe's event id, the event type as the topic. An unset
+    secret verifies nothing."""
+    secret = get_settings().stripe_webhook_secret
+    secret_value = secret.get_secret_value() if secret is not None else ""
+    signature = headers.get("stripe-signature")
+    if not secret_value.strip() or not signature:
+        raise BadSignature()
+    try:
+        WebhookSignature.verify_header(body, signature, secret_value,
+                                       tolerance=STRIPE_TOLERANCE_SECONDS)
+    except (SignatureVerificationError, ValueError, TypeError):  # also a body not UTF-8, or
+        raise BadSignature() from None                          # a signature not ASCII
+    try:
+        event = normalise.load_json(body)
+    except normalise.Unprocessable:
+        event = None
+    event_id = event.get("id") if isinstance(event, dict) else None
+    topic = event.get("type") if isinstance(event, dict) else None
+    return await store_payout_event(
+        session, source=WebhookSource.stripe,
+        # signed, yet unreadable: stored, then marked failed by the worker
+        external_id=event_id if isinstance(event_id, str) and event_id else
+        f"body:{body_digest(body)}",
+        topic=topic if isinstance(topic, str) and topic else "unreadable",
+        headers=headers, body=body)

@@ -26,7 +26,7 @@ from skinstack.webhooks.schemas import (
 )
 
 router = APIRouter(tags=["conversions in"])
-# The four delivery routes below describe their paths in the OpenAPI document; served through
+# The delivery routes below describe their paths in the OpenAPI document; served through
 # skinstack.app.asgi(), deliveries are answered by webhooks.lane in front of FastAPI, with the
 # same intake.accept() and answer().
 
@@ -75,6 +75,15 @@ async def generic_postback(request: Request, session: DBSession) -> DeliveryOut:
     `email`, `occurred_at`; `signature` = hex HMAC-SHA256 over the other parameters sorted by
     name, each `name=value` percent-encoded, joined with `&`."""
     return answer(await intake.accept(intake.postback, session, request.headers,
+                                       await request.body()))
+
+
+@router.post("/webhooks/stripe", response_model=DeliveryOut, responses=SIGNED)
+async def stripe_webhook(request: Request, session: DBSession) -> DeliveryOut:
+    """Stripe's events about payouts' transfers (`transfer.reversed` returns the payout's
+    money to the influencer's available balance; other types are kept and do nothing),
+    signed with STRIPE_WEBHOOK_SECRET (`Stripe-Signature`, at most 300 s old)."""
+    return answer(await intake.accept(intake.stripe, session, request.headers,
                                        await request.body()))
 
 
