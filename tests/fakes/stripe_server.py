@@ -137,9 +137,10 @@ class FakeStripe:
         host, port = self._server.server_address[:2]
         return f"http://{host}:{port}"
 
-    def add_account(self, *, transfers: str | None = "active") -> str:
+    def add_account(self, account_id: str | None = None, *,
+                    transfers: str | None = "active") -> str:
         """A connected account; `transfers` is its transfers capability (None: not requested)."""
-        account_id = f"acct_{next(self._ids):016d}"
+        account_id = account_id or f"acct_{next(self._ids):016d}"
         capabilities = {} if transfers is None else {"transfers": transfers}
         with self.lock:
             self.accounts[account_id] = {

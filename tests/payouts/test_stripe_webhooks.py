@@ -12,14 +12,21 @@ from typing import Any
 import httpx
 import pytest
 from pydantic import SecretStr
-from sqlalchemy import select, text
+from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from stripe import WebhookSignature
 
 from skinstack.config import get_settings
-from skinstack.models import EventStatus, WebhookEvent, WebhookSource
+from skinstack.ledger import service as ledger
+from skinstack.models import EventStatus, LedgerPosting, Payout, WebhookEvent, WebhookSource
+from skinstack.payouts import provider_events, sender
+from skinstack.payouts.providers.stripe import StripeProvider
 from skinstack.webhooks import tasks
-from tests.fakes.stripe_server import FakeStripe
+from tests.commissions.helpers import ledger_totals
+from tests.factories import Account, world
+from tests.fakes.stripe_server import DROP, FakeStripe
+from tests.payouts.conftest import stripe_settings
+from tests.payouts.helpers import earn, make_batch, of, payable
 
 SECRET = "whsec_test_secret"
 
@@ -181,3 +188,95 @@ async def test_a_reversal_of_a_transfer_no_payout_matches_is_failed(
     assert row.status == EventStatus.failed
     assert row.last_error == f"no Stripe payout of ours was paid by transfer {transfer['id']}"
 
+
+
+# --- end to end: sent through the fake Stripe, reversed, returned once ----------------------
+
+async def test_a_signed_reversal_delivered_twice_returns_the_payout_and_the_money_once(
+        client: httpx.AsyncClient, session: AsyncSession,
+        sessionmaker: async_sessionmaker[AsyncSession], admin: Account,
+        fake_stripe: FakeStripe) -> None:
+    w = await world(client, approval_delay_days=0)
+    await earn(client, session, w, w.a, "500.00")          # 60.00 available
+    await payable(session, w.a)
+    fake_stripe.add_account(f"acct_{uuid.UUID(w.a.id).hex[:16]}")
+    batch = await make_batch(client, admin)
+    (made,) = of(batch, w.a)
+    payout_id, available = uuid.UUID(made["id"]), ledger.influencer_available(uuid.UUID(w.a.id))
+    async with StripeProvider(stripe_settings(fake_stripe)) as provider:
+        await sender.send_batch(sessionmaker, uuid.UUID(batch["id"]),
+                                providers=sender.Providers(stripe=provider))
+    [transfer] = fake_stripe.transfers
+    assert (transfer["amount"], transfer["metadata"]["payout_id"]) == (5796, made["id"])
+    payout = await session.get(Payout, payout_id)
+    assert (payout.status, payout.payment_reference) == ("paid", transfer["id"])
+    assert await ledger_totals(session, available) == {"USD": 0}
+
+    reversal = fake_stripe.event("transfer.reversed", fake_stripe.reverse(transfer["id"]))
+    body, headers = signed(reversal, secret="whsec_forged")
+    forged = await client.post("/webhooks/stripe", content=body, headers=headers)
+    assert forged.status_code == 401 and await stored(session, reversal["id"]) == []
+
+    first, again = await deliver(client, reversal), await deliver(client, reversal)
+    assert (first.json()["status"], again.json()["status"]) == ("accepted", "duplicate")
+    # Stripe also sends transfer.updated for the same reversal: a second event, no second return
+    updated = await deliver(client, fake_stripe.event("transfer.updated",
+                                                      reversal["data"]["object"]))
+    for event_id in (first.json()["event_id"], updated.json()["event_id"]):
+        assert await tasks.run_event(sessionmaker, uuid.UUID(event_id)) == EventStatus.handled
+    assert await tasks.run_event(sessionmaker, uuid.UUID(first.json()["event_id"])) == \
+        EventStatus.handled  # a stray re-run of the job
+
+    await session.refresh(payout)
+    assert (payout.status, payout.failed_reason) == (
+        "returned", f"Stripe reversed the transfer {transfer['id']}")
+    assert await ledger_totals(session, available) == {"USD": 6000}
+    returns = await session.scalar(select(func.count()).select_from(LedgerPosting).where(
+        LedgerPosting.kind == "payout_return",
+        LedgerPosting.influencer_id == uuid.UUID(w.a.id)))
+    assert returns == 1
+    shown = (await client.get(f"/api/v1/payouts/{payout_id}", headers=w.a.account.headers)
+             ).json()
+    assert (shown["status"], shown["payment_reference"]) == ("returned", transfer["id"])
+
+
+async def test_a_reversal_before_the_payout_is_recorded_waits_for_the_next_send(
+        client: httpx.AsyncClient, session: AsyncSession,
+        sessionmaker: async_sessionmaker[AsyncSession], admin: Account,
+        fake_stripe: FakeStripe) -> None:
+    w = await world(client, approval_delay_days=0)
+    await earn(client, session, w, w.a, "500.00")
+    await payable(session, w.a)
+    fake_stripe.add_account(f"acct_{uuid.UUID(w.a.id).hex[:16]}")
+    batch_id = uuid.UUID((batch := await make_batch(client, admin))["id"])
+    (made,) = of(batch, w.a)
+    payout_id, available = uuid.UUID(made["id"]), ledger.influencer_available(uuid.UUID(w.a.id))
+
+    fake_stripe.fail_next(DROP)  # Stripe makes the transfer; the sender never hears of it
+    async with StripeProvider(stripe_settings(fake_stripe), attempts=1) as provider:
+        report = await sender.send_batch(sessionmaker, batch_id,
+                                         providers=sender.Providers(stripe=provider))
+    assert report.counts["waiting"] == 1
+    [transfer] = fake_stripe.transfers
+    payout = await session.get(Payout, payout_id)
+    assert payout.status == "sending"
+
+    reversal = fake_stripe.event("transfer.reversed", fake_stripe.reverse(transfer["id"]))
+    event_id = uuid.UUID((await deliver(client, reversal)).json()["event_id"])
+    with pytest.raises(provider_events.PayoutNotSentYet):
+        await tasks.run_event(sessionmaker, event_id)
+    row = await session.get(WebhookEvent, event_id)
+    await session.refresh(row)
+    assert row.status == EventStatus.pending and "not recorded as sent yet" in row.last_error
+
+    async with StripeProvider(stripe_settings(fake_stripe)) as provider:  # the next run
+        await sender.send_batch(sessionmaker, batch_id,
+                                providers=sender.Providers(stripe=provider))
+    assert len(fake_stripe.transfers) == 1 and len(fake_stripe.posts()) == 1  # found, not resent
+    await session.refresh(payout)
+    assert (payout.status, payout.payment_reference) == ("paid", transfer["id"])
+
+    assert await tasks.run_event(sessionmaker, event_id) == EventStatus.handled  # the retry
+    await session.refresh(payout)
+    assert payout.status == "returned"
+    assert await ledger_totals(session, available) == {"USD": 6000}

@@ -7,6 +7,12 @@ its id as the payout's payment reference): `payouts.service.apply_outcome` moves
 `returned` and gives the money back to the influencer's available balance, once; a repeat
 changes nothing. Every other event type is kept in the inbox and does nothing.
 
+A reversal of a payout not recorded as sent yet (`pending`/`sending`: the sender crashed
+after Stripe's answer, or has not committed it) raises `PayoutNotSentYet`, an ordinary error:
+the event is retried with backoff until the sender has recorded the payout `paid` (its next
+run finds the transfer), then returns it. Should the retries run out first, the event is
+`dead` and an admin replays it.
+
 A reversal that cannot be applied as it is raises `normalise.Unprocessable`, so the event is
 marked `failed` with the reason, for a person (and the admin replay): a partial reversal (a
 payout is returned whole or not at all), a transfer no payout of ours matches, a transfer
@@ -24,11 +30,16 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from skinstack.conversions.normalise import Unprocessable, load_json
-from skinstack.models import Payout, PayoutMethod, WebhookSource
+from skinstack.models import Payout, PayoutMethod, PayoutStatus, WebhookSource
+from skinstack.payouts import service as payouts
 from skinstack.payouts.providers import Outcome, Result
 from skinstack.webhooks.repository import InboxEvent
 
 STRIPE_REVERSAL_TYPES = frozenset({"transfer.reversed", "transfer.updated"})
+
+
+class PayoutNotSentYet(Exception):
+    """The payout's transfer was reversed before the payout was recorded as sent: retried."""
 
 
 class PayoutRef(NamedTuple):
@@ -81,8 +92,9 @@ async def handle_stripe(session: AsyncSession, payload: Any) -> str:
             f"{transfer.get('amount')}); a payout is returned only whole, so a person must "
             "settle this one")
     payout = await _payout_of(session, transfer)
-    from skinstack.payouts import service as payouts  # the lead's module; see PAYOUTS.md
-
+    if payout.status in (PayoutStatus.pending, PayoutStatus.sending):
+        raise PayoutNotSentYet(f"payout {payout.id} is not recorded as sent yet; its reversal "
+                               "waits for it")
     changed = await payouts.apply_outcome(session, Outcome(
         payout.id, Result.returned, reference=transfer_id,
         reason=f"Stripe reversed the transfer {transfer_id}"))

@@ -95,14 +95,16 @@ def transfer_group(batch_id: uuid.UUID) -> str:
 
 
 class StripeProvider:
-    """Stripe Connect transfers for payouts; build it with `from_settings`."""
+    """Stripe Connect transfers for payouts, with STRIPE_SECRET_KEY at STRIPE_API_BASE. The
+    options are for tests (a short timeout, recorded waits)."""
 
-    def __init__(self, api_key: str | None, *, api_base: str = "https://api.stripe.com",
-                 timeout: float = TIMEOUT_SECONDS, attempts: int = ATTEMPTS,
-                 backoff: float = BACKOFF_SECONDS, max_backoff: float = MAX_BACKOFF_SECONDS,
+    def __init__(self, settings: Settings, *, timeout: float = TIMEOUT_SECONDS,
+                 attempts: int = ATTEMPTS, backoff: float = BACKOFF_SECONDS,
+                 max_backoff: float = MAX_BACKOFF_SECONDS,
                  sleep: Callable[[float], Awaitable[None]] = asyncio.sleep) -> None:
-        self.api_key = api_key
-        self.api_base = api_base.rstrip("/")
+        key = settings.stripe_secret_key
+        self.api_key = key.get_secret_value() if key is not None else None
+        self.api_base = settings.stripe_api_base.rstrip("/")
         self.timeout = timeout
         self.attempts = max(1, attempts)
         self.backoff = backoff
@@ -110,12 +112,6 @@ class StripeProvider:
         self.sleep = sleep
         self._client: stripe.StripeClient | None = None
         self._http: stripe.HTTPXClient | None = None
-
-    @classmethod
-    def from_settings(cls, settings: Settings, **options: Any) -> StripeProvider:
-        key = settings.stripe_secret_key
-        return cls(key.get_secret_value() if key else None, api_base=settings.stripe_api_base,
-                   **options)
 
     @property
     def client(self) -> stripe.StripeClient:
@@ -184,7 +180,11 @@ class StripeProvider:
 
     async def find(self, transfer: Transfer) -> Outcome | None:
         """The transfer Stripe made for this payout, whatever answer we lost: searched in the
-        batch's transfer group by the payout id in its metadata. None when there is none."""
+        batch's transfer group by the payout id in its metadata. None when there is none.
+
+        A transfer found is `paid`, even when reversed since: the payout was paid, and its
+        reversal is Stripe's `transfer.reversed` event, which returns it (a payout cannot move
+        from `sending` to `returned`, and the event waits until it is `paid`)."""
         wanted = str(transfer.payout_id)
         params: Any = {"transfer_group": transfer_group(transfer.batch_id), "limit": LIST_PAGE}
         while True:
@@ -193,7 +193,7 @@ class StripeProvider:
             for found in page.data:
                 made = found.to_dict()
                 if (made.get("metadata") or {}).get("payout_id") == wanted:
-                    return _outcome_of(transfer.payout_id, made)
+                    return Outcome(transfer.payout_id, Result.paid, reference=made["id"])
             if not page.has_more or not page.data:
                 return None
             params = {**params, "starting_after": page.data[-1].id}
@@ -229,13 +229,6 @@ class StripeProvider:
 
 class _KeyReused(Exception):
     """Stripe's idempotency_error: the key was first used with other parameters."""
-
-
-def _outcome_of(payout_id: uuid.UUID, made: dict[str, Any]) -> Outcome:
-    if made.get("reversed"):
-        return Outcome(payout_id, Result.returned, reference=made["id"],
-                       reason="The Stripe transfer was reversed")
-    return Outcome(payout_id, Result.paid, reference=made["id"])
 
 
 def _retryable(exc: stripe.StripeError) -> bool:
