@@ -293,3 +293,17 @@ async def test_find_reports_a_transfer_reversed_since_as_paid(
     fake_stripe.reverse(paid.reference)
 
     assert await stripe_provider.find(transfer) == paid
+
+
+async def test_account_ids_and_transfer_groups_stay_out_of_the_log(
+        fake_stripe: FakeStripe, stripe_provider: StripeProvider,
+        caplog: pytest.LogCaptureFixture) -> None:
+    transfer = a_transfer(fake_stripe.add_account())
+    fake_stripe.fail_next(500)
+    assert await stripe_provider.check_destination(transfer.destination) is None
+    await stripe_provider.send(transfer)
+    assert await stripe_provider.find(transfer) is not None
+
+    logged = "\n".join(record.getMessage() for record in caplog.records)
+    assert transfer.destination not in logged
+    assert str(transfer.batch_id) not in logged
