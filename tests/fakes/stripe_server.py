@@ -37,6 +37,10 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
+from pydantic import SecretStr
+
+from skinstack.config import Settings, get_settings
+
 HANG = "hang"
 DROP = "drop"
 API_KEY = "sk_test_fake"
@@ -136,6 +140,13 @@ class FakeStripe:
         assert self._server is not None
         host, port = self._server.server_address[:2]
         return f"http://{host}:{port}"
+
+    def settings(self, *, key: str | None = API_KEY) -> Settings:
+        """The process's settings with STRIPE_SECRET_KEY (None: unset) and STRIPE_API_BASE
+        pointing at this fake."""
+        return get_settings().model_copy(update={
+            "stripe_secret_key": SecretStr(key) if key is not None else None,
+            "stripe_api_base": self.url})
 
     def add_account(self, account_id: str | None = None, *,
                     transfers: str | None = "active") -> str:

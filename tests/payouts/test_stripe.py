@@ -26,7 +26,6 @@ from skinstack.payouts.providers.stripe import (
     stripe_exponent,
 )
 from tests.fakes.stripe_server import API_KEY, DROP, HANG, FakeStripe
-from tests.payouts.conftest import Waits, stripe_settings
 
 
 def a_transfer(destination: str, *, amount: int = 12345, currency: str = "USD",
@@ -101,7 +100,7 @@ def test_stripe_amounts_are_the_same_value_never_rounded(currency: str, minor: i
 # --- retries: the same key every time, one transfer -----------------------------------------
 
 async def test_a_500_then_success_makes_exactly_one_transfer(
-        fake_stripe: FakeStripe, stripe_provider: StripeProvider, waits: Waits) -> None:
+        fake_stripe: FakeStripe, stripe_provider: StripeProvider, waits: list[float]) -> None:
     transfer = a_transfer(fake_stripe.add_account())
     fake_stripe.fail_next(500)
 
@@ -127,7 +126,7 @@ async def test_a_timeout_is_retried_with_the_same_key_and_answered_by_the_same_t
 
 
 async def test_a_429_then_success_makes_exactly_one_transfer(
-        fake_stripe: FakeStripe, stripe_provider: StripeProvider, waits: Waits) -> None:
+        fake_stripe: FakeStripe, stripe_provider: StripeProvider, waits: list[float]) -> None:
     transfer = a_transfer(fake_stripe.add_account())
     fake_stripe.fail_next(429)
 
@@ -139,7 +138,7 @@ async def test_a_429_then_success_makes_exactly_one_transfer(
 
 
 async def test_backoff_doubles_and_the_provider_gives_up_unavailable(
-        fake_stripe: FakeStripe, stripe_provider: StripeProvider, waits: Waits) -> None:
+        fake_stripe: FakeStripe, stripe_provider: StripeProvider, waits: list[float]) -> None:
     transfer = a_transfer(fake_stripe.add_account())
     fake_stripe.fail_next(503, times=stripe_provider.attempts)
 
@@ -158,7 +157,7 @@ async def test_backoff_doubles_and_the_provider_gives_up_unavailable(
 # --- refusals -------------------------------------------------------------------------------
 
 async def test_a_400_is_refused_with_stripes_message_and_not_retried(
-        fake_stripe: FakeStripe, stripe_provider: StripeProvider, waits: Waits) -> None:
+        fake_stripe: FakeStripe, stripe_provider: StripeProvider, waits: list[float]) -> None:
     fake_stripe.fail_next(400, message="Insufficient funds in Stripe account.",
                           code="balance_insufficient")
 
@@ -193,7 +192,7 @@ async def test_the_same_payout_sent_again_with_other_parameters_is_not_paid_twic
 
 
 async def test_without_a_secret_key_nothing_is_sent(fake_stripe: FakeStripe) -> None:
-    async with StripeProvider(stripe_settings(fake_stripe, key=None)) as provider:
+    async with StripeProvider(fake_stripe.settings(key=None)) as provider:
         with pytest.raises(NotConfigured, match="STRIPE_SECRET_KEY"):
             await provider.send(a_transfer(fake_stripe.add_account()))
         with pytest.raises(NotConfigured):
@@ -203,7 +202,7 @@ async def test_without_a_secret_key_nothing_is_sent(fake_stripe: FakeStripe) -> 
 
 async def test_a_key_stripe_refuses_is_not_configured_not_a_refusal(
         fake_stripe: FakeStripe) -> None:
-    async with StripeProvider(stripe_settings(fake_stripe, key="sk_test_wrong")) as provider:
+    async with StripeProvider(fake_stripe.settings(key="sk_test_wrong")) as provider:
         with pytest.raises(NotConfigured, match="Invalid API Key"):
             await provider.send(a_transfer(fake_stripe.add_account()))
     assert fake_stripe.transfers == []
@@ -241,7 +240,7 @@ async def test_find_after_a_crash_returns_the_transfer_so_nothing_is_resent(
         fake_stripe: FakeStripe) -> None:
     transfer = a_transfer(fake_stripe.add_account())
     fake_stripe.fail_next(DROP)  # the transfer is made; the answer never arrives
-    async with StripeProvider(stripe_settings(fake_stripe), attempts=1) as provider:
+    async with StripeProvider(fake_stripe.settings(), attempts=1) as provider:
         with pytest.raises(Unavailable, match="no answer"):
             await provider.send(transfer)
         [made] = fake_stripe.transfers

@@ -25,7 +25,6 @@ from skinstack.webhooks import tasks
 from tests.commissions.helpers import ledger_totals
 from tests.factories import Account, world
 from tests.fakes.stripe_server import DROP, FakeStripe
-from tests.payouts.conftest import stripe_settings
 from tests.payouts.helpers import earn, make_batch, of, payable
 
 SECRET = "whsec_test_secret"
@@ -203,7 +202,7 @@ async def test_a_signed_reversal_delivered_twice_returns_the_payout_and_the_mone
     batch = await make_batch(client, admin)
     (made,) = of(batch, w.a)
     payout_id, available = uuid.UUID(made["id"]), ledger.influencer_available(uuid.UUID(w.a.id))
-    async with StripeProvider(stripe_settings(fake_stripe)) as provider:
+    async with StripeProvider(fake_stripe.settings()) as provider:
         await sender.send_batch(sessionmaker, uuid.UUID(batch["id"]),
                                 providers=sender.Providers(stripe=provider))
     [transfer] = fake_stripe.transfers
@@ -253,7 +252,7 @@ async def test_a_reversal_before_the_payout_is_recorded_waits_for_the_next_send(
     payout_id, available = uuid.UUID(made["id"]), ledger.influencer_available(uuid.UUID(w.a.id))
 
     fake_stripe.fail_next(DROP)  # Stripe makes the transfer; the sender never hears of it
-    async with StripeProvider(stripe_settings(fake_stripe), attempts=1) as provider:
+    async with StripeProvider(fake_stripe.settings(), attempts=1) as provider:
         report = await sender.send_batch(sessionmaker, batch_id,
                                          providers=sender.Providers(stripe=provider))
     assert report.counts["waiting"] == 1
@@ -269,7 +268,7 @@ async def test_a_reversal_before_the_payout_is_recorded_waits_for_the_next_send(
     await session.refresh(row)
     assert row.status == EventStatus.pending and "not recorded as sent yet" in row.last_error
 
-    async with StripeProvider(stripe_settings(fake_stripe)) as provider:  # the next run
+    async with StripeProvider(fake_stripe.settings()) as provider:  # the next run
         await sender.send_batch(sessionmaker, batch_id,
                                 providers=sender.Providers(stripe=provider))
     assert len(fake_stripe.transfers) == 1 and len(fake_stripe.posts()) == 1  # found, not resent
