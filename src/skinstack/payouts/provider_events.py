@@ -1,5 +1,5 @@
-"""What the payout providers' webhook events do to payouts, called by the inbox's worker
-(webhooks.service.process_events) in its transaction. Never commits.
+"""What Stripe's webhook events do to payouts: the handler payouts.webhooks calls for
+source `stripe`, in the inbox worker's transaction. Never commits.
 
 Stripe: `transfer.reversed`, and `transfer.updated` whose transfer is now `reversed`, return
 the payout the transfer paid (found by the `payout_id` in the transfer's metadata, or else by
@@ -24,13 +24,14 @@ The payout lookup lives here (not in payouts.repository) while that module is th
 from __future__ import annotations
 
 import uuid
+from datetime import datetime
 from typing import Any, NamedTuple
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from skinstack.conversions.normalise import Unprocessable, load_json
-from skinstack.models import Payout, PayoutMethod, PayoutStatus, WebhookSource
+from skinstack.models import Payout, PayoutMethod, PayoutStatus
 from skinstack.payouts import service as payouts
 from skinstack.payouts.providers import Outcome, Result
 from skinstack.webhooks.repository import InboxEvent
@@ -64,15 +65,14 @@ async def payout_by_reference(*, session: AsyncSession, method: PayoutMethod,
     return None if row is None else PayoutRef(*row)
 
 
-async def handle(session: AsyncSession, event: InboxEvent) -> str:
-    """Applies one payout provider's event; returns what it did (`returned`, `unchanged`,
-    `ignored`), for the log. Unprocessable when it can never be applied as it is."""
-    if event.source == WebhookSource.stripe:
-        return await handle_stripe(session, load_json(event.body))
-    raise Unprocessable(f"no handler for {event.source} events")
+async def stripe_event(session: AsyncSession, event: InboxEvent, *, now: datetime) -> None:
+    """Applies one Stripe event (see the module's docstring); Unprocessable when it can never
+    be applied as it is, PayoutNotSentYet while its payout is not recorded as sent."""
+    await apply_stripe_event(session, load_json(event.body), now=now)
 
 
-async def handle_stripe(session: AsyncSession, payload: Any) -> str:
+async def apply_stripe_event(session: AsyncSession, payload: Any, *, now: datetime) -> str:
+    """What the event did: `returned`, `unchanged` (a repeat) or `ignored`."""
     if not isinstance(payload, dict) or not isinstance(payload.get("type"), str):
         raise Unprocessable("not a Stripe event (no type)")
     if payload["type"] not in STRIPE_REVERSAL_TYPES:
@@ -97,7 +97,7 @@ async def handle_stripe(session: AsyncSession, payload: Any) -> str:
                                "waits for it")
     changed = await payouts.apply_outcome(session, Outcome(
         payout.id, Result.returned, reference=transfer_id,
-        reason=f"Stripe reversed the transfer {transfer_id}"))
+        reason=f"Stripe reversed the transfer {transfer_id}"), now=now)
     return "returned" if changed else "unchanged"
 
 

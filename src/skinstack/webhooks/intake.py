@@ -1,9 +1,5 @@
 """The inbox's front door: find the integration, verify on the raw body, store, enqueue.
 
-The payout providers' events (Stripe's, PayPal's) name no merchant: they are verified with
-the platform's own webhook secret (STRIPE_WEBHOOK_SECRET) and stored with no merchant and no
-integration, by the same insert and deferral.
-
 A delivery is accepted only when its signature verifies against the secret of the merchant's
 own integration (found by the shop domain, Impact account id, Refersion key or postback key;
 never "the first merchant"). Accepted deliveries are inserted with ON CONFLICT (source,
@@ -181,11 +177,11 @@ async def store(session: AsyncSession, *, source: WebhookSource, external_id: st
     return Accepted(event_id=stored.event_id)
 
 
-async def store_payout_event(session: AsyncSession, *, source: WebhookSource,
-                             external_id: str, topic: str, headers: Mapping[str, str],
-                             body: bytes) -> Accepted:
-    """A payout provider's verified event and its job, in one statement; a repeat inserts
-    neither. An identity or topic PostgreSQL cannot store is replaced as in `store`."""
+async def store_payout_event(session: AsyncSession, *, source: WebhookSource, external_id: str,
+                             topic: str, headers: Mapping[str, str], body: bytes) -> Accepted:
+    """A payment provider's verified event about our payouts, stored and its job deferred in
+    one statement (no merchant, no integration); a repeat stores neither. Identities
+    PostgreSQL cannot store are replaced as in store()."""
     if normalise.unstorable(external_id) is not None:
         external_id = f"body:{body_digest(body)}"
     if normalise.unstorable(topic) is not None:
@@ -263,35 +259,6 @@ async def refersion(session: AsyncSession, headers: Mapping[str, str], body: byt
                        topic="conversion", headers=headers, body=body)
 
 
-async def postback(session: AsyncSession, headers: Mapping[str, str], body: bytes,
-                   *, now: float | None = None) -> Accepted:
-    try:  # a body that cannot be read has no key and no signature to check
-        params = normalise.postback_parameters(headers.get("content-type", ""), body)
-    except normalise.Unprocessable:
-        raise BadSignature() from None
-    key = params.get("key", "")
-    if not key:
-        raise BadSignature()
-    try:
-        signed = signatures.canonical_parameters(params.items())
-    except UnicodeEncodeError:  # an unpaired surrogate (from a JSON escape) has no signed form
-        raise BadSignature() from None
-    sender = await verified_sender(
-        session, type=IntegrationType.postback, account_id=key,
-        check=lambda sender: signatures.hex_hmac_matches(sender.secret, signed,
-                                                         params.get("signature")))
-    try:
-        sent_at = int(params.get("timestamp", ""))
-    except ValueError:
-        raise BadSignature() from None
-    if abs((time.time() if now is None else now) - sent_at) > POSTBACK_MAX_SKEW_SECONDS:
-        raise BadSignature()
-    external_id = normalise.postback_external_id(str(sender.integration_id), params)
-    return await store(session, source=WebhookSource.postback, external_id=external_id,
-                       sender=sender, topic=params.get("event", "conversion")[:100],
-                       headers=headers, body=body)
-
-
 async def stripe(session: AsyncSession, headers: Mapping[str, str], body: bytes) -> Accepted:
     """Stripe's events about our transfers: `Stripe-Signature` (`t=…,v1=…`, HMAC-SHA256 of
     `t.body` under STRIPE_WEBHOOK_SECRET, at most STRIPE_TOLERANCE_SECONDS old) checked by the
@@ -320,3 +287,32 @@ async def stripe(session: AsyncSession, headers: Mapping[str, str], body: bytes)
         f"body:{body_digest(body)}",
         topic=topic if isinstance(topic, str) and topic else "unreadable",
         headers=headers, body=body)
+
+
+async def postback(session: AsyncSession, headers: Mapping[str, str], body: bytes,
+                   *, now: float | None = None) -> Accepted:
+    try:  # a body that cannot be read has no key and no signature to check
+        params = normalise.postback_parameters(headers.get("content-type", ""), body)
+    except normalise.Unprocessable:
+        raise BadSignature() from None
+    key = params.get("key", "")
+    if not key:
+        raise BadSignature()
+    try:
+        signed = signatures.canonical_parameters(params.items())
+    except UnicodeEncodeError:  # an unpaired surrogate (from a JSON escape) has no signed form
+        raise BadSignature() from None
+    sender = await verified_sender(
+        session, type=IntegrationType.postback, account_id=key,
+        check=lambda sender: signatures.hex_hmac_matches(sender.secret, signed,
+                                                         params.get("signature")))
+    try:
+        sent_at = int(params.get("timestamp", ""))
+    except ValueError:
+        raise BadSignature() from None
+    if abs((time.time() if now is None else now) - sent_at) > POSTBACK_MAX_SKEW_SECONDS:
+        raise BadSignature()
+    external_id = normalise.postback_external_id(str(sender.integration_id), params)
+    return await store(session, source=WebhookSource.postback, external_id=external_id,
+                       sender=sender, topic=params.get("event", "conversion")[:100],
+                       headers=headers, body=body)

@@ -126,8 +126,6 @@ async def store_event(*, session: AsyncSession, source: WebhookSource, external_
     return Stored(integration_current=current, event_id=event_id)
 
 
-# The payout providers' events (PAYOUT_SOURCES) come from no merchant and no integration: the
-# same insert and deferral, without the sender's check.
 _STORE_PAYOUT_EVENT = text("""
     WITH stored AS (
         INSERT INTO webhook_events (source, external_id, merchant_id, integration_id, topic,
@@ -136,25 +134,25 @@ _STORE_PAYOUT_EVENT = text("""
                 clock_timestamp())
         ON CONFLICT (source, external_id) DO NOTHING
         RETURNING id
-    ), deferred AS (
-        SELECT stored.id, procrastinate_defer_jobs_v1(ARRAY[ROW(:queue, :task, 0, NULL, NULL,
-                   jsonb_build_object('event_id', stored.id::text), NULL
-               )::procrastinate_job_to_defer_v1])
-        FROM stored
     )
-    SELECT id FROM deferred
+    SELECT stored.id, procrastinate_defer_jobs_v1(ARRAY[ROW(:queue, :task, 0, NULL, NULL,
+               jsonb_build_object('event_id', stored.id::text), NULL
+           )::procrastinate_job_to_defer_v1])
+    FROM stored
 """)
 
 
 async def store_payout_event(*, session: AsyncSession, source: WebhookSource, external_id: str,
                              topic: str, headers: Mapping[str, str],
                              body: bytes) -> uuid.UUID | None:
-    """Inserts a payout provider's event (merchant and integration NULL) with `ON CONFLICT
-    (source, external_id) DO NOTHING` and defers its job, in one statement; the new event's id,
+    """A payment provider's event about our payouts (no merchant, no integration): inserted
+    (`ON CONFLICT (source, external_id) DO NOTHING`) with its job deferred, in one statement;
     None for a repeat."""
-    return await session.scalar(_STORE_PAYOUT_EVENT, {
+    row = (await session.execute(_STORE_PAYOUT_EVENT, {
         "source": source, "external_id": external_id, "topic": topic,
-        "headers": json.dumps(headers), "body": body, "queue": QUEUE, "task": PROCESS_TASK})
+        "headers": json.dumps(headers), "body": body, "queue": QUEUE, "task": PROCESS_TASK,
+    })).first()
+    return None if row is None else row[0]
 
 
 # --- processing: the worker's batch ---------------------------------------------------------
@@ -168,7 +166,7 @@ class InboxEvent(NamedTuple):
     body: bytes
     status: str
     merchant_id: uuid.UUID | None
-    """None only for the payout providers' events (PAYOUT_SOURCES)."""
+    """None for the payment providers' events (PAYOUT_SOURCES)."""
     received_at: datetime
 
 

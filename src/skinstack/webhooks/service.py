@@ -6,8 +6,7 @@ inbox, and processing events into conversions, credits and commissions. Never co
 Then, in the caller's transaction: apply the reports (conversions/service), attribute the
 conversions they touched (attribution/service), settle the commissions of those whose credits
 changed or that got an adjustment (commissions/service), mark the events handled, and the
-unprocessable ones `failed`. The payout providers' events (PAYOUT_SOURCES) are not
-conversions: payouts.provider_events applies them, in the same transaction.
+unprocessable ones `failed`.
 
 An event that fails otherwise is counted on that event alone (`count_failed_attempt`): it is
 `dead` after MAX_ATTEMPTS, or `failed` at once when retrying cannot help (`failure_of`). Its
@@ -45,7 +44,7 @@ from skinstack.models import (
     WebhookEvent,
     WebhookSource,
 )
-from skinstack.payouts import provider_events
+from skinstack.payouts import webhooks as payout_webhooks
 from skinstack.webhooks import intake, repository
 from skinstack.webhooks.repository import InboxEvent
 
@@ -212,13 +211,12 @@ class Plan:
 
 
 def plan_events(events: Iterable[InboxEvent]) -> Plan:
-    """Pure: handled events are skipped, and so are the payout providers' (they are not
-    conversions); the others are normalised in arrival order, or set aside with the reason
-    they cannot be."""
+    """Pure: handled events are skipped; the others are normalised in arrival order, or set
+    aside with the reason they cannot be."""
     reports: list[conversions.Report] = []
     unprocessable: dict[uuid.UUID, str] = {}
     for event in sorted(events, key=lambda event: (event.received_at, event.id)):  # as they came
-        if event.status == EventStatus.handled or event.source in PAYOUT_SOURCES:
+        if event.status == EventStatus.handled:
             continue
         try:
             reports.append(conversions.Report(event.merchant_id, event.source,
@@ -246,8 +244,8 @@ class Processed:
 async def process_events(session: AsyncSession, event_ids: Sequence[uuid.UUID]) -> Processed:
     """Handles the events in `session`'s transaction. Events already handled are skipped; one
     whose body can never be normalised is marked `failed`; any other error is raised."""
-    events = await repository.lock_events(session=session, event_ids=event_ids)
-    plan = plan_events(events)
+    locked = await repository.lock_events(session=session, event_ids=event_ids)
+    plan = plan_events(event for event in locked if event.source not in PAYOUT_SOURCES)
     processed = Processed(failed=dict(plan.unprocessable))
     if plan.reports:
         processed.applied = await conversions.apply_many(session, plan.reports)
@@ -263,29 +261,17 @@ async def process_events(session: AsyncSession, event_ids: Sequence[uuid.UUID]) 
         processed.handled = [report.event_id for report in plan.reports
                              if report.event_id is not None]
         await repository.mark_handled(session=session, event_ids=processed.handled)
-    await _process_payout_events(session, events, processed)
-    for event_id, reason in processed.failed.items():
+    for event_id, reason in plan.unprocessable.items():
         await count_failed_attempt(session, event_id, Failure(reason, permanent=True))
+    payout_events = [event for event in locked if event.source in PAYOUT_SOURCES]
+    if payout_events:  # the payment providers' events about our payouts
+        payouts_handled = await payout_webhooks.process_events(session, payout_events)
+        processed.handled += payouts_handled.handled
+        processed.failed |= payouts_handled.failed
+        await repository.mark_handled(session=session, event_ids=payouts_handled.handled)
+        for event_id, reason in payouts_handled.failed.items():
+            await count_failed_attempt(session, event_id, Failure(reason, permanent=True))
     return processed
-
-
-async def _process_payout_events(session: AsyncSession, events: Iterable[InboxEvent],
-                                 processed: Processed) -> None:
-    """The payout providers' events among `events`, applied in arrival order
-    (payouts.provider_events); one that can never be applied is set aside with the reason."""
-    handled: list[uuid.UUID] = []
-    for event in sorted(events, key=lambda event: (event.received_at, event.id)):
-        if event.source not in PAYOUT_SOURCES or event.status == EventStatus.handled:
-            continue
-        try:
-            await provider_events.handle(session, event)
-        except normalise.Unprocessable as exc:
-            processed.failed[event.id] = str(exc)
-            continue
-        handled.append(event.id)
-    if handled:
-        await repository.mark_handled(session=session, event_ids=handled)
-        processed.handled.extend(handled)
 
 
 class Failure(NamedTuple):
