@@ -67,6 +67,15 @@ async def refersion_webhook(request: Request, session: DBSession) -> DeliveryOut
                                        await request.body()))
 
 
+@router.post("/webhooks/stripe", response_model=DeliveryOut, responses=SIGNED)
+async def stripe_webhook(request: Request, session: DBSession) -> DeliveryOut:
+    """Stripe's events about payouts' transfers (`transfer.reversed` returns the payout's
+    money to the influencer's available balance; other types are kept and do nothing),
+    signed with STRIPE_WEBHOOK_SECRET (`Stripe-Signature`, at most 300 s old)."""
+    return answer(await intake.accept(intake.stripe, session, request.headers,
+                                       await request.body()))
+
+
 @router.post("/postback", response_model=DeliveryOut, responses=SIGNED)
 async def generic_postback(request: Request, session: DBSession) -> DeliveryOut:
     """Server-to-server postback, form-encoded or a JSON object of strings: `key`,
@@ -75,15 +84,6 @@ async def generic_postback(request: Request, session: DBSession) -> DeliveryOut:
     `email`, `occurred_at`; `signature` = hex HMAC-SHA256 over the other parameters sorted by
     name, each `name=value` percent-encoded, joined with `&`."""
     return answer(await intake.accept(intake.postback, session, request.headers,
-                                       await request.body()))
-
-
-@router.post("/webhooks/stripe", response_model=DeliveryOut, responses=SIGNED)
-async def stripe_webhook(request: Request, session: DBSession) -> DeliveryOut:
-    """Stripe's events about payouts' transfers (`transfer.reversed` returns the payout's
-    money to the influencer's available balance; other types are kept and do nothing),
-    signed with STRIPE_WEBHOOK_SECRET (`Stripe-Signature`, at most 300 s old)."""
-    return answer(await intake.accept(intake.stripe, session, request.headers,
                                        await request.body()))
 
 
