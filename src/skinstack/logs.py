@@ -80,3 +80,7 @@ def configure_logging(level: str = "INFO", stream: TextIO | None = None) -> None
     for name in ("uvicorn", "uvicorn.error"):
         logging.getLogger(name).handlers[:] = []
         logging.getLogger(name).propagate = True
+    # The payment SDKs log every request's URL at INFO: Stripe account ids (which payouts
+    # keep encrypted) and transfer groups. Their warnings and errors still come through.
+    for name in ("stripe", "httpx"):
+        logging.getLogger(name).setLevel(logging.WARNING)

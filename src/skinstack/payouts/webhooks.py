@@ -9,6 +9,8 @@ a webhook and a status poll telling the same thing) changes things once.
 PayPal: `PAYMENT.PAYOUTS-ITEM.*` events carry the payout item; its `sender_item_id` is our
 payout id and its `transaction_status` maps as in batch_outcomes (providers.paypal.item_outcome).
 Other PayPal events (the batch's own) change nothing.
+Stripe: `transfer.reversed` (and `transfer.updated` with the transfer reversed) returns the
+payout the transfer paid; see payouts.provider_events. Other Stripe events change nothing.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from skinstack.conversions import normalise
 from skinstack.models import EventStatus, WebhookSource
 from skinstack.payouts import service as payouts
+from skinstack.payouts.provider_events import stripe_event
 from skinstack.payouts.providers.paypal import item_outcome
 from skinstack.webhooks.repository import InboxEvent
 
@@ -47,7 +50,8 @@ async def paypal_event(session: AsyncSession, event: InboxEvent, *, now: datetim
 
 
 Handler = Callable[..., Awaitable[None]]
-HANDLERS: dict[str, Handler] = {WebhookSource.paypal: paypal_event}
+HANDLERS: dict[str, Handler] = {WebhookSource.paypal: paypal_event,
+                                 WebhookSource.stripe: stripe_event}
 
 
 @dataclass

@@ -1,5 +1,5 @@
-"""POST /webhooks/shopify, /webhooks/impact, /webhooks/refersion and /postback in front of
-FastAPI's layers.
+"""POST /webhooks/shopify, /webhooks/impact, /webhooks/refersion, /postback and the payout
+providers' /webhooks/stripe in front of FastAPI's layers.
 
 Deliveries come in bursts from stores and networks, and FastAPI's routing, dependency
 resolution and response validation cost as much as storing one. Here a delivery passes only
@@ -24,7 +24,8 @@ from skinstack.webhooks import intake
 from skinstack.webhooks.router import answer
 
 SOURCES = {"/webhooks/shopify": intake.shopify, "/webhooks/impact": intake.impact,
-           "/webhooks/refersion": intake.refersion, "/postback": intake.postback}
+           "/webhooks/refersion": intake.refersion, "/postback": intake.postback,
+           "/webhooks/stripe": intake.stripe}
 _ROUTES = {path: SimpleNamespace(path=path) for path in SOURCES}  # for the access log
 
 

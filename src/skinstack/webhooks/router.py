@@ -26,7 +26,7 @@ from skinstack.webhooks.schemas import (
 )
 
 router = APIRouter(tags=["conversions in"])
-# The four delivery routes below describe their paths in the OpenAPI document; served through
+# The delivery routes below describe their paths in the OpenAPI document; served through
 # skinstack.app.asgi(), deliveries are answered by webhooks.lane in front of FastAPI, with the
 # same intake.accept() and answer().
 
@@ -64,6 +64,15 @@ async def refersion_webhook(request: Request, session: DBSession) -> DeliveryOut
     """Refersion conversion webhooks: `Refersion-Public-Key` names the integration,
     `Refersion-Signature` is the base64 HMAC-SHA256 of the body."""
     return answer(await intake.accept(intake.refersion, session, request.headers,
+                                       await request.body()))
+
+
+@router.post("/webhooks/stripe", response_model=DeliveryOut, responses=SIGNED)
+async def stripe_webhook(request: Request, session: DBSession) -> DeliveryOut:
+    """Stripe's events about payouts' transfers (`transfer.reversed` returns the payout's
+    money to the influencer's available balance; other types are kept and do nothing),
+    signed with STRIPE_WEBHOOK_SECRET (`Stripe-Signature`, at most 300 s old)."""
+    return answer(await intake.accept(intake.stripe, session, request.headers,
                                        await request.body()))
 
 
