@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -34,11 +34,13 @@ admin_cli = typer.Typer(help="Administrators.", no_args_is_help=True)
 products_cli = typer.Typer(help="Product catalog.", no_args_is_help=True)
 imports_cli = typer.Typer(help="Conversion reports from networks.", no_args_is_help=True)
 attribution_cli = typer.Typer(help="Attribution of conversions.", no_args_is_help=True)
+payouts_cli = typer.Typer(help="Payout batches.", no_args_is_help=True)
 cli.add_typer(db_cli, name="db")
 cli.add_typer(admin_cli, name="admin")
 cli.add_typer(products_cli, name="products")
 cli.add_typer(imports_cli, name="imports")
 cli.add_typer(attribution_cli, name="attribution")
+cli.add_typer(payouts_cli, name="payouts")
 console = Console(stderr=True)
 
 
@@ -349,6 +351,134 @@ def attribution_rerun(
     console.print(f"{summary.conversions} conversions: {summary.attributed} attributed, "
                   f"{summary.unattributed} not attributed, {summary.waiting} waiting for their "
                   f"click; {summary.changed} changed.")
+
+
+@payouts_cli.command("run")
+def payouts_run(
+    period: Annotated[str, typer.Option(help="The month to pay, YYYY-MM (UTC).")],
+    dry_run: Annotated[bool, typer.Option(help="Show the figures; write nothing.")] = False,
+) -> None:
+    """Makes the period's payout batch: every influencer whose unsettled balance reaches the
+    minimum and whose payout details are complete; a summary table, and what rolls over."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+    from rich.table import Table
+
+    from skinstack.commissions.service import month_bounds
+    from skinstack.compliance import audit
+    from skinstack.config import get_settings
+    from skinstack.errors import AppError
+    from skinstack.kit.money import format_minor
+    from skinstack.payouts import service
+
+    try:
+        start, end = (moment.date() for moment in month_bounds(period))
+    except AppError:
+        raise typer.BadParameter("YYYY-MM, e.g. 2026-11", param_hint="--period") from None
+    end = end - timedelta(days=1)
+    url = _database_url()
+    migrations.upgrade(url)
+
+    async def main() -> tuple[object, service.BatchPlan]:
+        async with _sessions(url) as sessions, sessions() as session:
+            _as_system(session)
+            with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                          console=console) as bar:
+                task = bar.add_task("Making the batch", total=len(service.STAGES))
+
+                def stage(name: str) -> None:
+                    bar.update(task, advance=1, description=name)
+
+                batch, plan = await service.create_batch(
+                    session, period_start=start, period_end=end, settings=get_settings(),
+                    by=None, dry_run=dry_run, progress=stage)
+            if batch is not None:
+                audit.record(session.sync_session, action="payout_batch.create",
+                             resource_type="payout_batches", resource_id=batch.id,
+                             changes={"period": [str(start), str(end)],
+                                      "payouts": len(plan.payouts)})
+                await session.commit()
+            return batch, plan
+
+    try:
+        batch, plan = asyncio.run(main())
+    except AppError as exc:
+        console.print(f"[red]{exc.detail}[/red]")
+        raise typer.Exit(1) from None
+    table = Table(title=f"Payouts {start} to {end}" + (" (dry run: nothing written)"
+                                                        if dry_run else ""))
+    for column in ("currency", "method", "payouts", "gross", "processing fees", "net"):
+        table.add_column(column, justify="right" if column not in ("currency", "method")
+                         else "left")
+    groups: dict[tuple[str, str], list] = {}
+    for payout in plan.payouts:
+        groups.setdefault((payout.currency, payout.method), []).append(payout)
+    for (currency, method), payouts in sorted(groups.items()):
+        table.add_row(currency, method, str(len(payouts)),
+                      format_minor(sum(p.gross for p in payouts), currency),
+                      format_minor(sum(p.processing_fees for p in payouts), currency),
+                      format_minor(sum(p.net for p in payouts), currency))
+    console.print(table)
+    waiting: dict[str, int] = {}
+    for held in plan.rolled_over:
+        for reason in held.waiting_for:
+            waiting[reason] = waiting.get(reason, 0) + 1
+    if waiting:
+        console.print("Rolled over: " + ", ".join(f"{count} waiting for {reason}"
+                                                  for reason, count in sorted(waiting.items())))
+    if batch is not None:
+        console.print(f"Batch {batch.id}: send it with `skinstack payouts send {batch.id}`.")
+
+
+@payouts_cli.command("send")
+def payouts_send(
+    batch: Annotated[str, typer.Argument(help="The batch's id.")],
+    concurrency: Annotated[int, typer.Option(min=1, max=256)] = 16,
+) -> None:
+    """Sends the batch's payouts not sent yet. Safe to repeat, also after a crash: a payout is
+    never sent twice."""
+    import uuid
+
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
+
+    from skinstack.compliance import audit
+    from skinstack.config import get_settings
+    from skinstack.errors import AppError
+    from skinstack.payouts import repository, sender
+
+    try:
+        batch_id = uuid.UUID(batch)
+    except ValueError:
+        raise typer.BadParameter("not a batch id", param_hint="BATCH") from None
+    url = _database_url()
+    migrations.upgrade(url)
+
+    async def main() -> sender.SendReport:
+        async with _sessions(url, pool_size=min(concurrency, 20) + 1) as sessions:
+            async with sessions() as session:
+                found = await repository.get_batch(session, batch_id)
+                if found is None:
+                    raise typer.BadParameter("no such batch", param_hint="BATCH")
+                total = sum((await repository.count_open(session, batch_id)).values())
+            with Progress("[progress.description]{task.description}", BarColumn(),
+                          MofNCompleteColumn(), TimeRemainingColumn(), console=console) as bar:
+                task = bar.add_task("Sending", total=total)
+                report = await sender.send_batch(
+                    sessions, batch_id, providers=sender.Providers.from_settings(get_settings()),
+                    concurrency=concurrency, progress=lambda done: bar.advance(task, done))
+            async with sessions() as session, session.begin():
+                _as_system(session)
+                audit.record(session.sync_session, action="payout_batch.send",
+                             resource_type="payout_batches", resource_id=batch_id,
+                             changes={"results": dict(report.counts)})
+            return report
+
+    try:
+        report = asyncio.run(main())
+    except AppError as exc:
+        console.print(f"[red]{exc.detail}[/red]")
+        raise typer.Exit(1) from None
+    console.print(", ".join(f"{count} {result}" for result, count in sorted(report.counts.items()))
+                  or "Nothing to send.")
 
 
 def _utc(value: datetime | None) -> datetime | None:

@@ -101,3 +101,14 @@ async def current_merchant_or_admin_reader(user: MerchantOrAdminUser,
 
 
 MerchantOrAdminReader = Annotated[Reader, Depends(current_merchant_or_admin_reader)]
+
+
+InfluencerOrAdminUser = Annotated[User, Depends(require_role(Role.influencer, Role.admin))]
+
+
+async def current_influencer_or_admin_reader(user: InfluencerOrAdminUser,
+                                             session: DBSession) -> Reader:
+    return await current_reader(user, session)
+
+
+InfluencerOrAdminReader = Annotated[Reader, Depends(current_influencer_or_admin_reader)]

@@ -3,7 +3,8 @@
 Accounts, per party and currency (ARCHITECTURE.md): `merchant:{id}:payable` (goes negative by
 what the merchant owes), `influencer:{id}:pending` and `influencer:{id}:available` (what we
 hold for the influencer before and after approval), `platform:revenue` (our fees),
-`payouts:in_transit` (sent to a provider, not yet settled) and `fees:processing`.
+`payouts:in_transit` (sent to a provider, not yet settled), `payouts:paid` (what reached
+the influencers) and `fees:processing`.
 
 A posting is one money movement: its entries sum to zero in each currency, it has a unique
 idempotency key (posting the same key again does nothing and says so), and its entries are
@@ -27,6 +28,7 @@ from skinstack.models import PostingKind
 
 PLATFORM_REVENUE = "platform:revenue"
 PAYOUTS_IN_TRANSIT = "payouts:in_transit"
+PAYOUTS_PAID = "payouts:paid"
 FEES_PROCESSING = "fees:processing"
 
 

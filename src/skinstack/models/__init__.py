@@ -21,6 +21,8 @@ from skinstack.models.merchant import Merchant
 from skinstack.models.merchant_integration import IntegrationType, MerchantIntegration
 from skinstack.models.network import Network
 from skinstack.models.payout import (
+    FINAL,
+    NEXT,
     BatchStatus,
     Payout,
     PayoutBatch,
@@ -43,7 +45,9 @@ from skinstack.models.webhook_event import (
 __all__ = [
     "ATTRIBUTION_MODELS",
     "CATEGORIES",
+    "FINAL",
     "MATCH_TYPES",
+    "NEXT",
     "PAYOUT_SOURCES",
     "RECALCULABLE",
     "AmazonTrackingId",

@@ -94,6 +94,8 @@ class PayoutBatch(UUIDPrimaryKey, Timestamps, Base):
     created_by: Mapped[uuid.UUID | None] = mapped_column(PG_UUID(as_uuid=True))
     """The admin who made it; NULL when the monthly schedule did."""
     payout_count: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    paypal_batch_id: Mapped[str | None] = mapped_column(String(100))
+    """PayPal's id of the one PayPal batch that carries this batch's PayPal payouts."""
     sent_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     completed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 

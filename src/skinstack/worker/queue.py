@@ -52,7 +52,7 @@ def job(*, name: str, queue: str, cron: str | None = None, pass_context: bool = 
 
 
 TASK_MODULES = ("skinstack.webhooks.tasks", "skinstack.attribution.tasks",
-                "skinstack.commissions.tasks")
+                "skinstack.commissions.tasks", "skinstack.payouts.tasks")
 """Domain modules that declare jobs (imported here, since they import this module)."""
 
 

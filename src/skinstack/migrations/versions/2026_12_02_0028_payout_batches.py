@@ -33,6 +33,7 @@ def upgrade() -> None:
         sa.Column("status", sa.String(length=10), server_default="created", nullable=False),
         sa.Column("created_by", postgresql.UUID(as_uuid=True), nullable=True),
         sa.Column("payout_count", sa.Integer(), server_default="0", nullable=False),
+        sa.Column("paypal_batch_id", sa.String(length=100), nullable=True),
         sa.Column("sent_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("completed_at", sa.DateTime(timezone=True), nullable=True),
         *timestamp_columns(),
