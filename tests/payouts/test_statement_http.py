@@ -76,7 +76,7 @@ async def paid_world(client: httpx.AsyncClient, session: AsyncSession) -> Simple
     refund_posting = await session.scalar(select(LedgerPosting.id).where(
         LedgerPosting.reversal_id == refund.id, LedgerPosting.kind == PostingKind.reversal))
     items.append(Item(posting_id=refund_posting, reversal_id=refund.id,
-                      commission_id=refund.commission_id,
+                      commission_id=refund.commission_id, platform_fee=-refund.platform_fee,
                       amount=await _available_entry(session, refund_posting, influencer_id)))
     gross = sum(item.amount for item in items)
     assert gross == 840 + 1200 + 480 - 240
@@ -132,7 +132,7 @@ async def test_the_statement_agrees_with_the_ledger(client: httpx.AsyncClient,
         sign = "-" if minor < 0 else ""
         return f"{sign}{abs(minor) // 100:,}.{abs(minor) % 100:02d} USD"
 
-    for figure in (settled, -fee, settled - fee, 840 + 1200 + 480, -240, 210 + 300 + 120):
+    for figure in (settled, -fee, settled - fee, 840 + 1200 + 480, -240, 210 + 300 + 120 - 60):
         assert shown(figure) in text
 
     response = await client.get(f"/api/v1/payouts/{paid.payout.id}/statement.csv",
@@ -153,7 +153,7 @@ async def test_the_statement_agrees_with_the_ledger(client: httpx.AsyncClient,
         "22.80", "0.96", "21.84")
     assert totals["gross_amount"] == shown(settled).removesuffix(" USD")  # the ledger's
     assert (totals["commissions_net"], totals["reversals"], totals["platform_fees"]) == (
-        "25.20", "-2.40", "6.30")
+        "25.20", "-2.40", "5.70")
 
 
 async def test_only_the_influencer_and_admins_see_a_statement(

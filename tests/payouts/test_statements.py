@@ -54,9 +54,9 @@ def line(order_id: str, net: int, fee: int, products: str = "VITC-30, MASK-1",
                           platform_fee=fee, net=net)
 
 
-def reversal(order_id: str, amount: int, kind: str = "refund") -> ReversalLine:
+def reversal(order_id: str, amount: int, kind: str = "refund", fee: int = 0) -> ReversalLine:
     return ReversalLine(reversal_id=uuid.uuid4(), order_id=order_id, date=date(2026, 11, 20),
-                        kind=kind, amount=amount)
+                        kind=kind, amount=amount, platform_fee=fee)
 
 
 def pdf_pages(document: bytes) -> list[str]:
@@ -81,18 +81,18 @@ SEED = [line("1001", 840, 210), line("1002", 1200, 300, products="MASK-1"),
 
 
 def test_the_pdf_opens_and_holds_every_order_and_the_totals() -> None:
-    made = statement(SEED, [reversal("1003", 240)])
+    made = statement(SEED, [reversal("1003", 240, fee=60)])
     totals = made.totals
     assert (totals.commissions_net, totals.reversals, totals.gross_amount,
             totals.platform_fees, totals.processing_fees, totals.net_amount) == (
-        2520, 240, 2280, 630, 96, 2184)
+        2520, 240, 2280, 570, 96, 2184)
     document = render_pdf(made)
     assert document.startswith(b"%PDF-")
     text = "\n".join(pdf_pages(document))
     for order_id in ("1001", "1002", "1003"):
         assert order_id in text
     for figure in ("25.20 USD", "-2.40 USD", "22.80 USD", "-0.96 USD", "21.84 USD",
-                   "6.30 USD", "10.50", "8.40"):
+                   "5.70 USD", "10.50", "8.40", "-3.00", "-0.60"):
         assert figure in text
     assert "Gabriela Q. Public" in text and "refund" in text and "tr_123" in text
     assert "2026-11-01 to 2026-11-30" in text and "page 1 of 1" in text
@@ -123,7 +123,7 @@ def test_three_hundred_lines_run_over_pages_with_the_header_on_each() -> None:
         assert f"page {number} of {len(pages)}" in page
         if "ORD-" in page:  # every page with lines starts its table with the header
             assert "Order Date Products Gross Platform fee Net" in page or (
-                "Order Date Kind Amount taken back" in page)
+                "Order Date Kind Gross Platform fee Taken back" in page)
     net = sum(1000 + n for n in range(300)) - 500
     assert f"{grouped(net, 'USD')} USD" in pages[-1]
     assert f"{grouped(net - 50, 'USD')} USD" in pages[-1]
@@ -131,7 +131,8 @@ def test_three_hundred_lines_run_over_pages_with_the_header_on_each() -> None:
 
 def test_the_csv_has_every_line_and_its_totals() -> None:
     made = statement([*SEED, line("1004", 100, 0, products='=HYPERLINK("x")')],
-                     [reversal("1003", 240), reversal("1001", 840, kind="cancellation")])
+                     [reversal("1003", 240, fee=60),
+                      reversal("1001", 840, kind="cancellation", fee=210)])
     details, lines, totals = csv_sections(render_csv(made))
     assert details[0] == ["statement", "value"]
     assert dict(details[1:])["payout_id"] == str(made.payout_id)
@@ -142,26 +143,29 @@ def test_the_csv_has_every_line_and_its_totals() -> None:
                         "8.40"]
     assert lines[4][3] == "'=HYPERLINK(\"x\")"  # neutralised for spreadsheets
     assert [row[0] for row in lines[1:]] == ["commission"] * 4 + ["reversal"] * 2
-    assert lines[5] == ["reversal", "1003", "2026-11-20", "refund", "", "", "-2.40"]
+    assert lines[5] == ["reversal", "1003", "2026-11-20", "refund", "-3.00", "-0.60", "-2.40"]
     assert dict(totals[1:]) == {"commissions_net": "26.20", "reversals": "-10.80",
-                                "gross_amount": "15.40", "platform_fees": "6.30",
+                                "gross_amount": "15.40", "platform_fees": "3.60",
                                 "processing_fees": "0.96", "net_amount": "14.44"}
     # the net column adds up to the balance paid out
     assert sum(int(row[6].replace(".", "")) for row in lines[1:]) == 1540
 
 
 @given(nets=st.lists(st.tuples(st.integers(0, 10**9), st.integers(0, 10**8)), max_size=30),
-       taken=st.lists(st.integers(1, 10**8), max_size=10),
+       taken=st.lists(st.tuples(st.integers(1, 10**8), st.integers(0, 10**7)), max_size=10),
        fee=st.integers(0, 10**6), currency=st.sampled_from(["USD", "JPY", "KWD"]))
-def test_totals_are_the_sums_of_the_lines(nets: list[tuple[int, int]], taken: list[int],
+def test_totals_are_the_sums_of_the_lines(nets: list[tuple[int, int]],
+                                          taken: list[tuple[int, int]],
                                           fee: int, currency: str) -> None:
     made = statement([line(f"O{n}", net, platform) for n, (net, platform) in enumerate(nets)],
-                     [reversal(f"O{n}", amount) for n, amount in enumerate(taken)],
+                     [reversal(f"O{n}", amount, fee=platform)
+                      for n, (amount, platform) in enumerate(taken)],
                      processing_fees=fee, currency=currency)
     totals = made.totals
     assert totals.commissions_net == sum(net for net, _ in nets)
-    assert totals.platform_fees == sum(platform for _, platform in nets)
-    assert totals.reversals == sum(taken)
+    assert totals.platform_fees == (sum(platform for _, platform in nets)
+                                    - sum(platform for _, platform in taken))
+    assert totals.reversals == sum(amount for amount, _ in taken)
     assert totals.gross_amount == totals.commissions_net - totals.reversals
     assert totals.net_amount == totals.gross_amount - fee
     _, lines, total_rows = csv_sections(render_csv(made))
@@ -207,13 +211,14 @@ def test_build_makes_a_line_per_item_from_the_stored_rows() -> None:
     made = build(payout_row(1000 - 200), [
         item_row(200, order_id="B", order_at=datetime(2026, 11, 2, tzinfo=UTC)),
         item_row(800, order_id="A", line_items=[]),
-        item_row(-200, reversal=True, order_id="B")])
+        item_row(-200, reversal=True, order_id="B", platform_fee=-50)])
     assert [(c.order_id, c.order_date, c.products, c.gross, c.platform_fee, c.net)
             for c in made.commissions] == [
         ("B", date(2026, 11, 2), "VITC-30, MASK-1", 250, 50, 200),
         ("A", date(2026, 11, 4), NO_PRODUCT, 1000, 200, 800)]
-    assert [(r.order_id, r.date, r.kind, r.amount) for r in made.reversals] == [
-        ("B", date(2026, 11, 9), "refund", 200)]
+    assert [(r.order_id, r.date, r.kind, r.amount, r.platform_fee) for r in made.reversals] == [
+        ("B", date(2026, 11, 9), "refund", 200, 50)]
+    assert made.totals.platform_fees == 50 + 200 - 50
     assert made.totals.gross_amount == 800 and made.totals.net_amount == 770
     assert made.paid_at == MADE and made.legal_name is None
 

@@ -9,12 +9,14 @@ Rules (tested in tests/payouts/test_statements.py):
   to the available balance (the item's amount), `platform_fee` the platform's fee inside it
   (the item's platform_fee) and `gross` their sum. A reversal line is a payout item of a
   reversal taken from the available balance: `amount` is what it took back (minus the item's
-  amount).
+  amount) and `platform_fee` the platform's fee given back with it (minus the item's
+  platform_fee, which the batch stores negative).
 - The totals are the sums of the lines, never read from elsewhere: commissions net = Σ net,
   reversals = Σ amounts taken back, gross_amount (the balance paid out) = commissions net -
-  reversals, platform_fees = Σ the lines' platform fees, net_amount = gross_amount - the
-  payout's processing fee. `build()` refuses (StatementMismatch) a payout whose stored gross
-  or processing fee disagrees with its lines, rather than print figures that contradict it.
+  reversals, platform_fees = Σ the commissions' platform fees - Σ the reversals', net_amount =
+  gross_amount - the payout's processing fee. `build()` refuses (StatementMismatch) a payout
+  whose stored gross_amount disagrees with its lines, rather than print figures that
+  contradict it (its platform_fees is not compared: the batch floors it at zero).
 - A statement lists every item the payout was made with, released ones included: a failed or
   returned payout's statement shows what it tried to pay, with its status.
 - Products: the SKUs or titles of the order's line items as the store reported them, else "—".
@@ -72,6 +74,8 @@ class ReversalLine:
     kind: str
     amount: int
     """Minor units taken back from the balance (positive)."""
+    platform_fee: int = 0
+    """The platform's fee given back with it (positive)."""
 
 
 @dataclass(frozen=True)
@@ -113,7 +117,8 @@ class Statement:
         reversals = sum(line.amount for line in self.reversals)
         gross = commissions_net - reversals
         return Totals(commissions_net=commissions_net, reversals=reversals, gross_amount=gross,
-                      platform_fees=sum(line.platform_fee for line in self.commissions),
+                      platform_fees=sum(line.platform_fee for line in self.commissions)
+                      - sum(line.platform_fee for line in self.reversals),
                       processing_fees=self.processing_fees,
                       net_amount=gross - self.processing_fees)
 
@@ -185,7 +190,7 @@ def build(payout: PayoutFacts, items: Sequence[ItemFacts]) -> Statement:
             reversals.append(ReversalLine(
                 reversal_id=item.reversal_id, order_id=item.order_id or NO_PRODUCT,
                 date=_day(item.reversal_at), kind=item.reversal_kind or "reversal",
-                amount=-item.amount))
+                amount=-item.amount, platform_fee=-item.platform_fee))
         else:
             assert item.commission_id is not None
             commissions.append(CommissionLine(
@@ -247,7 +252,8 @@ def csv_rows(statement: Statement) -> Iterator[list[object]]:
         yield ["commission", line.order_id, line.order_date, line.products, money(line.gross),
                money(line.platform_fee), money(line.net)]
     for reversal in statement.reversals:
-        yield ["reversal", reversal.order_id, reversal.date, reversal.kind, "", "",
+        yield ["reversal", reversal.order_id, reversal.date, reversal.kind,
+               money(-reversal.amount - reversal.platform_fee), money(-reversal.platform_fee),
                money(-reversal.amount)]
     totals = statement.totals
     yield []
@@ -329,8 +335,8 @@ class _Document(FPDF):
 ROW = 5.0
 COMMISSION_COLUMNS = (("Order", 32, "L"), ("Date", 20, "L"), ("Products", 62, "L"),
                       ("Gross", 22, "R"), ("Platform fee", 22, "R"), ("Net", 22, "R"))
-REVERSAL_COLUMNS = (("Order", 32, "L"), ("Date", 20, "L"), ("Kind", 84, "L"),
-                    ("Amount taken back", 44, "R"))
+REVERSAL_COLUMNS = (("Order", 32, "L"), ("Date", 20, "L"), ("Kind", 62, "L"),
+                    ("Gross", 22, "R"), ("Platform fee", 22, "R"), ("Taken back", 22, "R"))
 
 
 def _fitted(pdf: FPDF, text: str, width: float) -> str:
@@ -416,8 +422,9 @@ def render_pdf(statement: Statement) -> bytes:
          money(line.platform_fee), money(line.net)) for line in statement.commissions])
     if statement.reversals:
         _table(pdf, f"Reversals and clawbacks ({len(statement.reversals)})", REVERSAL_COLUMNS, [
-            (line.order_id, line.date.isoformat(), line.kind, money(-line.amount))
-            for line in statement.reversals])
+            (line.order_id, line.date.isoformat(), line.kind,
+             money(-line.amount - line.platform_fee), money(-line.platform_fee),
+             money(-line.amount)) for line in statement.reversals])
     totals = statement.totals
     summary = [
         ("Commissions (after platform fees)", money(totals.commissions_net)),
@@ -425,7 +432,7 @@ def render_pdf(statement: Statement) -> bytes:
         ("Balance paid out", money(totals.gross_amount)),
         ("Processing fee", money(-totals.processing_fees)),
         ("Net paid to you", money(totals.net_amount)),
-        ("Platform fees inside the commissions (for information)", money(totals.platform_fees)),
+        ("Platform fees inside the above (for information)", money(totals.platform_fees)),
     ]
     if pdf.will_page_break(len(summary) * ROW + 10):
         pdf.add_page()
