@@ -27,6 +27,7 @@ from skinstack.models import (
 from tests import factories
 from tests.commissions.helpers import RECENTLY, line_refund, of_order, send, shop_order
 from tests.factories import click, world
+from tests.payouts.helpers import earn, make_batch, of, payable
 from tests.payouts.statement_helpers import Item, insert_payout
 
 ORDERS = {"serums": [("VITC-30", 2, "29.99"), ("MASK-1", 1, "9.99")],  # 8.40 net, 2.10 fee
@@ -174,3 +175,47 @@ async def test_only_the_influencer_and_admins_see_a_statement(
         unknown = await client.get(f"/api/v1/payouts/{uuid.uuid4()}/statement.{kind}",
                                    headers=admin.headers)
         assert unknown.status_code == 404
+
+
+async def test_a_payout_made_by_a_batch_has_a_statement_equal_to_the_ledger(
+        client: httpx.AsyncClient, session: AsyncSession, admin: factories.Account) -> None:
+    """Two orders of 500.00 (each 75.00, 15.00 of it the platform's, 60.00 the influencer's),
+    the first refunded after approval, paid by a real batch: 60.00 less Stripe's 2.04."""
+    w = await world(client, approval_delay_days=0)
+    first = await earn(client, session, w, w.a, "500.00")
+    second = await earn(client, session, w, w.a, "500.00")
+    await send(client, session, w.shop, "refunds/create",
+               line_refund(first["id"], [("A", 1, "500.00")]))
+    await payable(session, w.a)
+    (made,) = of(await make_batch(client, admin), w.a)
+    assert (made["gross_amount"], made["platform_fees"], made["processing_fees"],
+            made["net_amount"]) == ("60.00", "15.00", "2.04", "57.96")
+
+    response = await client.get(f"/api/v1/payouts/{made['id']}/statement.csv",
+                                headers=w.a.account.headers)
+    assert response.status_code == 200, response.text
+    rows = list(csv.reader(io.StringIO(response.text, newline="")))
+    lines = sorted((row[0], row[1], row[4], row[5], row[6]) for row in rows
+                   if row and row[0] in ("commission", "reversal"))
+    assert lines == sorted([("commission", str(first["id"]), "75.00", "15.00", "60.00"),
+                            ("commission", str(second["id"]), "75.00", "15.00", "60.00"),
+                            ("reversal", str(first["id"]), "-75.00", "-15.00", "-60.00")])
+    totals = {row[0]: row[1] for row in rows if len(row) == 2}
+    for name in ("gross_amount", "platform_fees", "processing_fees", "net_amount"):
+        assert totals[name] == made[name], name
+
+    # the payout's posting: what left the available balance, the fee, what went in transit
+    entries = dict((await session.execute(select(LedgerEntry.account, LedgerEntry.amount).join(
+        LedgerPosting, LedgerPosting.id == LedgerEntry.posting_id).where(
+        LedgerPosting.idempotency_key == f"payout:{made['id']}"))).all())
+    assert entries == {ledger.influencer_available(uuid.UUID(w.a.id)): -6000,
+                       ledger.FEES_PROCESSING: 204, ledger.PAYOUTS_IN_TRANSIT: 5796}
+    assert totals["gross_amount"] == "60.00" and totals["net_amount"] == "57.96"
+
+    pdf = await client.get(f"/api/v1/payouts/{made['id']}/statement.pdf", headers=admin.headers)
+    text = "\n".join(page.extract_text()
+                     for page in pypdf.PdfReader(io.BytesIO(pdf.content)).pages)
+    assert str(first["id"]) in text and str(second["id"]) in text
+    for figure in ("120.00 USD", "-60.00 USD", "60.00 USD", "-2.04 USD", "57.96 USD",
+                   "15.00 USD", "pending"):
+        assert figure in text
