@@ -165,10 +165,13 @@ async def test_only_the_influencer_and_admins_see_a_statement(
     merchant = paid.world.shop.account  # the merchant whose orders these were
     for kind in ("pdf", "csv"):
         path = f"/api/v1/payouts/{paid.payout.id}/statement.{kind}"
-        for caller in (other_influencer, no_profile, merchant):
+        for caller in (other_influencer, no_profile):
             hidden = await client.get(path, headers=caller.headers)
             assert hidden.status_code == 404, (caller.role, hidden.text)
             assert hidden.json()["code"] == "not_found"
+        # merchants never read payouts (GET /payouts/{id} answers them 403 too)
+        refused = await client.get(path, headers=merchant.headers)
+        assert refused.status_code == 403 and refused.json()["code"] == "forbidden"
         assert (await client.get(path)).status_code == 401
         assert (await client.get(path, headers=admin.headers)).status_code == 200
         assert (await client.get(path, headers=paid.world.a.account.headers)).status_code == 200

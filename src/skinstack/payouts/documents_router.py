@@ -10,7 +10,8 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response, StreamingResponse
 
-from skinstack.accounts.deps import AdminUser, CurrentReader
+from skinstack.accounts.deps import AdminUser, InfluencerOrAdminReader
+from skinstack.accounts.reader import Reader
 from skinstack.db import DBSession
 from skinstack.errors import InvalidInput, NotFound, problems
 from skinstack.payouts import statement_queries, statements, tax_report
@@ -26,7 +27,7 @@ def _attachment(filename: str) -> dict[str, str]:
             "Cache-Control": PRIVATE}
 
 
-async def _statement(session: DBSession, reader: CurrentReader,
+async def _statement(session: DBSession, reader: Reader,
                      payout_id: uuid.UUID) -> statements.Statement:
     payout = await statement_queries.readable_payout(session, reader, payout_id)
     if payout is None:
@@ -37,10 +38,11 @@ async def _statement(session: DBSession, reader: CurrentReader,
 @router.get("/payouts/{payout_id:uuid}/statement.pdf", response_class=Response,
             responses={200: {"content": {"application/pdf": {}},
                              "description": "The statement as a PDF."}, **problems(NotFound)})
-async def statement_pdf(payout_id: uuid.UUID, reader: CurrentReader,
+async def statement_pdf(payout_id: uuid.UUID, reader: InfluencerOrAdminReader,
                         session: DBSession) -> Response:
-    """The payout's statement (its influencer or an admin; anyone else 404): details, every
-    commission and reversal it settled, the processing fee and the totals."""
+    """The payout's statement: its influencer or an admin (another influencer 404; a merchant
+    403, as for the payout itself). Details, every commission and reversal it settled, the
+    processing fee and the totals."""
     statement = await _statement(session, reader, payout_id)
     pdf = await asyncio.to_thread(statements.render_pdf, statement)  # CPU-bound: off the loop
     return Response(pdf, media_type="application/pdf",
@@ -50,7 +52,7 @@ async def statement_pdf(payout_id: uuid.UUID, reader: CurrentReader,
 @router.get("/payouts/{payout_id:uuid}/statement.csv", response_class=Response,
             responses={200: {"content": {"text/csv": {}},
                              "description": "The statement as CSV."}, **problems(NotFound)})
-async def statement_csv(payout_id: uuid.UUID, reader: CurrentReader,
+async def statement_csv(payout_id: uuid.UUID, reader: InfluencerOrAdminReader,
                         session: DBSession) -> Response:
     """The same statement as CSV: details, a line per commission and reversal (signed as
     they move the balance), the totals."""

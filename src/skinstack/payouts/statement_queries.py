@@ -1,6 +1,6 @@
-"""The queries of the payout documents: a payout as its statement needs it (with who may read
-it), its items with their orders and reversals, and the yearly tax report's totals. Each
-returns small named rows. Never commits."""
+"""The queries of the payout documents: a payout as its statement needs it (read through
+payouts.repository.readable: its influencer or an admin), its items with their orders and
+reversals, and the yearly tax report's totals. Each returns small named rows. Never commits."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import uuid
 from datetime import date, datetime
 from typing import TYPE_CHECKING, Any, NamedTuple
 
-from sqlalchemy import Select, false, func, select
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from skinstack.models import (
@@ -19,21 +19,11 @@ from skinstack.models import (
     PayoutItem,
     PayoutStatus,
     Reversal,
-    Role,
 )
+from skinstack.payouts.repository import readable
 
 if TYPE_CHECKING:
     from skinstack.accounts.reader import Reader
-
-
-def readable(statement: Select[Any], reader: Reader) -> Select[Any]:
-    """Admins read every payout, an influencer its own; anyone else (a merchant, a reader
-    without a profile) none."""
-    if reader.role == Role.admin:
-        return statement
-    if reader.role == Role.influencer and reader.influencer_id is not None:
-        return statement.where(Payout.influencer_id == reader.influencer_id)
-    return statement.where(false())
 
 
 class PayoutRow(NamedTuple):
