@@ -185,6 +185,11 @@ def test_amounts_are_formatted_exactly(minor: int, currency: str, shown: str) ->
     assert grouped(minor, currency) == shown
 
 
+@given(minor=st.integers(-(10**15), 10**15), currency=st.sampled_from(["USD", "JPY", "KWD"]))
+def test_grouping_changes_nothing_but_the_commas(minor: int, currency: str) -> None:
+    assert grouped(minor, currency).replace(",", "") == format_minor(minor, currency)
+
+
 # --- build(): from the stored rows ----------------------------------------------------------
 
 def payout_row(gross: int, **fields: Any) -> SimpleNamespace:

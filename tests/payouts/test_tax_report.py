@@ -13,9 +13,13 @@ from types import SimpleNamespace
 
 import httpx
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from pydantic import ValidationError
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from skinstack.config import Settings
 from skinstack.errors import InvalidInput
 from skinstack.kit import crypto
 from skinstack.models import AuditLog, Influencer, PayoutStatus
@@ -38,6 +42,34 @@ def test_a_threshold_applies_from_its_year_until_the_next_one() -> None:
     listed = {2030: Decimal("2500"), 2020: Decimal("100.50"), 2026: Decimal("2000")}
     assert [threshold(year, listed) for year in (2010, 2020, 2025, 2026, 2029, 2030, 2040)] == [
         10050, 10050, 10050, 200000, 200000, 250000, 250000]
+
+
+@given(listed=st.dictionaries(st.integers(1990, 2100),
+                              st.decimals(0, 10**6, places=2, allow_nan=False,
+                                          allow_infinity=False), min_size=1, max_size=6),
+       year=st.integers(1980, 2110))
+def test_each_year_takes_the_latest_entry_not_after_it(listed: dict[int, Decimal],
+                                                       year: int) -> None:
+    years = sorted(listed)
+    cents = threshold(year, listed)
+    if year in listed:
+        assert cents == listed[year] * 100
+    elif year < years[0]:
+        assert cents == listed[years[0]] * 100
+    else:
+        before = max(listed_year for listed_year in years if listed_year < year)
+        assert cents == listed[before] * 100
+        assert threshold(year, listed) == threshold(before, listed)
+
+
+def test_thresholds_are_read_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert Settings().tax_report_thresholds == DEFAULTS
+    monkeypatch.setenv("TAX_REPORT_THRESHOLDS", "2026=2000, 2019=600.5")
+    assert Settings().tax_report_thresholds == {2019: Decimal("600.5"), 2026: Decimal("2000")}
+    for bad in ("2026=20.001", "2026=-1", "2026=1e30", "x=1", "", "1800=5", "2026"):
+        monkeypatch.setenv("TAX_REPORT_THRESHOLDS", bad)
+        with pytest.raises(ValidationError, match="TAX_REPORT_THRESHOLDS"):
+            Settings()
 
 
 def at(*parts: int) -> datetime:
