@@ -102,8 +102,11 @@ def test_names_in_any_script_render_and_what_no_font_has_is_marked_not_dropped()
     name = "Zoë Łukasz 山田花子 김민지 Ωμέγα Привет"
     made = statement([line("2001", 500, 100, products="Crème brûlée 精华液 세럼")],
                      display_name=name + "\x07", legal_name="Zoë Ł. \U00013000")
-    text = "\n".join(pdf_pages(render_pdf(made)))
+    document = render_pdf(made)
+    text = "\n".join(pdf_pages(document))
     assert name in text
+    assert b"DroidSansFallback" in document  # embedded only when a text needs it
+    assert b"DroidSansFallback" not in render_pdf(statement(SEED))
     assert "Crème brûlée 精华液 세럼" in text
     assert f"Zoë Ł. {MISSING_GLYPH}" in text  # an Egyptian hieroglyph: in neither font
     assert printable("a\tb\nc\x00") == "a b c "

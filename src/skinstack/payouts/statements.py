@@ -21,7 +21,9 @@ Rules (tested in tests/payouts/test_statements.py):
   returned payout's statement shows what it tried to pay, with its status.
 - Products: the SKUs or titles of the order's line items as the store reported them, else "—".
 - Names and products may be in any script: the PDF embeds DejaVu Sans with Droid Sans Fallback
-  for Chinese, Japanese and Korean (fonts/README.md); a character neither font has is drawn as
+  for Chinese, Japanese and Korean (fonts/README.md; loaded only when a text of the statement
+  needs it, since parsing it is most of a short statement's time); a character neither has is
+  drawn as
   U+FFFD, never dropped; control characters become spaces. Right-to-left scripts are drawn
   unshaped, left to right (shaping needs uharfbuzz, not a dependency); the CSV has every name
   exactly.
@@ -278,30 +280,41 @@ SANS, SANS_BOLD, FALLBACK = "DejaVuSans.ttf", "DejaVuSans-Bold.ttf", "DroidSansF
 
 
 @cache
-def _covered() -> frozenset[int]:
-    """The code points the regular font or the fallback has a glyph for."""
-    points: set[int] = set()
-    for name in (SANS, FALLBACK):
-        with resources.as_file(FONTS / name) as path:
-            font = TTFont(path, lazy=True)
-            points.update(font.getBestCmap())
+def _glyphs(name: str) -> frozenset[int]:
+    """The code points a shipped font has a glyph for."""
+    with resources.as_file(FONTS / name) as path:
+        font = TTFont(path, lazy=True)
+        try:
+            return frozenset(font.getBestCmap())
+        finally:
             font.close()
-    return frozenset(points)
 
 
 def printable(text: str | None) -> str:
-    """`text` as the PDF can draw it: control characters as spaces, anything no font has as
-    U+FFFD."""
-    covered = _covered()
+    """`text` as the PDF can draw it: control characters as spaces, anything neither the
+    regular font nor the fallback has as U+FFFD."""
+    sans, fallback = _glyphs(SANS), _glyphs(FALLBACK)
     out = []
     for char in text or "":
         if unicodedata.category(char) == "Cc":
             out.append(" ")
-        elif ord(char) in covered or char == " ":
+        elif ord(char) in sans or ord(char) in fallback:
             out.append(char)
         else:
             out.append(MISSING_GLYPH)
     return "".join(out)
+
+
+def _needs_fallback(statement: Statement) -> bool:
+    """Whether any text of the statement has a character DejaVu Sans lacks (the fallback font
+    is then loaded: parsing it is most of a short statement's rendering time)."""
+    sans = _glyphs(SANS)
+    texts = [statement.display_name, statement.legal_name or "", statement.destination_hint,
+             statement.payment_reference or "", statement.failed_reason or "",
+             *(line.products for line in statement.commissions),
+             *(line.order_id for line in statement.commissions),
+             *(line.order_id for line in statement.reversals)]
+    return any(ord(char) not in sans for text in texts for char in text)
 
 
 def grouped(minor: int, currency: str) -> str:
@@ -310,15 +323,18 @@ def grouped(minor: int, currency: str) -> str:
 
 
 class _Document(FPDF):
-    def __init__(self, footer_text: str) -> None:
+    def __init__(self, footer_text: str, *, fallback: bool) -> None:
         super().__init__(orientation="P", unit="mm", format="A4")
         self.footer_text = footer_text
         for style, name in (("", SANS), ("B", SANS_BOLD)):
             with resources.as_file(FONTS / name) as path:
                 self.add_font("sans", style, Path(path))
-        with resources.as_file(FONTS / FALLBACK) as path:
-            self.add_font("fallback", "", Path(path))
-        self.set_fallback_fonts(["sans", "fallback"], exact_match=False)
+        families = ["sans"]  # bold text falls back to the regular face's glyphs
+        if fallback:
+            with resources.as_file(FONTS / FALLBACK) as path:
+                self.add_font("fallback", "", Path(path))
+            families.append("fallback")
+        self.set_fallback_fonts(families, exact_match=False)
         self.set_margins(15, 15, 15)
         self.set_auto_page_break(auto=True, margin=18)
 
@@ -388,7 +404,8 @@ def render_pdf(statement: Statement) -> bytes:
     def money(minor: int) -> str:
         return grouped(minor, currency)
 
-    pdf = _Document(f"SkinStack payout statement {statement.payout_id}")
+    pdf = _Document(f"SkinStack payout statement {statement.payout_id}",
+                    fallback=_needs_fallback(statement))
     pdf.set_title(f"Payout statement {statement.payout_id}")
     pdf.set_author("SkinStack")
     pdf.set_creation_date(statement.made_at)
