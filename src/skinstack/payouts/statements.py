@@ -23,10 +23,9 @@ Rules (tested in tests/payouts/test_statements.py):
 - Names and products may be in any script: the PDF embeds DejaVu Sans with Droid Sans Fallback
   for Chinese, Japanese and Korean (fonts/README.md; loaded only when a text of the statement
   needs it, since parsing it is most of a short statement's time); a character neither has is
-  drawn as
-  U+FFFD, never dropped; control characters become spaces. Right-to-left scripts are drawn
-  unshaped, left to right (shaping needs uharfbuzz, not a dependency); the CSV has every name
-  exactly.
+  drawn as U+FFFD, never dropped; control characters become spaces. Right-to-left scripts are
+  drawn unshaped, left to right (shaping needs uharfbuzz, not a dependency); the CSV has every
+  name exactly.
 - Table headers repeat on every page; each page says "page n of N".
 """
 
