@@ -47,6 +47,7 @@ from fpdf.enums import XPos, YPos
 
 from skinstack.kit.csvfile import csv_stream
 from skinstack.kit.money import exponent, format_minor, from_minor
+from skinstack.models import PayoutStatus
 
 NO_PRODUCT = "—"
 MISSING_GLYPH = "\N{REPLACEMENT CHARACTER}"
@@ -168,7 +169,8 @@ def products_of(line_items: Iterable[dict[str, Any]] | None) -> str:
             continue
         for key in ("title", "name", "sku"):
             value = item.get(key)
-            if isinstance(value, str | int) and str(value).strip():
+            if isinstance(value, str | int) and not isinstance(value, bool) \
+                    and str(value).strip():
                 name = str(value).strip()
                 if name not in names:
                     names.append(name)
@@ -208,7 +210,7 @@ def build(payout: PayoutFacts, items: Sequence[ItemFacts]) -> Statement:
         currency=payout.currency, payment_method=payout.payment_method,
         destination_hint=payout.destination_hint, status=payout.status,
         payment_reference=payout.payment_reference, made_at=payout.created_at,
-        paid_at=payout.completed_at if payout.status == "paid" else None,
+        paid_at=payout.completed_at if payout.status == PayoutStatus.paid else None,
         failed_reason=payout.failed_reason, commissions=tuple(commissions),
         reversals=tuple(reversals), processing_fees=payout.processing_fees)
     if statement.totals.gross_amount != payout.gross_amount:
