@@ -35,6 +35,7 @@ from skinstack.middleware import (
 )
 from skinstack.openapi import document_problems
 from skinstack.ops.router import router as ops_router
+from skinstack.payouts.documents_router import router as payout_documents_router
 from skinstack.payouts.providers.paypal import PayPalProvider
 from skinstack.payouts.router import router as payouts_router
 from skinstack.redirect.cache import LinkCache
@@ -120,6 +121,7 @@ def create_app(settings: Settings | None = None, *, run_worker_in_process: bool 
     app.include_router(attribution_router)
     app.include_router(commissions_router)
     app.include_router(payouts_router)
+    app.include_router(payout_documents_router)
     document_problems(app)
     redirect = RedirectEndpoint(
         country_header=settings.trusted_country_header,

@@ -17,6 +17,8 @@ from cryptography.fernet import Fernet
 from pydantic import AliasChoices, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from skinstack.kit.money import to_minor
+
 
 def _env(*names: str) -> AliasChoices:
     return AliasChoices(*names)
@@ -98,6 +100,12 @@ class Settings(BaseSettings):
     ach_company_id: str = Field(default="1234567890", validation_alias=_env("ACH_COMPANY_ID"))
     """Our company identification with the bank (10 characters, often 1 + EIN)."""
     ach_company_name: str = Field(default="SKINSTACK", validation_alias=_env("ACH_COMPANY_NAME"))
+    tax_report_thresholds: Annotated[dict[int, Decimal], NoDecode] = Field(
+        default_factory=lambda: {2025: Decimal("600.00"), 2026: Decimal("2000.00")},
+        validation_alias=_env("TAX_REPORT_THRESHOLDS"))
+    """The yearly tax report's threshold in USD (1099-NEC), from the year named on, e.g.
+    `2025=600,2026=2000`: a year uses the entry of the latest year listed not after it, a year
+    before every listed one the earliest entry (payouts.tax_report.threshold)."""
 
     data_dir: Path = Field(
         default_factory=lambda: Path(platformdirs.user_data_dir("skinstack")),
@@ -162,6 +170,26 @@ class Settings(BaseSettings):
                 fees[method] = (percent, fixed or "0")
             return fees
         return value
+
+    @field_validator("tax_report_thresholds", mode="before")
+    @classmethod
+    def _thresholds(cls, value: object) -> object:
+        if isinstance(value, str):  # "2025=600,2026=2000.00"
+            pairs = (part.split("=", 1) for part in value.replace(" ", "").split(",") if part)
+            value = {year: amount for year, amount in pairs}
+        return value
+
+    @field_validator("tax_report_thresholds")
+    @classmethod
+    def _thresholds_in_cents(cls, value: dict[int, Decimal]) -> dict[int, Decimal]:
+        if not value:
+            raise ValueError("name at least one year, e.g. 2026=2000")
+        for year, amount in value.items():
+            if not 1900 <= year <= 9999:
+                raise ValueError(f"{year} is not a year")
+            if to_minor(amount, "USD") < 0:  # MoneyError (a ValueError) past two decimals
+                raise ValueError(f"{year}: a threshold is not negative")
+        return dict(sorted(value.items()))
 
     @field_validator("data_dir")
     @classmethod
