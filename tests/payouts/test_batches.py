@@ -136,7 +136,7 @@ async def test_a_clawback_after_payout_is_netted_off_the_next(
     first = await earn(client, session, w, w.a, "500.00")   # 60.00
     await payable(session, w.a)
     batch = await make_batch(client, admin)
-    report = await sender.send_batch(sessionmaker, uuid.UUID(batch["id"]),
+    report = await sender.send_batch(sessionmaker, uuid.UUID(batch["id"]), concurrency=1,
                                      providers=sender.Providers(stripe=Accepting()))
     assert report.counts["paid"] >= 1
     (made,) = of(batch, w.a)

@@ -162,8 +162,7 @@ def test_a_bank_hint_shows_the_type_and_last_four_only(account: str, first8: str
                               ach_holder_name=holder)
     assert destination.hint() == f"{kind} ••••{account[-4:]}"
     assert Destination.from_json(destination.to_json()) == destination
-    assert account not in repr(destination) or len(account) == 4
-    assert holder not in repr(destination) or holder in destination.hint()
+    assert repr(destination) == str(destination) == f"Destination(ach, {destination.hint()!r})"
 
 
 @given(local=st.from_regex(r"\A[a-z0-9.]{1,64}\Z"), domain=st.from_regex(r"\A[a-z]{1,200}\Z"))
