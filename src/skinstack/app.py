@@ -38,6 +38,7 @@ from skinstack.ops.router import router as ops_router
 from skinstack.payouts.documents_router import router as payout_documents_router
 from skinstack.payouts.providers.paypal import PayPalProvider
 from skinstack.payouts.router import router as payouts_router
+from skinstack.payouts.sender import Providers
 from skinstack.redirect.cache import LinkCache
 from skinstack.redirect.endpoint import RedirectEndpoint, RedirectMiddleware
 from skinstack.redirect.sink import ClickSink
@@ -69,7 +70,9 @@ def create_app(settings: Settings | None = None, *, run_worker_in_process: bool 
         async with AsyncExitStack() as stack:
             stack.push_async_callback(engine.dispose)
             app.state.paypal = PayPalProvider(settings)  # one per app: it keeps the token
-            stack.push_async_callback(app.state.paypal.aclose)
+            # The providers the payout sender calls (PayPal's the same; both closed at exit).
+            app.state.payout_providers = Providers.from_settings(settings, paypal=app.state.paypal)
+            stack.push_async_callback(app.state.payout_providers.aclose)
             if app.state.redis is not None:
                 stack.push_async_callback(app.state.redis.aclose)
             # The redirect: link cache (invalidated through Redis), fraud counters, click sink.

@@ -463,9 +463,10 @@ def payouts_send(
             with Progress("[progress.description]{task.description}", BarColumn(),
                           MofNCompleteColumn(), TimeRemainingColumn(), console=console) as bar:
                 task = bar.add_task("Sending", total=total)
-                report = await sender.send_batch(
-                    sessions, batch_id, providers=sender.Providers.from_settings(get_settings()),
-                    concurrency=concurrency, progress=lambda done: bar.advance(task, done))
+                async with sender.Providers.from_settings(get_settings()) as providers:
+                    report = await sender.send_batch(
+                        sessions, batch_id, providers=providers, concurrency=concurrency,
+                        progress=lambda done: bar.advance(task, done))
             async with sessions() as session, session.begin():
                 _as_system(session)
                 audit.record(session.sync_session, action="payout_batch.send",

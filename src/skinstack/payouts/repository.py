@@ -189,9 +189,12 @@ async def get_batch(session: AsyncSession, batch_id: uuid.UUID, *, lock: bool = 
     return (await session.execute(statement)).scalar_one_or_none()
 
 
-async def payouts_of(session: AsyncSession, batch_id: uuid.UUID) -> list[Payout]:
+async def payouts_of(session: AsyncSession, batch_id: uuid.UUID, *, by_id: bool = False
+                     ) -> list[Payout]:
+    """The batch's payouts, by influencer and currency (or by id: the ACH file's order)."""
+    order = (Payout.id,) if by_id else (Payout.influencer_id, Payout.currency)
     rows = await session.execute(select(Payout).where(Payout.batch_id == batch_id)
-                                 .order_by(Payout.influencer_id, Payout.currency))
+                                 .order_by(*order))
     return list(rows.scalars())
 
 

@@ -7,7 +7,7 @@ import uuid
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request, status
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, PlainTextResponse
 
 from skinstack.accounts.deps import (
     AdminUser,
@@ -148,9 +148,8 @@ async def send_batch(batch_id: uuid.UUID, admin: AdminUser, session: DBSession,
     places at once: each payout is claimed under a row lock and sent with its idempotency key;
     a payout whose provider was unavailable stays `sending` and is sent by the next run."""
     await _batch(session, batch_id)
-    report = await sender.send_batch(
-        request.app.state.sessionmaker, batch_id,
-        providers=sender.Providers.from_settings(get_settings()))
+    report = await sender.send_batch(request.app.state.sessionmaker, batch_id,
+                                     providers=request.app.state.payout_providers)
     audit.record(session.sync_session, action="payout_batch.send",
                  resource_type="payout_batches", resource_id=batch_id,
                  changes={"results": dict(report.counts), "by": str(admin.id)})
@@ -159,6 +158,24 @@ async def send_batch(batch_id: uuid.UUID, admin: AdminUser, session: DBSession,
     await session.refresh(batch)
     view = await _batch_view(session, batch)
     return SendOut(**view.model_dump(), sent=dict(report.counts))
+
+
+@router.get("/batches/{batch_id:uuid}/ach", response_class=PlainTextResponse,
+            responses={**problems(NotFound, service.AchFileNotReady),
+                       200: {"content": {"text/plain": {}},
+                             "description": "The NACHA file (94-character records)."}})
+async def ach_file(batch_id: uuid.UUID, admin: AdminUser, session: DBSession
+                   ) -> PlainTextResponse:
+    """The batch's NACHA file for the bank: every ACH payout once its batch is sent; the same
+    file on every download. Each download is audited (it holds account numbers)."""
+    await _batch(session, batch_id)
+    content = await service.ach_file(session, batch_id, settings=get_settings())
+    audit.record(session.sync_session, action="payout_batch.ach_file",
+                 resource_type="payout_batches", resource_id=batch_id,
+                 changes={"by": str(admin.id)})
+    return PlainTextResponse(content, headers={
+        "Content-Disposition": f'attachment; filename="payouts-{batch_id}.ach"',
+        "Cache-Control": "private, no-store"})
 
 
 @router.post("/{payout_id:uuid}/confirm", response_model=PayoutOut,

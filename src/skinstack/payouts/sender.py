@@ -70,10 +70,25 @@ class Providers:
     paypal: BatchProvider | None = None
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> Providers:
+    def from_settings(cls, settings: Settings, *, paypal: BatchProvider | None = None
+                      ) -> Providers:
+        """Both providers from the settings (PayPal's given when the caller keeps one: it
+        caches its token). Close them with `aclose()`, or use `async with`."""
         from skinstack.payouts.providers.paypal import PayPalProvider
         from skinstack.payouts.providers.stripe import StripeProvider
-        return cls(stripe=StripeProvider(settings), paypal=PayPalProvider(settings))
+        return cls(stripe=StripeProvider(settings), paypal=paypal or PayPalProvider(settings))
+
+    async def aclose(self) -> None:
+        for provider in (self.stripe, self.paypal):
+            close = getattr(provider, "aclose", None)
+            if close is not None:
+                await close()
+
+    async def __aenter__(self) -> Providers:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.aclose()
 
 
 @dataclass
@@ -246,6 +261,8 @@ async def _file_ach(sessionmaker: async_sessionmaker[AsyncSession], batch_id: uu
     from skinstack.config import get_settings
     origin = get_settings().ach_origin_routing[:8]
     async with sessionmaker() as session:
+        # The file lists every ACH payout of the batch by id (service.ach_file): the n-th is
+        # the n-th entry, whose trace number nacha.write_file makes the same way.
         everyone = await repository.open_payout_ids(
             session, batch_id, PayoutMethod.ach, statuses=tuple(PayoutStatus))
         trace = {payout_id: f"{origin}{index:07d}"

@@ -43,7 +43,7 @@ from skinstack.models import (
 from skinstack.payouts import repository
 from skinstack.payouts.fees import fee_for, to_minor
 from skinstack.payouts.providers import Outcome, Result
-from skinstack.payouts.readiness import Readiness, Waiting, readiness_many
+from skinstack.payouts.readiness import Destination, Readiness, Waiting, readiness_many
 
 MAX_PERIOD_DAYS = 366
 STAGES = ("Gathering what is unsettled", "Checking payout details", "Writing payouts",
@@ -321,3 +321,41 @@ async def upcoming(session: AsyncSession, influencer_id: uuid.UUID, *, settings:
             unsettled=amount, minimum=minimum(currency, settings), ready=not waiting,
             waiting_for=waiting, ready_at=ready_at))
     return result
+
+
+class AchFileNotReady(Conflict):
+    code = "ach_file_not_ready"
+
+
+def next_business_day(day: date) -> date:
+    """The first weekday after `day` (bank holidays are the bank's to skip)."""
+    day += timedelta(days=1)
+    while day.weekday() >= 5:
+        day += timedelta(days=1)
+    return day
+
+
+async def ach_file(session: AsyncSession, batch_id: uuid.UUID, *, settings: Settings) -> str:
+    """The batch's NACHA file: every ACH payout, in the order their trace numbers were given
+    (by payout id), made the same on every download (its time is when the first was sent).
+    Refused until the batch's ACH payouts are sent."""
+    from skinstack.payouts import nacha
+
+    payouts = [payout for payout in await repository.payouts_of(session, batch_id, by_id=True)
+               if payout.payment_method == PayoutMethod.ach]
+    if not payouts:
+        raise AchFileNotReady("This batch has no ACH payouts.")
+    if any(p.status in (PayoutStatus.pending, PayoutStatus.sending) for p in payouts):
+        raise AchFileNotReady("Send the batch first: its ACH payouts are not in a file yet.")
+    entries = []
+    for payout in payouts:
+        destination = Destination.from_json(crypto.decrypt(payout.destination_encrypted))
+        entries.append(nacha.Entry(
+            payout_id=payout.id, receiver_name=destination.ach_holder_name or "",
+            routing_number=destination.ach_routing_number or "",
+            account_number=destination.ach_account_number or "",
+            account_type=nacha.AccountType(destination.ach_account_type or "checking"),
+            amount=payout.net_amount))
+    made = min(p.initiated_at or p.created_at for p in payouts).astimezone(UTC)
+    return nacha.write_file(nacha.Originator.from_settings(settings), entries, created_at=made,
+                            file_id_modifier="A", effective_date=next_business_day(made.date()))

@@ -39,8 +39,8 @@ async def make_monthly_payout_batch(context: JobContext, timestamp: int) -> None
     assert batch is not None
     log.info("payout_batch_made", batch_id=str(batch.id), payouts=len(plan.payouts),
              rolled_over=len(plan.rolled_over))
-    report = await sender.send_batch(sessionmaker, batch.id,
-                                     providers=sender.Providers.from_settings(settings))
+    async with sender.Providers.from_settings(settings) as providers:
+        report = await sender.send_batch(sessionmaker, batch.id, providers=providers)
     log.info("payout_batch_sent", batch_id=str(batch.id), results=dict(report.counts))
 
 
@@ -51,9 +51,11 @@ async def follow_payouts(context: JobContext, timestamp: int) -> None:
     sessionmaker = context.additional_context["sessionmaker"]
     async with sessionmaker() as session:
         batches = await repository.batches_to_follow(session)
-    providers = sender.Providers.from_settings(get_settings())
-    for batch_id in batches:
-        moved = await sender.follow_batch(sessionmaker, batch_id, providers=providers,
-                                          now=lambda: datetime.now(UTC))
-        if moved:
-            log.info("payouts_followed", batch_id=str(batch_id), moved=moved)
+    if not batches:
+        return
+    async with sender.Providers.from_settings(get_settings()) as providers:
+        for batch_id in batches:
+            moved = await sender.follow_batch(sessionmaker, batch_id, providers=providers,
+                                              now=lambda: datetime.now(UTC))
+            if moved:
+                log.info("payouts_followed", batch_id=str(batch_id), moved=moved)
