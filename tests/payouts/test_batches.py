@@ -182,3 +182,19 @@ async def test_only_admins_make_batches_and_influencers_see_their_own(
         "period_start": "2026-11-30", "period_end": "2026-11-01"})
     assert backwards.status_code == 422
     assert backwards.json()["errors"][0]["field"] == "period_end"
+
+
+async def test_an_item_added_through_the_orm_keeps_its_database_id(
+        client: httpx.AsyncClient, session: AsyncSession, admin: Account) -> None:
+    """The audit hook names new rows by their UUID; an identity key is left to the database."""
+    w = await world(client, approval_delay_days=0)
+    await earn(client, session, w, w.a, "500.00")
+    await payable(session, w.a)
+    (made,) = of(await make_batch(client, admin), w.a)
+    item = (await session.scalars(select(PayoutItem).where(
+        PayoutItem.payout_id == uuid.UUID(made["id"])))).one()
+    copy = PayoutItem(payout_id=item.payout_id, posting_id=item.posting_id,
+                      commission_id=item.commission_id, amount=item.amount, active=False)
+    session.add(copy)
+    await session.flush()
+    assert isinstance(copy.id, int) and copy.id > item.id

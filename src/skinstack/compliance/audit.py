@@ -22,6 +22,7 @@ from starlette.requests import Request
 
 from skinstack.kit import crypto
 from skinstack.models import AuditLog, Base
+from skinstack.models.base import UUIDPrimaryKey
 
 REDACTED = "[redacted]"
 ACTOR_KEY = "audit_actor"
@@ -149,12 +150,14 @@ def _audit_flush(session: Session, _flush: UOWTransaction, _instances: Any) -> N
                 continue
             if verb == "update" and not session.is_modified(obj, include_collections=False):
                 continue
-            if verb == "create" and getattr(obj, "id", None) is None:
-                obj.id = uuid.uuid4()  # known now, so the entry can name it
+            if verb == "create" and isinstance(obj, UUIDPrimaryKey) and obj.id is None:
+                obj.id = uuid.uuid4()  # known now, so the entry can name it (an identity
+                # column's value is the database's: such a row's entry names none)
             changes = _changes(obj, verb)
             if verb == "update" and not changes:
                 continue
             entries.append(_entry(session, action=f"{_snake(type(obj).__name__)}.{verb}",
                                   resource_type=obj.__tablename__,
-                                  resource_id=getattr(obj, "id", None), changes=changes))
+                                  resource_id=obj.id if isinstance(obj, UUIDPrimaryKey) else None,
+                                  changes=changes))
     session.add_all(entries)
