@@ -333,34 +333,6 @@ async def test_a_refund_before_its_order_reverses_once_the_order_arrives(
     assert (made["gross_amount"], made["reversed_amount"]) == ("6.00", "1.50")
 
 
-async def test_after_payout_a_refund_is_a_clawback_the_next_payout_nets_off(
-        client: httpx.AsyncClient, session: AsyncSession) -> None:
-    w = await world(client, approval_delay_days=0)
-    first = await ordered(client, session, w, w.a, lines=[("A", 1, "100.00")])
-    await service.approve_due(session, now=datetime.now(UTC) + timedelta(seconds=1))
-    influencer_id = uuid.UUID(w.a.id)
-    assert await service.pay_out(session, influencer_id, "USD", key="p1") == 1200
-    (paid,) = await of_order(client, w.shop.account, first["id"])
-    assert paid["status"] == "paid"
-    rejected = await client.post(f"/api/v1/commissions/{paid['id']}/reject",
-                                 headers=w.shop.account.headers, json={"reason": "late"})
-    assert rejected.status_code == 409
-    await send(client, session, w.shop, "orders/cancelled",
-               first | {"cancelled_at": NOW.isoformat()})
-    (clawed,) = await of_order(client, w.shop.account, first["id"])
-    assert clawed["status"] == "reversed"
-    available = ledger.influencer_available(influencer_id)
-    assert await ledger_totals(session, available) == {"USD": -1200}
-    assert await service.pay_out(session, influencer_id, "USD", key="p2") == 0
-    second = await ordered(client, session, w, w.a, lines=[("A", 1, "200.00")])
-    await service.approve_due(session, now=datetime.now(UTC) + timedelta(seconds=1))
-    assert await service.pay_out(session, influencer_id, "USD", key="p3") == 2400 - 1200
-    assert await service.pay_out(session, influencer_id, "USD", key="p3") == 0
-    (done,) = await of_order(client, w.shop.account, second["id"])
-    assert done["status"] == "paid"
-    assert await ledger_totals(session, available) == {"USD": 0}
-
-
 async def test_the_approval_delay_approves_pending_commissions_only(
         client: httpx.AsyncClient, session: AsyncSession) -> None:
     soon, later = await world(client, approval_delay_days=1), await world(client)

@@ -143,6 +143,11 @@ async def test_a_clawback_after_payout_is_netted_off_the_next(
     paid = (await client.get(f"/api/v1/payouts/{made['id']}", headers=w.a.account.headers)
             ).json()
     assert (paid["status"], paid["payment_reference"][:3]) == ("paid", "tr_")
+    (commission,) = await of_order(client, w.shop.account, first["id"])
+    assert commission["status"] == "paid"
+    rejected = await client.post(f"/api/v1/commissions/{commission['id']}/reject",
+                                 headers=w.shop.account.headers, json={"reason": "late"})
+    assert rejected.status_code == 409   # a paid commission is taken back by a refund
     await send(client, session, w.shop, "orders/cancelled",
                first | {"cancelled_at": datetime.now(UTC).isoformat()})
     influencer_id = uuid.UUID(w.a.id)

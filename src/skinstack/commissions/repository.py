@@ -494,15 +494,6 @@ _LOCK_DUE = text(f"""
     LIMIT :limit
     FOR UPDATE OF commission SKIP LOCKED
 """)  # noqa: S608 - constants and vocabularies only
-_LOCK_APPROVED_OF = text(f"""
-    SELECT id FROM commissions
-    WHERE influencer_id = :influencer_id AND currency = :currency
-      AND status = '{CommissionStatus.approved}'
-    ORDER BY id FOR UPDATE
-""")  # noqa: S608 - constants and vocabularies only
-_MARK_PAID = text(f"""
-    UPDATE commissions SET status = '{CommissionStatus.paid}', paid_at = :now WHERE id = ANY(:ids)
-""")  # noqa: S608 - constants and vocabularies only
 
 
 async def lock_commission(session: AsyncSession, commission_id: uuid.UUID) -> CommissionRow:
@@ -529,14 +520,3 @@ async def lock_due(session: AsyncSession, *, now: datetime, limit: int) -> list[
     first, locked; rows another transaction holds are skipped."""
     return list((await session.scalars(_LOCK_DUE, {
         "now": now, "limit": limit})).all())
-
-
-async def lock_approved_of(session: AsyncSession, influencer_id: uuid.UUID,
-                           currency: str) -> list[uuid.UUID]:
-    """The influencer's approved commissions in `currency`, locked in id order."""
-    return list((await session.scalars(_LOCK_APPROVED_OF, {
-        "influencer_id": influencer_id, "currency": currency})).all())
-
-
-async def mark_paid(session: AsyncSession, ids: Sequence[uuid.UUID], *, now: datetime) -> None:
-    await session.execute(_MARK_PAID, {"ids": list(ids), "now": now})

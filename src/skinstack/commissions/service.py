@@ -23,8 +23,8 @@ call any number of times. Per conversion, locked `FOR UPDATE` so concurrent work
 - **Ledger**: accrual (merchant payable -gross, influencer pending +net, platform +fee),
   recalculation (the difference), approval (pending -> available), reversal (back from the
   influencer's pending, or available balance after approval, which may go negative after a
-  payout: a clawback the next payout nets off), payout (available -> in transit). Every posting
-  has a deterministic idempotency key.
+  payout: a clawback the next payout nets off). Payouts (payouts.service) take the available
+  balance on. Every posting has a deterministic idempotency key.
 """
 
 from __future__ import annotations
@@ -585,7 +585,7 @@ async def _reverse(session: AsyncSession, commission: CommissionRow, *, source: 
     return updated
 
 
-# --- approvals, rejections and payouts -------------------------------------------------------
+# --- approvals and rejections -------------------------------------------------------------------
 
 async def approve(session: AsyncSession, commission_id: uuid.UUID, *,
                   by: uuid.UUID | None, now: datetime | None = None) -> CommissionRow:
@@ -635,26 +635,6 @@ async def approve_due(session: AsyncSession, *, now: datetime | None = None,
     for commission_id in due:
         await approve(session, commission_id, by=None, now=now)
     return len(due)
-
-
-async def pay_out(session: AsyncSession, influencer_id: uuid.UUID, currency: str, *,
-                  key: str, now: datetime | None = None) -> int:
-    """Sends the influencer's available balance in `currency` on its way (available ->
-    in transit) and marks their approved commissions paid; returns the amount, 0 when the
-    balance is not positive (a clawback larger than what was approved waits to be netted)."""
-    approved = await repository.lock_approved_of(session, influencer_id, currency)
-    available = ledger.influencer_available(influencer_id)
-    amount = await ledger.balance(session, available, currency)
-    if amount <= 0:
-        return 0
-    posted = await ledger.post(
-        session, key=f"payout:{key}", kind=PostingKind.payout, currency=currency,
-        memo="payout of the available balance", influencer_id=influencer_id, entries=[
-            ledger.Entry(available, -amount), ledger.Entry(ledger.PAYOUTS_IN_TRANSIT, amount)])
-    if not posted:
-        return 0
-    await repository.mark_paid(session, approved, now=now or datetime.now(UTC))
-    return amount
 
 
 # --- the merchant's statement ----------------------------------------------------------------
