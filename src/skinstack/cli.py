@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Coroutine
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
 from rich.console import Console
@@ -152,6 +152,20 @@ def admin_create(
     console.print(f"Admin {'created' if created else 're-activated'}: {user_id}")
 
 
+T = TypeVar("T")
+
+
+def _run(work: Coroutine[Any, Any, T]) -> T:
+    """Runs a command's work; a business error is printed in red and exits 1."""
+    from skinstack.errors import AppError
+
+    try:
+        return asyncio.run(work)
+    except AppError as exc:
+        console.print(f"[red]{exc.detail}[/red]")
+        raise typer.Exit(1) from None
+
+
 @asynccontextmanager
 async def _sessions(url: str, *, pool_size: int = 1
                     ) -> AsyncIterator[async_sessionmaker[AsyncSession]]:
@@ -196,7 +210,6 @@ def products_import(
     from rich.progress import BarColumn, DownloadColumn, Progress, TimeRemainingColumn
 
     from skinstack.catalog.importer import detect_format, import_products
-    from skinstack.errors import AppError
 
     if format not in (None, "csv", "shopify"):
         console.print("[red]--format is csv or shopify.[/red]")
@@ -222,11 +235,7 @@ def products_import(
                 bar.update(task, completed=size)
             return report
 
-    try:
-        report = asyncio.run(main())
-    except AppError as exc:
-        console.print(f"[red]{exc.detail}[/red]")
-        raise typer.Exit(1) from None
+    report = _run(main())
     console.print(f"created {report.created}, updated {report.updated}, "
                   f"unchanged {report.unchanged}, errors {len(report.errors)}")
     for error in report.errors[:50]:
@@ -245,7 +254,6 @@ def imports_amazon(
 ) -> None:
     """Imports an Amazon Associates earnings report for a merchant: stored in the inbox like
     any webhook, then processed here. The same report again changes nothing."""
-    from skinstack.errors import AppError
     from skinstack.models import EventStatus
     from skinstack.webhooks.service import accept_amazon_report
     from skinstack.webhooks.tasks import run_event
@@ -265,11 +273,7 @@ def imports_amazon(
                 outcome = await run_event(sessions, accepted.event_id)
             return accepted, parsed, outcome
 
-    try:
-        accepted, parsed, outcome = asyncio.run(main())
-    except AppError as exc:
-        console.print(f"[red]{exc.detail}[/red]")
-        raise typer.Exit(1) from None
+    accepted, parsed, outcome = _run(main())
     if outcome == "duplicate":
         console.print("This report was imported before; nothing changed.")
         return
@@ -400,11 +404,7 @@ def payouts_run(
                 await session.commit()
             return batch, plan
 
-    try:
-        batch, plan = asyncio.run(main())
-    except AppError as exc:
-        console.print(f"[red]{exc.detail}[/red]")
-        raise typer.Exit(1) from None
+    batch, plan = _run(main())
     table = Table(title=f"Payouts {start} to {end}" + (" (dry run: nothing written)"
                                                         if dry_run else ""))
     for column in ("currency", "method", "payouts", "gross", "processing fees", "net"):
@@ -443,7 +443,6 @@ def payouts_send(
 
     from skinstack.compliance import audit
     from skinstack.config import get_settings
-    from skinstack.errors import AppError
     from skinstack.payouts import repository, sender
 
     try:
@@ -474,11 +473,7 @@ def payouts_send(
                              changes={"results": dict(report.counts)})
             return report
 
-    try:
-        report = asyncio.run(main())
-    except AppError as exc:
-        console.print(f"[red]{exc.detail}[/red]")
-        raise typer.Exit(1) from None
+    report = _run(main())
     console.print(", ".join(f"{count} {result}" for result, count in sorted(report.counts.items()))
                   or "Nothing to send.")
 

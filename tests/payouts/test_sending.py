@@ -8,6 +8,7 @@ import asyncio
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime, timedelta
+from types import SimpleNamespace
 
 import httpx
 import pytest
@@ -51,6 +52,19 @@ async def providers(app, fake_stripe: FakeStripe, fake_paypal: FakePayPal
             app.state.payout_providers = original
 
 
+async def stripe_payout(client: httpx.AsyncClient, session: AsyncSession, admin: Account,
+                        fake_stripe: FakeStripe) -> tuple[SimpleNamespace, dict, dict]:
+    """A creator with 60.00 available and a Stripe account on the fake, in a new batch: the
+    world, the batch and the creator's payout in it."""
+    w = await world(client, approval_delay_days=0)
+    await earn(client, session, w, w.a, "500.00")
+    await payable(session, w.a)
+    fake_stripe.add_account(f"acct_{uuid.UUID(w.a.id).hex[:16]}")
+    batch = await make_batch(client, admin)
+    (made,) = of(batch, w.a)
+    return w, batch, made
+
+
 async def send(client: httpx.AsyncClient, admin: Account, batch_id: str) -> dict:
     response = await client.post(f"/api/v1/payouts/batches/{batch_id}/send",
                                  headers=admin.headers)
@@ -65,12 +79,7 @@ async def shown(client: httpx.AsyncClient, account: Account, payout_id: str) -> 
 async def test_a_stripe_payout_is_sent_once_however_often_the_batch_is_sent(
         client: httpx.AsyncClient, session: AsyncSession, admin: Account,
         fake_stripe: FakeStripe, providers: sender.Providers) -> None:
-    w = await world(client, approval_delay_days=0)
-    await earn(client, session, w, w.a, "500.00")
-    await payable(session, w.a)
-    fake_stripe.add_account(f"acct_{uuid.UUID(w.a.id).hex[:16]}")
-    batch = await make_batch(client, admin)
-    (made,) = of(batch, w.a)
+    w, batch, made = await stripe_payout(client, session, admin, fake_stripe)
     fake_stripe.fail_next(500)   # then success: one transfer
     first = await send(client, admin, batch["id"])
     again = await send(client, admin, batch["id"])
@@ -93,12 +102,7 @@ async def test_a_stripe_payout_is_sent_once_however_often_the_batch_is_sent(
 async def test_a_refusal_fails_the_payout_and_gives_the_money_back(
         client: httpx.AsyncClient, session: AsyncSession, admin: Account,
         fake_stripe: FakeStripe, providers: sender.Providers) -> None:
-    w = await world(client, approval_delay_days=0)
-    await earn(client, session, w, w.a, "500.00")
-    await payable(session, w.a)
-    fake_stripe.add_account(f"acct_{uuid.UUID(w.a.id).hex[:16]}")
-    batch = await make_batch(client, admin)
-    (made,) = of(batch, w.a)
+    w, batch, made = await stripe_payout(client, session, admin, fake_stripe)
     fake_stripe.fail_next(400, message="Your destination account has been closed.")
     await send(client, admin, batch["id"])
     payout = await shown(client, w.a.account, made["id"])
@@ -113,12 +117,7 @@ async def test_a_refusal_fails_the_payout_and_gives_the_money_back(
 async def test_a_crash_after_stripe_said_yes_is_reconciled_not_resent(
         client: httpx.AsyncClient, session: AsyncSession, admin: Account,
         fake_stripe: FakeStripe, providers: sender.Providers) -> None:
-    w = await world(client, approval_delay_days=0)
-    await earn(client, session, w, w.a, "500.00")
-    await payable(session, w.a)
-    fake_stripe.add_account(f"acct_{uuid.UUID(w.a.id).hex[:16]}")
-    batch = await make_batch(client, admin)
-    (made,) = of(batch, w.a)
+    w, batch, made = await stripe_payout(client, session, admin, fake_stripe)
     # The transfer is made, then the answer is lost every time: the payout stays `sending`.
     fake_stripe.fail_next(DROP, times=10)
     await send(client, admin, batch["id"])
