@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from skinstack.conversions import service as conversions
 from skinstack.models import (
+    ORDER_SOURCES,
     Conversion,
     ConversionStatus,
     EventStatus,
@@ -185,7 +186,7 @@ async def test_the_vocabularies_are_the_databases(session: AsyncSession) -> None
     for constraint, vocabulary in (("ck_webhook_events_status", EventStatus),
                                    ("ck_webhook_events_source", WebhookSource),
                                    ("ck_conversions_status", ConversionStatus),
-                                   ("ck_conversions_source", WebhookSource),
+                                   ("ck_conversions_source", ORDER_SOURCES),
                                    ("ck_users_role", Role),
                                    ("ck_merchant_integrations_type", IntegrationType)):
         definition = await session.scalar(text(

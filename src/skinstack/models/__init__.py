@@ -36,6 +36,7 @@ from skinstack.models.reversal import Reversal, ReversalKind, TakenFrom
 from skinstack.models.tracking_link import TrackingLink
 from skinstack.models.user import Role, User
 from skinstack.models.webhook_event import (
+    ORDER_SOURCES,
     PAYOUT_SOURCES,
     EventStatus,
     WebhookEvent,
@@ -48,6 +49,7 @@ __all__ = [
     "FINAL",
     "MATCH_TYPES",
     "NEXT",
+    "ORDER_SOURCES",
     "PAYOUT_SOURCES",
     "RECALCULABLE",
     "AmazonTrackingId",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import enum
 import uuid
+from collections.abc import Iterable
 from datetime import datetime
 from typing import Any, ClassVar
 
@@ -26,8 +27,9 @@ and tax details (an `acct_` id, a routing number, last fours, legal names) only 
 own profile."""
 
 
-def one_of(column: str, vocabulary: type[enum.StrEnum]) -> str:
-    """A check constraint's text: `column` holds one of the vocabulary's values, in its order."""
+def one_of(column: str, vocabulary: type[enum.StrEnum] | Iterable[str]) -> str:
+    """A check constraint's text: `column` holds one of the vocabulary's values, in its order
+    (a StrEnum, or some of its members)."""
     values = ", ".join(f"'{value}'" for value in vocabulary)
     return f"{column} IN ({values})"
 

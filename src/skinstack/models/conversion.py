@@ -23,7 +23,7 @@ from sqlalchemy.dialects.postgresql import UUID as PG_UUID
 from sqlalchemy.orm import Mapped, mapped_column
 
 from skinstack.models.base import Base, Timestamps, UUIDPrimaryKey, one_of
-from skinstack.models.webhook_event import WebhookSource
+from skinstack.models.webhook_event import ORDER_SOURCES
 
 
 class ConversionStatus(enum.StrEnum):
@@ -37,7 +37,7 @@ class Conversion(UUIDPrimaryKey, Timestamps, Base):
     __tablename__ = "conversions"
     __table_args__ = (
         UniqueConstraint("merchant_id", "source", "order_id"),
-        CheckConstraint(one_of("source", WebhookSource), name="source"),
+        CheckConstraint(one_of("source", ORDER_SOURCES), name="source"),
         CheckConstraint(one_of("status", ConversionStatus), name="status"),
         CheckConstraint("currency ~ '^[A-Z]{3}$'", name="currency"),
         CheckConstraint("subtotal >= 0 AND discounts >= 0 AND tax >= 0 AND shipping >= 0"
@@ -54,7 +54,7 @@ class Conversion(UUIDPrimaryKey, Timestamps, Base):
         ForeignKey("programs.id", ondelete="SET NULL"), index=True)
     """From the clicked link, else the merchant's only active program on the source's network."""
     source: Mapped[str] = mapped_column(String(20))
-    """A WebhookSource."""
+    """A WebhookSource of ORDER_SOURCES."""
     order_id: Mapped[str] = mapped_column(String(255))
     order_name: Mapped[str | None] = mapped_column(String(100))
     occurred_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))

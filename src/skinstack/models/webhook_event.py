@@ -40,6 +40,8 @@ class WebhookSource(enum.StrEnum):
 
 PAYOUT_SOURCES = (WebhookSource.stripe, WebhookSource.paypal)
 """Sources whose events concern payouts, not a merchant's orders."""
+ORDER_SOURCES = tuple(source for source in WebhookSource if source not in PAYOUT_SOURCES)
+"""Sources that report orders: a conversion's source is one of them."""
 
 
 class EventStatus(enum.StrEnum):
