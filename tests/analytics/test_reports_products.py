@@ -1,0 +1,338 @@
+"""Analytics reports through the real app: top products, top links and breakdowns, each figure
+checked against a recount over the base tables written here, apart from the report's SQL."""
+
+from __future__ import annotations
+
+import csv
+import io
+import uuid
+from collections import defaultdict
+from datetime import UTC, datetime, timedelta
+from decimal import ROUND_HALF_UP, Decimal
+from fractions import Fraction
+from types import SimpleNamespace
+from typing import Any
+
+import httpx
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from tests import factories
+from tests.commissions.helpers import RECENTLY, largest_remainder, line_refund, send, shop_order
+from tests.factories import click, world
+
+CLICKED = RECENTLY - timedelta(minutes=5)
+START = datetime.now(UTC) - timedelta(days=40)
+END = datetime.now(UTC) + timedelta(days=2)
+"""Wider than the reports' default 30 days up to today: everything made here is inside both."""
+
+SERUM, MASK, TONER = "VITC-30", "MASK-1", "TONER-7"
+
+
+def percent(part: int, whole: int) -> str | None:
+    if not whole:
+        return None
+    return str((Decimal(part) * 100 / whole).quantize(Decimal("0.01"), rounding=ROUND_HALF_UP))
+
+
+def cents(minor: int) -> str:
+    return f"{'-' if minor < 0 else ''}{abs(minor) // 100}.{abs(minor) % 100:02d}"
+
+
+async def shop_with_sales(client: httpx.AsyncClient, session: AsyncSession) -> SimpleNamespace:
+    """A store with three products; influencer a links to the serum, b to the mask. a's
+    clicks: four counted and one bot; b's: two. a's order: two serums and a mask, then the
+    mask refunded; b's order: three masks and a toner with an order-level discount."""
+    w = await world(client, commission_percent="15", platform_fee_percent="20")
+    shop = w.shop.account
+    products = {sku: await factories.product(client, shop, external_id=sku, name=f"The {sku}",
+                                             program_id=w.program["id"])
+                for sku in (SERUM, MASK, TONER)}
+    w.products = products
+    w.a.product_link = await factories.link(client, w.a.account, program_id=w.program["id"],
+                                            product_id=products[SERUM]["id"])
+    w.b.product_link = await factories.link(client, w.b.account, program_id=w.program["id"],
+                                            product_id=products[MASK]["id"])
+    subs = [await click(session, w.a.product_link, at=CLICKED - timedelta(minutes=n),
+                        device=f"dev-a{n % 3}") for n in range(4)]
+    await click(session, w.a.product_link, at=CLICKED, device="bot", flags=("bot",))
+    b_subs = [await click(session, w.b.product_link, at=CLICKED - timedelta(minutes=n),
+                          device=f"dev-b{n}") for n in range(2)]
+    a_order = shop_order([(SERUM, 2, "29.99"), (MASK, 1, "9.99")], sub_id=subs[0])
+    await send(client, session, w.shop, "orders/create", a_order)
+    b_order = shop_order([(MASK, 3, "9.99"), (TONER, 1, "15.01")], sub_id=b_subs[0],
+                         order_discount="1.00")
+    await send(client, session, w.shop, "orders/create", b_order)
+    await send(client, session, w.shop, "refunds/create",
+               line_refund(a_order["id"], [(MASK, 1, "9.99")]))
+    return w
+
+
+async def merchant_uuid(session: AsyncSession, w: SimpleNamespace) -> uuid.UUID:
+    return await factories.merchant_id_of(session, w.shop.account)
+
+
+async def recount_products(session: AsyncSession, merchant_id: uuid.UUID,
+                           influencer_id: uuid.UUID | None = None) -> dict[str, dict[str, Any]]:
+    """Per product id, the report's figures recounted in Python from the base rows."""
+    products = {r.external_id: r.id for r in await session.execute(text(
+        "SELECT id, external_id FROM products WHERE merchant_id = :m"), {"m": merchant_id})}
+    figures: dict[Any, dict[str, Any]] = defaultdict(lambda: dict(
+        clicks=0, conversions=0, units=0, revenue=0, earnings=0))
+    for r in await session.execute(text(
+            "SELECT k.influencer_id, l.product_id FROM clicks k JOIN tracking_links l"
+            " ON l.id = k.link_id WHERE k.merchant_id = :m AND k.counted"
+            " AND k.clicked_at >= :s AND k.clicked_at < :e"),
+            {"m": merchant_id, "s": START, "e": END}):
+        if r.product_id and influencer_id in (None, r.influencer_id):
+            figures[r.product_id]["clicks"] += 1
+    credits = defaultdict(set)
+    for r in await session.execute(text(
+            "SELECT conversion_id, influencer_id FROM attributions WHERE superseded_at IS NULL")):
+        credits[r.conversion_id].add(r.influencer_id)
+    orders = {}
+    for r in await session.execute(text(
+            "SELECT id, line_items, status, is_test, currency FROM conversions"
+            " WHERE merchant_id = :m AND occurred_at >= :s AND occurred_at < :e"),
+            {"m": merchant_id, "s": START, "e": END}):
+        if (r.status != "cancelled" and not r.is_test and r.currency == "USD" and credits[r.id]
+                and (influencer_id is None or influencer_id in credits[r.id])):
+            orders[r.id] = r.line_items
+    for lines in orders.values():
+        seen = set()
+        for line in lines:
+            product = products.get(line["sku"])
+            if product is None:
+                continue
+            figures[product]["units"] += line["quantity"]
+            figures[product]["revenue"] += max(
+                line["unit_price"] * line["quantity"] - line["discount"], 0)
+            seen.add(product)
+        for product in seen:
+            figures[product]["conversions"] += 1
+    for r in await session.execute(text(
+            "SELECT conversion_id, line_items FROM conversion_adjustments WHERE kind = 'refund'"
+            " AND merchant_id = :m"), {"m": merchant_id}):
+        if r.conversion_id in orders:
+            for line in r.line_items:
+                if (product := products.get(line["sku"])) is not None:
+                    figures[product]["units"] -= line["quantity"]
+                    figures[product]["revenue"] -= line["amount"]
+    for r in await session.execute(text(
+            "SELECT m.influencer_id, m.net_amount - m.reversed_net AS earned, c.line_items,"
+            " p.excluded_skus FROM commissions m JOIN conversions c ON c.id = m.conversion_id"
+            " JOIN programs p ON p.id = m.program_id WHERE m.merchant_id = :m"
+            " AND m.status <> 'reversed' AND m.currency = 'USD'"
+            " AND m.occurred_at >= :s AND m.occurred_at < :e"),
+            {"m": merchant_id, "s": START, "e": END}):
+        if influencer_id not in (None, r.influencer_id):
+            continue
+        excluded = {sku.strip().lower() for sku in r.excluded_skus}
+        weights = [0 if (line["sku"] or "").strip().lower() in excluded
+                   else max(line["unit_price"] * line["quantity"] - line["discount"], 0)
+                   for line in r.line_items]
+        if not sum(weights):
+            continue
+        shares = largest_remainder(r.earned, [Fraction(r.earned * weight, sum(weights))
+                                              for weight in weights])
+        for line, share in zip(r.line_items, shares, strict=True):
+            if (product := products.get(line["sku"])) is not None:
+                figures[product]["earnings"] += share
+    return {str(product): {**f, "revenue": cents(f["revenue"]), "earnings": cents(f["earnings"]),
+                           "conversion_rate": percent(f["conversions"], f["clicks"])}
+            for product, f in figures.items()}
+
+
+async def report(client: httpx.AsyncClient, account: factories.Account, path: str,
+                 **params: Any) -> dict[str, Any]:
+    params = {"from_date": START.date().isoformat(), "to_date": END.date().isoformat()} | params
+    response = await client.get(f"/api/v1/analytics/{path}", headers=account.headers,
+                                params=params)
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+def figures_of(items: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    return {item["product_id"]: {k: item[k] for k in (
+        "clicks", "conversions", "units", "revenue", "earnings", "conversion_rate")}
+        for item in items}
+
+
+async def test_top_products_equal_a_recount_for_each_party(client: httpx.AsyncClient,
+                                                           session: AsyncSession,
+                                                           admin) -> None:
+    w = await shop_with_sales(client, session)
+    merchant_id = await merchant_uuid(session, w)
+    for party, influencer_id in ((w.a.account, uuid.UUID(w.a.id)),
+                                 (w.b.account, uuid.UUID(w.b.id)), (w.shop.account, None)):
+        shown = await report(client, party, "top-products")
+        recounted = await recount_products(session, merchant_id, influencer_id)
+        assert figures_of(shown["items"]) == recounted, repr((figures_of(shown["items"]), recounted))
+    # The admin sees the merchant's figures (filtered to its program: the database holds more).
+    shown = await report(client, admin, "top-products", program_id=w.program["id"])
+    assert figures_of(shown["items"]) == await recount_products(session, merchant_id)
+    # The figures by hand, to be sure the recount counts what the contract says.
+    by_sku = {item["external_id"]: item for item in (
+        await report(client, w.shop.account, "top-products"))["items"]}
+    assert by_sku[SERUM]["clicks"] == 4 and by_sku[SERUM]["conversion_rate"] == "25.00"
+    assert (by_sku[SERUM]["units"], by_sku[SERUM]["revenue"]) == (2, "59.98")
+    # Two orders had a mask, one mask of a's order was refunded: 3 units, 29.97.
+    assert (by_sku[MASK]["conversions"], by_sku[MASK]["units"], by_sku[MASK]["revenue"]) == (
+        2, 3, "29.97")
+    assert by_sku[TONER]["clicks"] == 0 and by_sku[TONER]["conversion_rate"] is None
+    # Earnings add up to the commissions' net (every line of these orders is a product).
+    net = await session.scalar(text(
+        "SELECT sum(net_amount - reversed_net) FROM commissions WHERE merchant_id = :m"
+        " AND status <> 'reversed'"), {"m": merchant_id})
+    assert sum(Decimal(item["earnings"]) for item in by_sku.values()) == Decimal(net) / 100
+
+
+async def test_top_products_sort_and_limit(client: httpx.AsyncClient,
+                                           session: AsyncSession) -> None:
+    w = await shop_with_sales(client, session)
+    by_clicks = (await report(client, w.shop.account, "top-products", sort="clicks"))["items"]
+    assert [i["clicks"] for i in by_clicks] == sorted((i["clicks"] for i in by_clicks),
+                                                      reverse=True)
+    by_earnings = (await report(client, w.shop.account, "top-products"))["items"]
+    assert [Decimal(i["earnings"]) for i in by_earnings] == sorted(
+        (Decimal(i["earnings"]) for i in by_earnings), reverse=True)
+    by_rate = (await report(client, w.shop.account, "top-products",
+                            sort="conversion_rate"))["items"]
+    rates = [Decimal(i["conversion_rate"]) for i in by_rate if i["conversion_rate"]]
+    assert rates == sorted(rates, reverse=True) and by_rate[-1]["conversion_rate"] is None
+    one = await report(client, w.shop.account, "top-products", limit=1)
+    assert one["items"] == by_earnings[:1]
+
+
+async def test_top_links_and_breakdowns(client: httpx.AsyncClient,
+                                        session: AsyncSession) -> None:
+    w = await shop_with_sales(client, session)
+    merchant_id = await merchant_uuid(session, w)
+    links = {i["link_id"]: i for i in (await report(client, w.shop.account, "top-links"))["items"]}
+    rows = (await session.execute(text(
+        "SELECT link_id, counted, device_id FROM clicks WHERE merchant_id = :m"),
+        {"m": merchant_id})).all()
+    credited = (await session.execute(text(
+        "SELECT DISTINCT a.link_id, a.conversion_id FROM attributions a"
+        " JOIN conversions c ON c.id = a.conversion_id"
+        " WHERE c.merchant_id = :m AND a.superseded_at IS NULL"), {"m": merchant_id})).all()
+    for link_id in {r.link_id for r in rows}:
+        mine = [r for r in rows if r.link_id == link_id]
+        counted = [r for r in mine if r.counted]
+        conversions = sum(1 for c in credited if c.link_id == link_id)
+        assert links[str(link_id)] | {} == links[str(link_id)] | {
+            "clicks": len(counted), "flagged_clicks": len(mine) - len(counted),
+            "unique_clicks": len({r.device_id for r in counted}), "conversions": conversions,
+            "conversion_rate": percent(conversions, len(counted))}
+    a_link = links[w.a.product_link["id"]]
+    assert (a_link["clicks"], a_link["flagged_clicks"], a_link["unique_clicks"]) == (4, 1, 3)
+    # An influencer sees only its own links.
+    assert {i["link_id"] for i in (await report(client, w.b.account, "top-links"))["items"]} == {
+        w.b.product_link["id"]}
+    # Breakdown by device: the test clicks have no platform (null), the flagged one apart.
+    await session.execute(text(
+        "UPDATE clicks SET country = CASE WHEN device_id = 'dev-a0' THEN 'DE' ELSE 'US' END,"
+        " referrer = CASE WHEN device_id LIKE 'dev-b%' THEN 'https://User@WWW.TikTok.com:443/x'"
+        " END WHERE merchant_id = :m"), {"m": merchant_id})
+    countries = (await report(client, w.shop.account, "breakdown", by="country"))["items"]
+    assert countries == [
+        {"value": "US", "clicks": 4, "flagged_clicks": 1, "share": "66.67"},
+        {"value": "DE", "clicks": 2, "flagged_clicks": 0, "share": "33.33"}]
+    referrers = (await report(client, w.a.account, "breakdown", by="referrer"))["items"]
+    assert referrers == [{"value": None, "clicks": 4, "flagged_clicks": 1, "share": "100.00"}]
+    referrers = (await report(client, w.shop.account, "breakdown", by="referrer",
+                              link_id=w.b.product_link["id"]))["items"]
+    assert referrers == [{"value": "www.tiktok.com", "clicks": 2, "flagged_clicks": 0,
+                          "share": "100.00"}]
+
+
+async def test_ownership_roles_and_bad_input(client: httpx.AsyncClient, session: AsyncSession,
+                                             admin) -> None:
+    w = await shop_with_sales(client, session)
+    other = await world(client)
+    # Another party's link or program, as a filter: 404.
+    for account, path, params in (
+            (w.a.account, "breakdown", {"by": "country", "link_id": w.b.product_link["id"]}),
+            (w.shop.account, "breakdown", {"by": "country", "link_id": other.a.link["id"]}),
+            (w.shop.account, "top-products", {"program_id": other.program["id"]}),
+            (w.a.account, "top-links", {"program_id": other.program["id"]}),
+            (w.shop.account, "merchant/influencers", {"program_id": other.program["id"]}),
+            (w.a.account, "top-products", {"program_id": str(uuid.uuid4())})):
+        response = await client.get(f"/api/v1/analytics/{path}", params=params,
+                                    headers=account.headers)
+        assert response.status_code == 404, (path, params, response.text)
+        assert response.headers["content-type"] == "application/problem+json"
+    # Reports a role may not see: 403.
+    for account, path in ((w.a.account, "merchant/programs"), (w.a.account, "merchant/owes"),
+                          (admin, "merchant/campaigns"), (w.shop.account, "platform"),
+                          (w.a.account, "platform")):
+        response = await client.get(f"/api/v1/analytics/{path}", headers=account.headers)
+        assert response.status_code == 403, (path, response.text)
+    assert (await client.get("/api/v1/analytics/top-products")).status_code == 401
+    # Bad input: a 422 problem naming the parameter.
+    for path, params, field in (
+            ("top-products", {"tz": "Mars/Olympus_Mons"}, "tz"),
+            ("top-products", {"tz": "../etc/passwd"}, "tz"),
+            ("top-products", {"from_date": "2026-11-10", "to_date": "2026-11-09"}, "to_date"),
+            ("top-products", {"limit": "501"}, "limit"),
+            ("top-products", {"limit": "0"}, "limit"),
+            ("top-products", {"sort": "revenue"}, "sort"),
+            ("top-links", {"sort": "earnings"}, "sort"),
+            ("breakdown", {"by": "browser"}, "by"),
+            ("breakdown", {}, "by"),
+            ("top-products", {"currency": "XYZ"}, "currency"),
+            ("top-products", {"format": "xml"}, "format"),
+            ("merchant/programs", {"from_date": "2026-13-01"}, "from_date")):
+        response = await client.get(f"/api/v1/analytics/{path}", params=params,
+                                    headers=w.shop.account.headers)
+        assert response.status_code == 422, (path, params, response.text)
+        assert response.headers["content-type"] == "application/problem+json"
+        assert field in [e["field"] for e in response.json()["errors"]], response.json()
+
+
+async def test_reports_as_csv(client: httpx.AsyncClient, session: AsyncSession) -> None:
+    w = await shop_with_sales(client, session)
+    shown = await report(client, w.shop.account, "top-products")
+    for how in ({"params": {"format": "csv"}}, {"headers": {"Accept": "text/csv"}}):
+        params = {"from_date": START.date().isoformat(), "to_date": END.date().isoformat()}
+        response = await client.get(
+            "/api/v1/analytics/top-products", params=params | how.get("params", {}),
+            headers=w.shop.account.headers | how.get("headers", {}))
+        assert response.status_code == 200, response.text
+        assert response.headers["content-type"] == "text/csv; charset=utf-8"
+        rows = list(csv.DictReader(io.StringIO(response.text)))
+        assert rows == [{k: "" if v is None else str(v) for k, v in item.items()}
+                        for item in shown["items"]]
+    # A product name that a spreadsheet would run is made inert.
+    await session.execute(text("UPDATE products SET name = '=HYPERLINK(1)' WHERE id = :id"),
+                          {"id": uuid.UUID(w.products[SERUM]["id"])})
+    response = await client.get("/api/v1/analytics/top-products",
+                                params={"format": "csv", "sort": "clicks"},
+                                headers=w.shop.account.headers)
+    assert "'=HYPERLINK(1)" in response.text
+    # JSON stays the default, and wins when the client prefers it.
+    response = await client.get("/api/v1/analytics/top-links", headers=w.shop.account.headers
+                                | {"Accept": "application/json, text/csv;q=0.5"})
+    assert response.headers["content-type"] == "application/json"
+    response = await client.get("/api/v1/analytics/breakdown?by=country&format=csv",
+                                headers=w.a.account.headers)
+    assert response.text.splitlines()[0] == "value,clicks,flagged_clicks,share"
+
+
+async def test_time_zone_and_empty_range(client: httpx.AsyncClient,
+                                         session: AsyncSession) -> None:
+    """Days are the caller's: a click at 23:30 UTC on the 9th is on the 10th in Berlin."""
+    w = await world(client)
+    product = await factories.product(client, w.shop.account, program_id=w.program["id"])
+    made = await factories.link(client, w.a.account, program_id=w.program["id"],
+                                product_id=product["id"])
+    await click(session, made, at=datetime(2026, 11, 9, 23, 30, tzinfo=UTC), device="x")
+    day = {"from_date": "2026-11-10", "to_date": "2026-11-10"}
+    berlin = await report(client, w.a.account, "top-products", tz="Europe/Berlin", **day)
+    assert [i["clicks"] for i in berlin["items"]] == [1]
+    assert berlin["tz"] == "Europe/Berlin" and berlin["currency"] == "USD"
+    utc = await report(client, w.a.account, "top-products", **day)
+    assert utc["items"] == []
+    # The day before in New York is still the 9th there: nothing on the 10th.
+    assert (await report(client, w.a.account, "top-links", tz="America/New_York",
+                         **day))["items"] == []
