@@ -337,3 +337,21 @@ async def test_time_zone_and_empty_range(client: httpx.AsyncClient,
     # The day before in New York is still the 9th there: nothing on the 10th.
     assert (await report(client, w.a.account, "top-links", tz="America/New_York",
                          **day))["items"] == []
+
+
+async def test_a_daylight_saving_day_has_23_hours(client: httpx.AsyncClient,
+                                                  session: AsyncSession) -> None:
+    """Berlin's 2026-03-29 runs from 23:00 UTC on the 28th to 22:00 UTC on the 29th."""
+    w = await world(client)
+    product = await factories.product(client, w.shop.account, program_id=w.program["id"])
+    made = await factories.link(client, w.a.account, program_id=w.program["id"],
+                                product_id=product["id"])
+    for at in (datetime(2026, 3, 28, 22, 59, tzinfo=UTC), datetime(2026, 3, 28, 23, 0, tzinfo=UTC),
+               datetime(2026, 3, 29, 21, 59, tzinfo=UTC), datetime(2026, 3, 29, 22, 0, tzinfo=UTC)):
+        await click(session, made, at=at, device=at.isoformat())
+    day = {"from_date": "2026-03-29", "to_date": "2026-03-29", "tz": "Europe/Berlin"}
+    (item,) = (await report(client, w.a.account, "top-links", **day))["items"]
+    assert (item["clicks"], item["unique_clicks"]) == (2, 2)
+    around = {"from_date": "2026-03-28", "to_date": "2026-03-30", "tz": "Europe/Berlin"}
+    (item,) = (await report(client, w.a.account, "top-links", **around))["items"]
+    assert item["clicks"] == 4
