@@ -19,7 +19,7 @@ from skinstack.payouts import sender
 from skinstack.payouts import service as payouts
 from skinstack.payouts.providers import Outcome, Result
 from tests import factories
-from tests.analytics.test_reports_products import (
+from tests.analytics.reports_helpers import (
     END,
     START,
     cents,

@@ -7,8 +7,8 @@ import csv
 import io
 import uuid
 from collections import defaultdict
-from datetime import UTC, datetime, timedelta
-from decimal import ROUND_HALF_UP, Decimal
+from datetime import UTC, datetime
+from decimal import Decimal
 from fractions import Fraction
 from types import SimpleNamespace
 from typing import Any
@@ -18,54 +18,19 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tests import factories
-from tests.commissions.helpers import RECENTLY, largest_remainder, line_refund, send, shop_order
+from tests.analytics.reports_helpers import (
+    END,
+    MASK,
+    SERUM,
+    START,
+    TONER,
+    cents,
+    percent,
+    report,
+    shop_with_sales,
+)
+from tests.commissions.helpers import largest_remainder
 from tests.factories import click, world
-
-CLICKED = RECENTLY - timedelta(minutes=5)
-START = datetime.now(UTC) - timedelta(days=40)
-END = datetime.now(UTC) + timedelta(days=2)
-"""Wider than the reports' default 30 days up to today: everything made here is inside both."""
-
-SERUM, MASK, TONER = "VITC-30", "MASK-1", "TONER-7"
-
-
-def percent(part: int, whole: int) -> str | None:
-    if not whole:
-        return None
-    return str((Decimal(part) * 100 / whole).quantize(Decimal("0.01"), rounding=ROUND_HALF_UP))
-
-
-def cents(minor: int) -> str:
-    return f"{'-' if minor < 0 else ''}{abs(minor) // 100}.{abs(minor) % 100:02d}"
-
-
-async def shop_with_sales(client: httpx.AsyncClient, session: AsyncSession) -> SimpleNamespace:
-    """A store with three products; influencer a links to the serum, b to the mask. a's
-    clicks: four counted and one bot; b's: two. a's order: two serums and a mask, then the
-    mask refunded; b's order: three masks and a toner with an order-level discount."""
-    w = await world(client, commission_percent="15", platform_fee_percent="20")
-    shop = w.shop.account
-    products = {sku: await factories.product(client, shop, external_id=sku, name=f"The {sku}",
-                                             program_id=w.program["id"])
-                for sku in (SERUM, MASK, TONER)}
-    w.products = products
-    w.a.product_link = await factories.link(client, w.a.account, program_id=w.program["id"],
-                                            product_id=products[SERUM]["id"])
-    w.b.product_link = await factories.link(client, w.b.account, program_id=w.program["id"],
-                                            product_id=products[MASK]["id"])
-    subs = [await click(session, w.a.product_link, at=CLICKED - timedelta(minutes=n),
-                        device=f"dev-a{n % 3}") for n in range(4)]
-    await click(session, w.a.product_link, at=CLICKED, device="bot", flags=("bot",))
-    b_subs = [await click(session, w.b.product_link, at=CLICKED - timedelta(minutes=n),
-                          device=f"dev-b{n}") for n in range(2)]
-    a_order = shop_order([(SERUM, 2, "29.99"), (MASK, 1, "9.99")], sub_id=subs[0])
-    await send(client, session, w.shop, "orders/create", a_order)
-    b_order = shop_order([(MASK, 3, "9.99"), (TONER, 1, "15.01")], sub_id=b_subs[0],
-                         order_discount="1.00")
-    await send(client, session, w.shop, "orders/create", b_order)
-    await send(client, session, w.shop, "refunds/create",
-               line_refund(a_order["id"], [(MASK, 1, "9.99")]))
-    return w
 
 
 async def merchant_uuid(session: AsyncSession, w: SimpleNamespace) -> uuid.UUID:
@@ -141,15 +106,6 @@ async def recount_products(session: AsyncSession, merchant_id: uuid.UUID,
     return {str(product): {**f, "revenue": cents(f["revenue"]), "earnings": cents(f["earnings"]),
                            "conversion_rate": percent(f["conversions"], f["clicks"])}
             for product, f in figures.items()}
-
-
-async def report(client: httpx.AsyncClient, account: factories.Account, path: str,
-                 **params: Any) -> dict[str, Any]:
-    params = {"from_date": START.date().isoformat(), "to_date": END.date().isoformat()} | params
-    response = await client.get(f"/api/v1/analytics/{path}", headers=account.headers,
-                                params=params)
-    assert response.status_code == 200, response.text
-    return response.json()
 
 
 def figures_of(items: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
