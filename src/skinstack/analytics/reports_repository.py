@@ -13,6 +13,7 @@ reports_service.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any, Literal, NamedTuple
@@ -86,6 +87,45 @@ def _line_amount(item: str) -> str:
 
 def _in_range(column: str) -> str:
     return f"{column} >= :start AND {column} < :end"
+
+
+LARGEST_REMAINDER = """
+    shared AS (
+        SELECT w.*, (sum(w.weight) OVER (PARTITION BY w.id))::bigint AS whole FROM weighted w
+    ),
+    floored AS (
+        -- In numeric, so that amount x weight cannot overflow; div() and mod() are exact.
+        SELECT s.*, div(s.earned::numeric * s.weight, s.whole) AS floor_share,
+               mod(s.earned::numeric * s.weight, s.whole) AS remainder
+        FROM shared s WHERE s.whole > 0
+    ),
+    ranked AS (
+        SELECT f.*, f.earned - sum(f.floor_share) OVER (PARTITION BY f.id) AS left_over,
+               row_number() OVER (PARTITION BY f.id ORDER BY f.remainder DESC, f.n) AS place
+        FROM floored f
+    ),
+    allocated AS (
+        SELECT r.*, r.floor_share + CASE WHEN r.place <= r.left_over THEN 1 ELSE 0 END AS share
+        FROM ranked r
+    )"""
+"""CTEs splitting each `weighted` row group's `earned` (rows `id, earned, n, weight`, more
+columns carried along) over its rows pro rata to `weight`, as commissions.rules.allocate does:
+each row its share floored, then the units left over one each to the largest remainders, ties
+to the earlier `n`. `allocated.share` is the row's part; a group whose weights are all 0 gets
+no row."""
+
+
+async def allocate(session: AsyncSession, earned: int, weights: Sequence[int]) -> list[int]:
+    """`earned` split over `weights` by LARGEST_REMAINDER, in PostgreSQL (for its tests)."""
+    rows = await session.execute(text(f"""
+        WITH weighted AS (
+            SELECT 1 AS id, CAST(:earned AS bigint) AS earned, n, weight
+            FROM unnest(CAST(:weights AS bigint[])) WITH ORDINALITY AS w(weight, n)
+        ),
+        {LARGEST_REMAINDER}
+        SELECT w.n, coalesce(a.share, 0) FROM weighted w LEFT JOIN allocated a ON a.n = w.n
+        ORDER BY w.n"""), {"earned": earned, "weights": list(weights)})  # noqa: S608
+    return [int(share) for _, share in rows]
 
 
 # --- top products -----------------------------------------------------------------------------
@@ -166,24 +206,10 @@ def _top_products_sql(scope: Scope, sort: ProductSort, program: bool) -> str:
         FROM earning e
         CROSS JOIN LATERAL jsonb_array_elements(e.line_items) WITH ORDINALITY AS line(item, n)
     ),
-    shared AS (
-        -- In numeric, so that amount x weight cannot overflow; div() and mod() are exact.
-        SELECT w.*, (sum(w.weight) OVER (PARTITION BY w.id))::bigint AS whole FROM weighted w
-    ),
-    floored AS (
-        SELECT s.*, div(s.earned::numeric * s.weight, s.whole) AS floor_share,
-               mod(s.earned::numeric * s.weight, s.whole) AS remainder
-        FROM shared s WHERE s.whole > 0
-    ),
-    ranked AS (
-        SELECT f.*, f.earned - sum(f.floor_share) OVER (PARTITION BY f.id) AS left_over,
-               row_number() OVER (PARTITION BY f.id ORDER BY f.remainder DESC, f.n) AS place
-        FROM floored f
-    ),
+    {LARGEST_REMAINDER},
     earned AS (
-        SELECT p.id AS product_id,
-               sum(r.floor_share + CASE WHEN r.place <= r.left_over THEN 1 ELSE 0 END) AS earnings
-        FROM ranked r JOIN products p ON p.merchant_id = r.merchant_id AND p.external_id = r.sku
+        SELECT p.id AS product_id, sum(r.share) AS earnings
+        FROM allocated r JOIN products p ON p.merchant_id = r.merchant_id AND p.external_id = r.sku
         GROUP BY p.id
     ),
     figures AS (
