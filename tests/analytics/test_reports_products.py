@@ -239,7 +239,10 @@ async def test_ownership_roles_and_bad_input(client: httpx.AsyncClient, session:
             ("breakdown", {}, "by"),
             ("top-products", {"currency": "XYZ"}, "currency"),
             ("top-products", {"format": "xml"}, "format"),
-            ("merchant/programs", {"from_date": "2026-13-01"}, "from_date")):
+            ("merchant/programs", {"from_date": "2026-13-01"}, "from_date"),
+            ("top-links", {"to_date": "9999-12-31"}, "to_date"),
+            ("top-links", {"to_date": "0001-01-02"}, "from_date"),
+            ("top-links", {"from_date": "0001-01-01", "to_date": "0001-01-03"}, "from_date")):
         response = await client.get(f"/api/v1/analytics/{path}", params=params,
                                     headers=w.shop.account.headers)
         assert response.status_code == 422, (path, params, response.text)

@@ -95,7 +95,14 @@ def date_range(from_date: date | None, to_date: date | None, tz: str,
     where = zone(tz)
     today = (now or datetime.now(UTC)).astimezone(where).date()
     end = to_date or (max(today, from_date) if from_date else today)
+    if end >= date.max - timedelta(days=1):
+        raise InvalidInput("to_date is out of range.", field="to_date", location="query")
+    if from_date is None and end <= date.min + timedelta(days=DEFAULT_DAYS + 1):
+        raise InvalidInput("from_date is needed this far back.", field="from_date",
+                           location="query")
     start = from_date or end - timedelta(days=DEFAULT_DAYS - 1)
+    if start <= date.min + timedelta(days=1):
+        raise InvalidInput("from_date is out of range.", field="from_date", location="query")
     if end < start:
         raise InvalidInput("to_date is before from_date.", field="to_date", location="query")
     return start, end, where
