@@ -77,6 +77,31 @@ def _attributed_orders(scope: Scope, *, program: bool = False) -> str:
                       AND a.superseded_at IS NULL{credit})"""  # noqa: S608 - no input in it
 
 
+def _credited_orders(program: bool) -> str:
+    """Per order of the merchant placed in range in the currency (test orders never) and per
+    influencer with current credits on it: the influencer's weight (its credits' sum, at most
+    1), the program of its heaviest credit, and its revenue, round_half_up(subtotal x weight)
+    - round_half_up(refunded x weight), refunded being what the order's adjustments took back
+    (an amount NULL is all of it), at most its subtotal. The core's /stats definitions, so
+    that the merchant's per-influencer figures add up to what each influencer sees."""
+    refunded = ("LEAST(c.subtotal, COALESCE((SELECT sum(COALESCE(x.amount, c.subtotal))"
+                " FROM conversion_adjustments x WHERE x.conversion_id = c.id), 0))")
+    return f"""
+        SELECT cr.influencer_id, cr.program_id, c.id,
+               floor(c.subtotal * cr.weight + 0.5)::bigint
+               - floor({refunded} * cr.weight + 0.5)::bigint AS revenue
+        FROM conversions c
+        CROSS JOIN LATERAL (
+            SELECT a.influencer_id, LEAST(sum(a.weight), 1) AS weight,
+                   (array_agg(a.program_id ORDER BY a.weight DESC, a.program_id))[1]
+                       AS program_id
+            FROM attributions a WHERE a.conversion_id = c.id AND a.superseded_at IS NULL
+            GROUP BY a.influencer_id) cr
+        WHERE c.merchant_id = :merchant_id AND {_in_range("c.occurred_at")}
+          AND c.currency = :currency AND NOT c.is_test
+          {"AND cr.program_id = :program_id" if program else ""}"""  # noqa: S608
+
+
 def _line_amount(item: str) -> str:
     """A stored line item's amount after its own discounts (never below zero), as
     commissions.rules.Line.amount."""
@@ -352,7 +377,7 @@ async def merchant_influencers(session: AsyncSession, merchant_id: uuid.UUID, wi
                                *, limit: int, program_id: uuid.UUID | None = None
                                ) -> list[InfluencerRow]:
     """Per influencer with clicks, credited orders or commissions at the merchant in the
-    window: most commissions first."""
+    window (orders and revenue by `_credited_orders`): most commissions first."""
     scope = Scope(merchant_id=merchant_id)
     program = " AND {0}.program_id = :program_id" if program_id is not None else ""
     sql = f"""
@@ -363,14 +388,9 @@ async def merchant_influencers(session: AsyncSession, merchant_id: uuid.UUID, wi
         WHERE {_in_range("k.clicked_at")} AND k.merchant_id = :merchant_id{program.format("k")}
         GROUP BY 1
     ),
-    orders AS ({_attributed_orders(scope, program=program_id is not None)}),
-    credited AS (
-        SELECT DISTINCT a.influencer_id, o.id, o.goods
-        FROM orders o JOIN attributions a ON a.conversion_id = o.id AND a.superseded_at IS NULL
-    ),
     sold AS (
-        SELECT influencer_id, count(*) AS conversions, sum(goods) AS revenue
-        FROM credited GROUP BY 1
+        SELECT influencer_id, count(*) AS conversions, sum(revenue) AS revenue
+        FROM ({_credited_orders(program_id is not None)}) o GROUP BY 1
     ),
     owed AS (
         SELECT m.influencer_id, sum(m.gross_amount - m.reversed_amount) AS commissions
@@ -422,8 +442,8 @@ async def merchant_programs(session: AsyncSession, merchant_id: uuid.UUID, windo
         GROUP BY 1
     ),
     sold AS (
-        SELECT o.program_id, count(*) AS conversions, sum(o.goods) AS revenue
-        FROM ({_attributed_orders(scope)}) o GROUP BY 1
+        SELECT o.program_id, count(*) AS conversions, sum(o.revenue) AS revenue
+        FROM ({_credited_orders(False)}) o GROUP BY 1
     ),
     owed AS (
         SELECT m.program_id, sum(m.gross_amount - m.reversed_amount) AS commissions

@@ -74,9 +74,11 @@ class MerchantInfluencer(BaseModel):
     display_name: str | None
     clicks: int
     flagged_clicks: int
-    conversions: int
-    revenue: str
-    commissions: str
+    conversions: int = Field(description="Orders with a current credit of the influencer.")
+    revenue: str = Field(description="round(subtotal x its weight) less round(refunded x its "
+                                     "weight), per order (as /stats).")
+    commissions: str = Field(description="Gross commission less reversed (what the merchant "
+                                         "owes), reversed commissions excluded.")
     conversion_rate: str | None
 
 

@@ -13,16 +13,21 @@ The figures (one definition each; the SQL is in reports_repository):
 - **clicks**: counted clicks (`clicks.counted`); **flagged_clicks** the others (bots,
   previews, velocity, repeats), shown, never counted. **unique_clicks**: distinct device
   cookies among the counted clicks.
-- **Attributed order**: a conversion in range and currency, neither cancelled nor a test
-  order, with a current (not superseded) credit: for an influencer, a credit of its own; for
-  a merchant, of its orders; for the admin, any.
-- **conversions**: attributed orders (per product: those with the product's SKU on a line;
-  per link: those with a current credit to the link; per influencer: those with one of its
-  current credits). An order credited to two influencers counts, in full, for each.
+- **Attributed order** (top products, top links, the platform's GMV): a conversion in range
+  and currency, neither cancelled nor a test order, with a current (not superseded) credit:
+  for an influencer, a credit of its own; for a merchant, of its orders; for the admin, any.
+- **conversions**: per product, attributed orders with the product's SKU on a line; per link,
+  those with a current credit to the link. Per influencer and per program (the merchant's
+  views) as the core's /stats counts them: orders placed in range in the currency (test
+  orders never) with a current credit of the influencer, one per credited influencer, under
+  the program of its heaviest credit (an order split between two influencers counts for each).
 - **revenue**: per product, the amount of the product's lines after their own discounts
   (unit price x quantity - line discount, as the stored line item says), less the amounts of
-  refund lines with its SKU; per influencer or program, the orders' goods amount (subtotal
-  less discounts; never tax or shipping). Cancelled orders count nothing.
+  refund lines with its SKU; cancelled orders count nothing. Per influencer and per program,
+  the core's /stats definition: round_half_up(subtotal x weight) - round_half_up(refunded x
+  weight) per credited influencer, weight the sum of its current credits (at most 1),
+  refunded what the order's adjustments took back (NULL: all), at most the subtotal.
+  The platform's **gmv**: subtotal - discounts of attributed orders (never tax or shipping).
 - **units**: quantity of the product's lines less quantities on refund lines with its SKU.
 - **earnings** (per product): the influencers' net commission still earned (`net_amount -
   reversed_net`, reversed commissions excluded), allocated over the order's lines pro rata
