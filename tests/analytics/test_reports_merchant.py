@@ -9,8 +9,6 @@ import uuid
 from collections import defaultdict
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
-from fractions import Fraction
-from typing import Any
 
 import httpx
 from sqlalchemy import text
@@ -21,71 +19,16 @@ from skinstack.payouts import service as payouts
 from skinstack.payouts.providers import Outcome, Result
 from tests import factories
 from tests.analytics.reports_helpers import (
-    END,
-    START,
     cents,
     percent,
+    recount_by,
     report,
     shop_with_sales,
+    shown,
 )
-from tests.commissions.helpers import half_up, send, shop_order
+from tests.commissions.helpers import send, shop_order
 from tests.factories import click, world
 from tests.payouts.helpers import earn, make_batch, of, payable
-
-
-async def recount_by(session: AsyncSession, merchant_id: uuid.UUID, key: str
-                     ) -> dict[str, dict[str, Any]]:
-    """Per influencer (`key` = influencer_id) or program (program_id): the merchant's figures
-    recounted in Python from the base rows."""
-    figures: dict[Any, dict[str, int]] = defaultdict(lambda: dict(
-        clicks=0, flagged_clicks=0, conversions=0, revenue=0, commissions=0))
-    for r in await session.execute(text(
-            f"SELECT {key} AS key, counted FROM clicks WHERE merchant_id = :m"  # noqa: S608
-            " AND clicked_at >= :s AND clicked_at < :e"),
-            {"m": merchant_id, "s": START, "e": END}):
-        figures[r.key]["clicks" if r.counted else "flagged_clicks"] += 1
-    orders = {r.id: r for r in await session.execute(text(
-        "SELECT id, subtotal, is_test, currency FROM conversions"
-        " WHERE merchant_id = :m AND occurred_at >= :s AND occurred_at < :e"),
-        {"m": merchant_id, "s": START, "e": END})}
-    taken: dict[Any, int] = defaultdict(int)
-    for r in await session.execute(text(
-            "SELECT conversion_id, amount FROM conversion_adjustments WHERE merchant_id = :m"),
-            {"m": merchant_id}):
-        if r.conversion_id in orders:
-            taken[r.conversion_id] += orders[r.conversion_id].subtotal if r.amount is None \
-                else r.amount
-    credits: dict[tuple, list] = defaultdict(list)
-    for r in await session.execute(text(
-            "SELECT conversion_id, influencer_id, program_id, weight FROM attributions"
-            " WHERE superseded_at IS NULL")):
-        if r.conversion_id in orders:
-            credits[(r.conversion_id, r.influencer_id)].append(r)
-    for (order_id, influencer_id), mine in credits.items():
-        order = orders[order_id]
-        if order.is_test or order.currency != "USD":
-            continue
-        weight = min(Fraction(sum(c.weight for c in mine)), 1)
-        program_id = sorted(mine, key=lambda c: (-c.weight, str(c.program_id)))[0].program_id
-        k = influencer_id if key == "influencer_id" else program_id
-        figures[k]["conversions"] += 1
-        figures[k]["revenue"] += (half_up(order.subtotal * weight)
-                                  - half_up(min(order.subtotal, taken[order_id]) * weight))
-    for r in await session.execute(text(
-            f"SELECT {key} AS key, gross_amount - reversed_amount AS owed FROM commissions"  # noqa: S608
-            " WHERE merchant_id = :m AND status <> 'reversed' AND currency = 'USD'"
-            " AND occurred_at >= :s AND occurred_at < :e"),
-            {"m": merchant_id, "s": START, "e": END}):
-        figures[r.key]["commissions"] += r.owed
-    return {str(k): {**f, "revenue": cents(f["revenue"]), "commissions": cents(f["commissions"]),
-                     "conversion_rate": percent(f["conversions"], f["clicks"])}
-            for k, f in figures.items()}
-
-
-def shown(items: list[dict[str, Any]], key: str) -> dict[str, dict[str, Any]]:
-    fields = ("clicks", "flagged_clicks", "conversions", "revenue", "commissions",
-              "conversion_rate")
-    return {item[key]: {f: item[f] for f in fields} for item in items}
 
 
 async def test_per_influencer_and_per_program(client: httpx.AsyncClient,

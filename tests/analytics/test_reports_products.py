@@ -6,12 +6,9 @@ from __future__ import annotations
 import csv
 import io
 import uuid
-from collections import defaultdict
 from datetime import UTC, datetime
 from decimal import Decimal
-from fractions import Fraction
 from types import SimpleNamespace
-from typing import Any
 
 import httpx
 from sqlalchemy import text
@@ -24,94 +21,17 @@ from tests.analytics.reports_helpers import (
     SERUM,
     START,
     TONER,
-    cents,
+    figures_of,
     percent,
+    recount_products,
     report,
     shop_with_sales,
 )
-from tests.commissions.helpers import largest_remainder
 from tests.factories import click, world
 
 
 async def merchant_uuid(session: AsyncSession, w: SimpleNamespace) -> uuid.UUID:
     return await factories.merchant_id_of(session, w.shop.account)
-
-
-async def recount_products(session: AsyncSession, merchant_id: uuid.UUID,
-                           influencer_id: uuid.UUID | None = None) -> dict[str, dict[str, Any]]:
-    """Per product id, the report's figures recounted in Python from the base rows."""
-    products = {r.external_id: r.id for r in await session.execute(text(
-        "SELECT id, external_id FROM products WHERE merchant_id = :m"), {"m": merchant_id})}
-    figures: dict[Any, dict[str, Any]] = defaultdict(lambda: dict(
-        clicks=0, conversions=0, units=0, revenue=0, earnings=0))
-    for r in await session.execute(text(
-            "SELECT k.influencer_id, l.product_id FROM clicks k JOIN tracking_links l"
-            " ON l.id = k.link_id WHERE k.merchant_id = :m AND k.counted"
-            " AND k.clicked_at >= :s AND k.clicked_at < :e"),
-            {"m": merchant_id, "s": START, "e": END}):
-        if r.product_id and influencer_id in (None, r.influencer_id):
-            figures[r.product_id]["clicks"] += 1
-    credits = defaultdict(set)
-    for r in await session.execute(text(
-            "SELECT conversion_id, influencer_id FROM attributions WHERE superseded_at IS NULL")):
-        credits[r.conversion_id].add(r.influencer_id)
-    orders = {}
-    for r in await session.execute(text(
-            "SELECT id, line_items, status, is_test, currency FROM conversions"
-            " WHERE merchant_id = :m AND occurred_at >= :s AND occurred_at < :e"),
-            {"m": merchant_id, "s": START, "e": END}):
-        if (r.status != "cancelled" and not r.is_test and r.currency == "USD" and credits[r.id]
-                and (influencer_id is None or influencer_id in credits[r.id])):
-            orders[r.id] = r.line_items
-    for lines in orders.values():
-        seen = set()
-        for line in lines:
-            product = products.get(line["sku"])
-            if product is None:
-                continue
-            figures[product]["units"] += line["quantity"]
-            figures[product]["revenue"] += max(
-                line["unit_price"] * line["quantity"] - line["discount"], 0)
-            seen.add(product)
-        for product in seen:
-            figures[product]["conversions"] += 1
-    for r in await session.execute(text(
-            "SELECT conversion_id, line_items FROM conversion_adjustments WHERE kind = 'refund'"
-            " AND merchant_id = :m"), {"m": merchant_id}):
-        if r.conversion_id in orders:
-            for line in r.line_items:
-                if (product := products.get(line["sku"])) is not None:
-                    figures[product]["units"] -= line["quantity"]
-                    figures[product]["revenue"] -= line["amount"]
-    for r in await session.execute(text(
-            "SELECT m.influencer_id, m.net_amount - m.reversed_net AS earned, c.line_items,"
-            " p.excluded_skus FROM commissions m JOIN conversions c ON c.id = m.conversion_id"
-            " JOIN programs p ON p.id = m.program_id WHERE m.merchant_id = :m"
-            " AND m.status <> 'reversed' AND m.currency = 'USD'"
-            " AND m.occurred_at >= :s AND m.occurred_at < :e"),
-            {"m": merchant_id, "s": START, "e": END}):
-        if influencer_id not in (None, r.influencer_id):
-            continue
-        excluded = {sku.strip().lower() for sku in r.excluded_skus}
-        weights = [0 if (line["sku"] or "").strip().lower() in excluded
-                   else max(line["unit_price"] * line["quantity"] - line["discount"], 0)
-                   for line in r.line_items]
-        if not sum(weights):
-            continue
-        shares = largest_remainder(r.earned, [Fraction(r.earned * weight, sum(weights))
-                                              for weight in weights])
-        for line, share in zip(r.line_items, shares, strict=True):
-            if (product := products.get(line["sku"])) is not None:
-                figures[product]["earnings"] += share
-    return {str(product): {**f, "revenue": cents(f["revenue"]), "earnings": cents(f["earnings"]),
-                           "conversion_rate": percent(f["conversions"], f["clicks"])}
-            for product, f in figures.items()}
-
-
-def figures_of(items: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
-    return {item["product_id"]: {k: item[k] for k in (
-        "clicks", "conversions", "units", "revenue", "earnings", "conversion_rate")}
-        for item in items}
 
 
 async def test_top_products_equal_a_recount_for_each_party(client: httpx.AsyncClient,
