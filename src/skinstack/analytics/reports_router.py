@@ -20,6 +20,7 @@ from skinstack.db import DBSession
 from skinstack.errors import Forbidden, InvalidInput, problems, raises
 from skinstack.kit.csvfile import csv_stream
 from skinstack.kit.negotiation import accept_of, prefers_problem
+from skinstack.kit.schemas import Text
 
 router = APIRouter(prefix="/api/v1/analytics", tags=["analytics"])
 
@@ -33,8 +34,8 @@ Limit = Annotated[int, Query(ge=1, le=MAX_LIMIT, description="At most 500.")]
 @raises(InvalidInput)
 async def report_range(
     from_date: date | None = None, to_date: date | None = None,
-    tz: Annotated[str, Query(max_length=64, description="IANA time zone.")] = "UTC",
-    currency: Annotated[str, Query(max_length=3)] = "USD",
+    tz: Annotated[Text, Query(max_length=64, description="IANA time zone.")] = "UTC",
+    currency: Annotated[Text, Query(max_length=3)] = "USD",
 ) -> tuple[schemas.Range, Window]:
     """The days asked for, inclusive, in `tz` (default the last 30 days up to today), and the
     currency whose amounts count."""
