@@ -13,6 +13,8 @@ import httpx
 import pytest
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from skinstack.attribution import service as attribution
+from skinstack.attribution.repository import Range
 from tests import factories
 from tests.analytics.reports_helpers import (
     CLICKED,
@@ -83,3 +85,45 @@ async def test_random_shops_equal_the_recounts(client: httpx.AsyncClient,
                 "clicks": 0, "flagged_clicks": 0, "conversions": 0, "revenue": "0.00",
                 "commissions": "0.00", "conversion_rate": None})
         assert shown(got, key) == expected
+
+
+async def test_split_credits_and_a_reattribution(client: httpx.AsyncClient, sessionmaker,
+                                                 session: AsyncSession) -> None:
+    """A linear split gives each influencer the order (weighted revenue, its own earnings);
+    attributed again as last click, the superseded credit drops out of every figure."""
+    w = await world(client, attribution_model="linear")
+    serum = await factories.product(client, w.shop.account, external_id="S-1",
+                                    program_id=w.program["id"])
+    await click(session, w.a.link, at=CLICKED - timedelta(hours=2), device="dev-split")
+    await click(session, w.b.link, at=CLICKED - timedelta(hours=1), device="dev-split")
+    sub_id = await click(session, w.a.link, at=CLICKED, device="dev-split")
+    payload = shop_order([("S-1", 3, "10.01"), ("OTHER", 1, "5.00")], sub_id=sub_id)
+    await send(client, session, w.shop, "orders/create", payload)
+    merchant_id = await factories.merchant_id_of(session, w.shop.account)
+
+    async def check() -> dict[str, dict]:
+        people = {}
+        for creator in (w.a, w.b):
+            got = await report(client, creator.account, "top-products")
+            assert figures_of(got["items"]) == await recount_products(
+                session, merchant_id, uuid.UUID(creator.id))
+            people[creator.id] = figures_of(got["items"]).get(serum["id"])
+        got = (await report(client, w.shop.account, "merchant/influencers"))["items"]
+        assert shown(got, "influencer_id") == await recount_by(session, merchant_id,
+                                                               "influencer_id")
+        return people | {"merchant": shown(got, "influencer_id")}
+
+    split = await check()
+    assert split[w.a.id]["conversions"] == split[w.b.id]["conversions"] == 1
+    assert split["merchant"][w.a.id]["revenue"] == "23.35"   # 35.03 x 2/3
+    assert split["merchant"][w.b.id]["revenue"] == "11.68"   # 35.03 x 1/3
+    await client.patch(f"/api/v1/programs/{w.program['id']}", headers=w.shop.account.headers,
+                       json={"attribution_model": "last_click"})
+    await session.commit()
+    summary = await attribution.rerun(sessionmaker, Range(program_id=uuid.UUID(w.program["id"])))
+    assert summary.changed == 1
+    moved = await check()
+    assert moved[w.b.id] is None   # nothing of b's: no click on a product link, no credit
+    assert moved[w.a.id]["conversions"] == 1
+    assert moved["merchant"][w.a.id]["revenue"] == "35.03"
+    assert moved["merchant"][w.b.id]["conversions"] == 0
