@@ -1,0 +1,1 @@
+"""Analytics: what every party sees of its clicks, orders and money."""
