@@ -16,18 +16,19 @@ from skinstack.db import DBSession
 from skinstack.errors import InvalidInput, problems
 from skinstack.kit.csvfile import csv_stream
 from skinstack.kit.negotiation import accept_of, prefers_problem
+from skinstack.kit.schemas import Text
 
 router = APIRouter(prefix="/api/v1", tags=["analytics"])
 
 Format = Literal["json", "csv"]
-FromDate = Annotated[str | None, Query(
+FromDate = Annotated[Text | None, Query(
     max_length=40, description="First day (YYYY-MM-DD, in `tz`), or a date and time; default "
                                "30 days before to_date.")]
-ToDate = Annotated[str | None, Query(
+ToDate = Annotated[Text | None, Query(
     max_length=40, description="Last day, included (YYYY-MM-DD, in `tz`), or a date and time, "
                                "excluded; default today.")]
-Tz = Annotated[str, Query(max_length=64, description="IANA time zone, e.g. Europe/Berlin.")]
-Currency = Annotated[str | None, Query(max_length=3, description="ISO 4217; default the "
+Tz = Annotated[Text, Query(max_length=64, description="IANA time zone, e.g. Europe/Berlin.")]
+Currency = Annotated[Text | None, Query(max_length=3, description="ISO 4217; default the "
                                                                 "currency of most orders.")]
 FormatParam = Annotated[Format | None, Query(
     alias="format", description="csv for CSV (also `Accept: text/csv`).")]

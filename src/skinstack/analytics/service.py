@@ -35,8 +35,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import ROUND_HALF_UP, Decimal
+from functools import cache
 from typing import Literal
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo, available_timezones
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -81,11 +82,16 @@ class Window:
         return at.astimezone(self.zone)
 
 
+@cache
+def _zone_names() -> frozenset[str]:
+    return frozenset(available_timezones())
+
+
 def zone_of(name: str) -> ZoneInfo:
-    try:
-        return ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError):
-        raise BadParameter("tz", f"{name[:60]!r} is not a known IANA time zone.") from None
+    """The IANA zone named (only names of the database: never a path or a directory)."""
+    if name not in _zone_names():
+        raise BadParameter("tz", f"{name[:60]!r} is not a known IANA time zone.")
+    return ZoneInfo(name)
 
 
 def _instant(value: str, zone: ZoneInfo, field: str, *, end: bool) -> datetime:
