@@ -380,9 +380,10 @@ async def click_totals(session: AsyncSession, scope: Scope, start: datetime,
     counts = (await session.execute(text(
         f"SELECT COALESCE(sum(counted), 0) AS counted, COALESCE(sum(flagged), 0) AS flagged"
         f" FROM analytics_click_buckets WHERE {where}"), params)).one()
+    # DISTINCT in a subquery: hashed, where count(DISTINCT …) sorts (about twice as fast).
     unique = (await session.execute(text(
-        f"SELECT count(DISTINCT device_id) FROM analytics_click_devices WHERE {where}"),
-        params)).scalar_one()
+        f"SELECT count(*) FROM (SELECT DISTINCT device_id FROM analytics_click_devices"
+        f" WHERE {where}) d"), params)).scalar_one()
     return ClickTotals(int(counts.counted), int(counts.flagged), int(unique))
 
 
@@ -405,7 +406,7 @@ SeriesMetric = Literal["clicks", "unique_clicks", "conversions", "revenue", "ear
 
 _SERIES_SQL = {
     "clicks": ("analytics_click_buckets", "sum(counted)", ""),
-    "unique_clicks": ("analytics_click_devices", "count(DISTINCT device_id)", ""),
+    "unique_clicks": ("analytics_click_devices", "device_id", ""),
     "conversions": ("analytics_money_buckets", "sum(conversions)", ""),
     "revenue": ("analytics_money_buckets", "sum(revenue - revenue_refunded)",
                 "AND currency = :currency"),
@@ -420,13 +421,17 @@ async def series(session: AsyncSession, scope: Scope, metric: SeriesMetric,
     """The metric summed per interval: `bounds` are the intervals' starts and the last one's
     end (UTC, ascending); only buckets in [start, end) count."""
     table, value, extra = _SERIES_SQL[metric]
-    rows = await session.execute(text(f"""
-        SELECT width_bucket(bucket, CAST(:bounds AS timestamptz[])) AS index, {value} AS value
-        FROM {table}
-        WHERE {scope.where()} AND bucket >= :start AND bucket < :end {extra}
-        GROUP BY 1 ORDER BY 1
-    """), {"scope": scope.value, "bounds": list(bounds), "start": start, "end": end,
-           "currency": currency})
+    slot = "width_bucket(bucket, CAST(:bounds AS timestamptz[]))"
+    where = f"{scope.where()} AND bucket >= :start AND bucket < :end {extra}"
+    if metric == "unique_clicks":  # distinct (interval, device) pairs, hashed, then counted
+        sql = (f"SELECT index, count(*) AS value FROM (SELECT DISTINCT {slot} AS index,"
+               f" device_id FROM {table} WHERE {where}) d GROUP BY 1 ORDER BY 1")
+    else:
+        sql = (f"SELECT {slot} AS index, {value} AS value FROM {table} WHERE {where}"
+               f" GROUP BY 1 ORDER BY 1")
+    rows = await session.execute(text(sql), {
+        "scope": scope.value, "bounds": list(bounds), "start": start, "end": end,
+        "currency": currency})
     return [SeriesValue(int(row.index), int(row.value)) for row in rows]
 
 
