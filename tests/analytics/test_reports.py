@@ -213,3 +213,24 @@ async def test_a_year_by_month(client: httpx.AsyncClient, session: AsyncSession)
     assert [p["value"] for p in year["points"]] == [1, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 1]
     got = await stats(client, w.a.account, from_date="2025-01-01", to_date="2025-12-31")
     assert (got["clicks"], got["unique_clicks"]) == (3, 1)  # one device, exactly once
+
+
+async def test_one_program_and_another_partys_program(client: httpx.AsyncClient,
+                                                      session: AsyncSession) -> None:
+    """`program_id` narrows to one program the caller may read; another merchant's program
+    is 404 to a merchant, as everywhere."""
+    w = await world(client)
+    other = await world(client)
+    at = datetime(2026, 5, 4, 10, tzinfo=UTC)
+    await click(session, w.a.link, at=at, device="one")
+    await click(session, other.a.link, at=at, device="two")
+    await service.refresh(session)
+    window = {"from_date": "2026-05-04", "to_date": "2026-05-04"}
+    own = await stats(client, w.shop.account, program_id=w.program["id"], **window)
+    assert own["clicks"] == 1
+    assert (await stats(client, w.a.account, program_id=other.program["id"],
+                        **window))["clicks"] == 0  # its own figures there: none
+    for path, extra in ((STATS, {}), (SERIES, {"metric": "clicks"})):
+        hidden = await client.get(path, headers=w.shop.account.headers,
+                                  params=window | extra | {"program_id": other.program["id"]})
+        assert hidden.status_code == 404 and hidden.json()["code"] == "program_not_found"

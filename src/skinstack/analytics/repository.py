@@ -331,21 +331,28 @@ class Scope:
     column: str | None
     value: uuid.UUID | None
     nothing: bool = False
+    program_id: uuid.UUID | None = None
+    """Only this program's rows (one the reader may read: the service checks)."""
 
     @classmethod
-    def of(cls, reader: Reader) -> Scope:
+    def of(cls, reader: Reader, program_id: uuid.UUID | None = None) -> Scope:
         """The readable() rule of analytics: an influencer its own rows, a merchant those of
         its programs, an admin all; a reader without a profile nothing."""
         if reader.role == Role.admin:
-            return cls(None, None)
+            return cls(None, None, program_id=program_id)
         if reader.role == Role.influencer:
-            return cls("influencer_id", reader.influencer_id, reader.influencer_id is None)
-        return cls("merchant_id", reader.merchant_id, reader.merchant_id is None)
+            return cls("influencer_id", reader.influencer_id, reader.influencer_id is None,
+                       program_id)
+        return cls("merchant_id", reader.merchant_id, reader.merchant_id is None, program_id)
 
     def where(self) -> str:
         if self.nothing:
             return "false"
-        return f"{self.column} = :scope" if self.column else "true"
+        rule = f"{self.column} = :scope" if self.column else "true"
+        return rule + (" AND program_id = :program" if self.program_id else "")
+
+    def params(self, **more: Any) -> dict[str, Any]:
+        return {"scope": self.value, "program": self.program_id, **more}
 
 
 class ClickTotals(NamedTuple):
@@ -375,7 +382,7 @@ class SeriesValue(NamedTuple):
 
 async def click_totals(session: AsyncSession, scope: Scope, start: datetime,
                        end: datetime) -> ClickTotals:
-    params = {"scope": scope.value, "start": start, "end": end}
+    params = scope.params(start=start, end=end)
     where = f"{scope.where()} AND bucket >= :start AND bucket < :end"
     counts = (await session.execute(text(
         f"SELECT COALESCE(sum(counted), 0) AS counted, COALESCE(sum(flagged), 0) AS flagged"
@@ -398,7 +405,7 @@ async def money_totals(session: AsyncSession, scope: Scope, start: datetime,
         FROM analytics_money_buckets
         WHERE {scope.where()} AND bucket >= :start AND bucket < :end
         GROUP BY currency ORDER BY currency
-    """), {"scope": scope.value, "start": start, "end": end})
+    """), scope.params(start=start, end=end))
     return [MoneyTotals(row.currency, *(int(value) for value in row[1:])) for row in rows]
 
 
@@ -429,9 +436,8 @@ async def series(session: AsyncSession, scope: Scope, metric: SeriesMetric,
     else:
         sql = (f"SELECT {slot} AS index, {value} AS value FROM {table} WHERE {where}"
                f" GROUP BY 1 ORDER BY 1")
-    rows = await session.execute(text(sql), {
-        "scope": scope.value, "bounds": list(bounds), "start": start, "end": end,
-        "currency": currency})
+    rows = await session.execute(text(sql), scope.params(
+        bounds=list(bounds), start=start, end=end, currency=currency))
     return [SeriesValue(int(row.index), int(row.value)) for row in rows]
 
 
@@ -443,4 +449,4 @@ async def main_currency(session: AsyncSession, scope: Scope, start: datetime,
         WHERE {scope.where()} AND bucket >= :start AND bucket < :end
         GROUP BY currency ORDER BY sum(conversions) DESC, sum(abs(earnings)) DESC, currency
         LIMIT 1
-    """), {"scope": scope.value, "start": start, "end": end})).scalar_one_or_none()
+    """), scope.params(start=start, end=end))).scalar_one_or_none()

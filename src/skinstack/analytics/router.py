@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterator
 from typing import Annotated, Literal
 
@@ -30,6 +31,8 @@ ToDate = Annotated[Text | None, Query(
 Tz = Annotated[Text, Query(max_length=64, description="IANA time zone, e.g. Europe/Berlin.")]
 Currency = Annotated[Text | None, Query(max_length=3, description="ISO 4217; default the "
                                                                 "currency of most orders.")]
+ProgramId = Annotated[uuid.UUID | None, Query(
+    description="Only this program (404 for one the caller may not read).")]
 FormatParam = Annotated[Format | None, Query(
     alias="format", description="csv for CSV (also `Accept: text/csv`).")]
 CSV = {200: {"content": {"application/json": {}, "text/csv": {}},
@@ -48,16 +51,17 @@ def _csv(rows: Iterator[list[object]], header: tuple[str, ...], name: str) -> St
                              headers={"Content-Disposition": f'attachment; filename="{name}"'})
 
 
-@router.get("/stats", response_model=StatsOut, responses={**CSV, **problems(InvalidInput)})
+@router.get("/stats", response_model=StatsOut,
+            responses={**CSV, **problems(InvalidInput, service.ProgramNotFound)})
 async def get_stats(request: Request, reader: CurrentReader, session: DBSession,
                     from_date: FromDate = None, to_date: ToDate = None, tz: Tz = "UTC",
-                    currency: Currency = None,
+                    currency: Currency = None, program_id: ProgramId = None,
                     format: FormatParam = None) -> StatsOut | StreamingResponse:
     """Influencers their own figures, merchants their programs', admins the platform's, over
     [from_date, to_date] in `tz` (every figure and rate is defined in analytics.service)."""
     span = service.window(tz=tz, from_date=from_date, to_date=to_date)
-    figures = service.stats(session, reader, span, currency=currency)
-    out = StatsOut.model_validate(await figures)
+    out = StatsOut.model_validate(await service.stats(session, reader, span, currency=currency,
+                                                      program_id=program_id))
     if _wants_csv(request, format):
         row = out.model_dump()
         row["other_currencies"] = " ".join(out.other_currencies)
@@ -66,20 +70,20 @@ async def get_stats(request: Request, reader: CurrentReader, session: DBSession,
 
 
 @router.get("/analytics/timeseries", response_model=SeriesOut,
-            responses={**CSV, **problems(InvalidInput)})
+            responses={**CSV, **problems(InvalidInput, service.ProgramNotFound)})
 async def get_timeseries(
     request: Request, reader: CurrentReader, session: DBSession,
     metric: Annotated[SeriesMetric, Query()],
     interval: Annotated[Literal["hour", "day", "week", "month"], Query()] = "day",
     from_date: FromDate = None, to_date: ToDate = None, tz: Tz = "UTC",
-    currency: Currency = None, format: FormatParam = None,
+    currency: Currency = None, program_id: ProgramId = None, format: FormatParam = None,
 ) -> SeriesOut | StreamingResponse:
     """The metric per hour, day, week (from Monday) or month of `tz`, every interval present
     (zero when nothing happened); refunds and reversals lower revenue and earnings where they
     happened. An hourly series covers at most 31 days."""
     span = service.window(tz=tz, from_date=from_date, to_date=to_date)
     series = await service.series(session, reader, span, metric=metric, interval=interval,
-                                  tz=tz, currency=currency)
+                                  tz=tz, currency=currency, program_id=program_id)
     if _wants_csv(request, format):
         return _csv(([point.start.isoformat(), point.value] for point in series.points),
                     ("start", metric), f"{metric}-{interval}.csv")

@@ -31,6 +31,7 @@ Figures (each defined here once; API.md and DECISIONS say the same):
 from __future__ import annotations
 
 import math
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
@@ -44,7 +45,8 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from skinstack.accounts.reader import Reader
 from skinstack.analytics import repository
 from skinstack.analytics.repository import QUARTER, Scope, SeriesMetric
-from skinstack.errors import InvalidInput
+from skinstack.catalog import repository as catalog
+from skinstack.errors import InvalidInput, NotFound
 from skinstack.kit.money import CURRENCIES, exponent, format_minor
 
 Interval = Literal["hour", "day", "week", "month"]
@@ -218,10 +220,27 @@ def _currency(value: str | None) -> str | None:
     return code
 
 
+class ProgramNotFound(NotFound):
+    code = "program_not_found"
+
+    def __init__(self) -> None:
+        super().__init__("No such program.")
+
+
+async def scope_of(session: AsyncSession, reader: Reader,
+                   program_id: uuid.UUID | None) -> Scope:
+    """The reader's rows, of one program if asked: one the reader may read (catalog's
+    readable(): a merchant its own, an influencer the marketplace's, an admin any), else 404."""
+    if program_id is not None and await catalog.get_program_row(
+            session=session, program_id=program_id, reader=reader) is None:
+        raise ProgramNotFound
+    return Scope.of(reader, program_id)
+
+
 async def stats(session: AsyncSession, reader: Reader, span: Window, *,
-                currency: str | None = None) -> Stats:
+                currency: str | None = None, program_id: uuid.UUID | None = None) -> Stats:
     """The caller's figures over the range (see the module's docstring)."""
-    scope = Scope.of(reader)
+    scope = await scope_of(session, reader, program_id)
     wanted = _currency(currency)
     clicks = await repository.click_totals(session, scope, span.start, span.end)
     money = await repository.money_totals(session, scope, span.start, span.end)
@@ -270,12 +289,13 @@ MONEY_METRICS = frozenset({"revenue", "earnings"})
 
 
 async def series(session: AsyncSession, reader: Reader, span: Window, *, metric: SeriesMetric,
-                 interval: Interval, tz: str, currency: str | None = None) -> Series:
+                 interval: Interval, tz: str, currency: str | None = None,
+                 program_id: uuid.UUID | None = None) -> Series:
     """The metric per interval over the range, every interval present (zero when empty)."""
     if interval == "hour" and span.end - span.start > timedelta(days=MAX_HOURLY_DAYS):
         raise BadParameter("interval", f"An hourly series covers at most {MAX_HOURLY_DAYS} "
                                        "days; ask for days.")
-    scope = Scope.of(reader)
+    scope = await scope_of(session, reader, program_id)
     wanted = _currency(currency)
     if metric in MONEY_METRICS and wanted is None:
         wanted = (await repository.main_currency(session, scope, span.start, span.end)
