@@ -5,10 +5,12 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import uuid
 
 import httpx
 import psycopg
 
+from skinstack import migrations
 from skinstack.db import libpq_url
 from tests.conftest import drop_database, fresh_database
 from tests.factories import PASSWORD, login, unique_email
@@ -72,3 +74,38 @@ def test_db_downgrade_and_upgrade(server_url: str) -> None:
         assert _skinstack("db", "upgrade", "head", database_url=url).returncode == 0
     finally:
         drop_database(server_url, name)
+
+
+def test_analytics_rebuild_a_range_then_everything(server_url: str) -> None:
+    """Clicks summed per quarter hour from the base table, for a range and then from scratch;
+    the progress bar goes to the terminal, the summary says how many days."""
+    url = fresh_database(server_url, f"skinstack_cli_analytics_{os.getpid()}")
+    try:
+        migrations.upgrade(url)
+        link, person, program, shop = (str(uuid.uuid4()) for _ in range(4))
+        with psycopg.connect(libpq_url(url), autocommit=True) as conn:
+            for at, device, counted in (("2026-03-01T10:01Z", "d1", True),
+                                        ("2026-03-01T10:14Z", "d1", True),
+                                        ("2026-03-01T10:15Z", "d2", False),
+                                        ("2026-03-05T00:00Z", "d3", True)):
+                conn.execute(
+                    "INSERT INTO clicks (id, clicked_at, link_id, influencer_id, program_id,"
+                    " merchant_id, device_id, counted) VALUES (gen_random_uuid(), %s, %s, %s,"
+                    " %s, %s, %s, %s)", (at, link, person, program, shop, device, counted))
+        ranged = _skinstack("analytics", "rebuild", "--from", "2026-03-01", "--to",
+                            "2026-03-03", database_url=url)
+        assert ranged.returncode == 0, ranged.stderr
+        assert "Rebuilt 2 day(s)" in ranged.stdout + ranged.stderr
+        query = ("SELECT to_char(bucket AT TIME ZONE 'UTC', 'MM-DD HH24:MI'), counted, flagged"
+                 " FROM analytics_click_buckets ORDER BY bucket")
+        with psycopg.connect(libpq_url(url)) as conn:
+            assert conn.execute(query).fetchall() == [("03-01 10:00", 2, 0),
+                                                      ("03-01 10:15", 0, 1)]
+        everything = _skinstack("analytics", "rebuild", database_url=url)
+        assert everything.returncode == 0, everything.stderr
+        with psycopg.connect(libpq_url(url)) as conn:
+            assert conn.execute(query).fetchall() == [
+                ("03-01 10:00", 2, 0), ("03-01 10:15", 0, 1), ("03-05 00:00", 1, 0)]
+            assert conn.execute("SELECT count(*) FROM analytics_click_devices").fetchone() == (2,)
+    finally:
+        drop_database(server_url, f"skinstack_cli_analytics_{os.getpid()}")

@@ -16,6 +16,7 @@ from skinstack import __version__
 from skinstack.accounts.router import router as accounts_router
 from skinstack.accounts.throttle import MemoryLoginThrottle, RedisLoginThrottle
 from skinstack.analytics.reports_router import router as analytics_reports_router
+from skinstack.analytics.router import router as analytics_router
 from skinstack.attribution.router import router as attribution_router
 from skinstack.catalog.router import IMPORT_PATH
 from skinstack.catalog.router import router as catalog_router
@@ -127,6 +128,7 @@ def create_app(settings: Settings | None = None, *, run_worker_in_process: bool 
     app.include_router(payouts_router)
     app.include_router(payout_documents_router)
     app.include_router(analytics_reports_router)
+    app.include_router(analytics_router)
     document_problems(app)
     redirect = RedirectEndpoint(
         country_header=settings.trusted_country_header,

@@ -36,7 +36,8 @@ def test_periodic_jobs_are_scheduled(database_url: str) -> None:
     assert {task.task.name: task.cron for task in registry} == {
         "prune_finished_jobs": "17 3 * * *", "ensure_click_partitions": "7 * * * *",
         "attribute_waiting": "* * * * *", "approve_due_commissions": "*/10 * * * *",
-        "make_monthly_payout_batch": "0 3 1 * *", "follow_payouts": "*/10 * * * *"}
+        "make_monthly_payout_batch": "0 3 1 * *", "follow_payouts": "*/10 * * * *",
+        "refresh_analytics": "* * * * * */20"}
 
 
 async def test_partition_job_makes_months_ahead(database_url: str) -> None:

@@ -1,1 +1,1 @@
-"""Analytics: what every party sees of its clicks, orders and money."""
+"""Analytics: every party's figures (stats, time series) read from rollups the worker keeps."""

@@ -1,6 +1,12 @@
 """ORM models, one module per table; importing this package registers them all."""
 
 from skinstack.models.amazon_tracking_id import AmazonTrackingId
+from skinstack.models.analytics import (
+    AnalyticsClickBucket,
+    AnalyticsClickDevice,
+    AnalyticsMoneyBucket,
+    AnalyticsRefreshState,
+)
 from skinstack.models.attribution import MATCH_TYPES, Attribution
 from skinstack.models.audit_log import AuditLog
 from skinstack.models.base import Base
@@ -53,6 +59,10 @@ __all__ = [
     "PAYOUT_SOURCES",
     "RECALCULABLE",
     "AmazonTrackingId",
+    "AnalyticsClickBucket",
+    "AnalyticsClickDevice",
+    "AnalyticsMoneyBucket",
+    "AnalyticsRefreshState",
     "Attribution",
     "AuditLog",
     "Base",

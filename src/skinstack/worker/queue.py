@@ -52,7 +52,8 @@ def job(*, name: str, queue: str, cron: str | None = None, pass_context: bool = 
 
 
 TASK_MODULES = ("skinstack.webhooks.tasks", "skinstack.attribution.tasks",
-                "skinstack.commissions.tasks", "skinstack.payouts.tasks")
+                "skinstack.commissions.tasks", "skinstack.payouts.tasks",
+                "skinstack.analytics.tasks")
 """Domain modules that declare jobs (imported here, since they import this module)."""
 
 
