@@ -289,21 +289,36 @@ def expected_payouts(data: Data, balances: dict[uuid.UUID, int], settings: Setti
     return expected
 
 
-async def make_batch(url: str, data: Data, settings: Settings, *, dry_run: bool
-                     ) -> tuple[float, uuid.UUID | None, int]:
-    """(seconds, batch id, payouts planned) of one create_batch, committed unless dry."""
+@dataclass
+class BatchRun:
+    seconds: float
+    batch_id: uuid.UUID | None
+    planned: int
+    stages: dict[str, float]
+    """Seconds per stage of create_batch (its `progress` reports), then the commit."""
+
+
+async def make_batch(url: str, data: Data, settings: Settings, *, dry_run: bool) -> BatchRun:
+    """One create_batch, committed unless dry, timed as a whole and by stage."""
     engine = create_engine(url, pool_size=1)
     sessions = create_sessionmaker(engine)
+    marks: list[tuple[str, float]] = []
     try:
         started = time.perf_counter()
         async with sessions() as session:
             batch, plan = await service.create_batch(
                 session, period_start=data.period_start, period_end=data.period_end,
-                settings=settings, by=None, dry_run=dry_run)
+                settings=settings, by=None, dry_run=dry_run,
+                progress=lambda stage: marks.append((stage, time.perf_counter())))
             await session.commit()
-        return time.perf_counter() - started, batch.id if batch else None, len(plan.payouts)
+        ended = time.perf_counter()
     finally:
         await engine.dispose()
+    names = {service.STAGES[0]: "candidates", service.STAGES[1]: "readiness and plan",
+             service.STAGES[2]: "writes", service.STAGES[3]: "commit"}
+    stages = {names[stage]: (marks[index + 1][1] if index + 1 < len(marks) else ended) - at
+              for index, (stage, at) in enumerate(marks)}
+    return BatchRun(ended - started, batch.id if batch else None, len(plan.payouts), stages)
 
 
 def batch_reference(url: str, data: Data) -> tuple[float, int]:
@@ -563,19 +578,21 @@ def main() -> int:
         before = available_balances(url)
         expected = expected_payouts(data, before, settings)
         reference_seconds, reference_rows = batch_reference(url, data)
-        dry_seconds, _, planned = asyncio.run(make_batch(url, data, settings, dry_run=True))
-        seconds, batch_id, made = asyncio.run(make_batch(url, data, settings, dry_run=False))
+        dry = asyncio.run(make_batch(url, data, settings, dry_run=True))
+        run = asyncio.run(make_batch(url, data, settings, dry_run=False))
+        seconds, batch_id, made = run.seconds, run.batch_id, run.planned
         assert batch_id is not None
         met = seconds <= TARGET_BATCH_SECONDS
+        stages = ", ".join(f"{name} {part:.1f} s" for name, part in run.stages.items())
         floor = reference_rows / reference_seconds
         print(f"batch: create_batch {seconds:6.1f} s, {made / seconds:7,.0f} payouts/s "
               f"({made:,} payouts; target ≤ {TARGET_BATCH_SECONDS} s "
-              f"{'met' if met else 'NOT met'})"
+              f"{'met' if met else 'NOT met'})\n       by stage: {stages}"
               f"\n       reference {reference_seconds:6.1f} s, {floor:7,.0f} rows/s "
               "(one SQL INSERT … SELECT GROUP BY of the "
               "available entries: "
               f"{reference_rows:,} rows, no readiness, items or ledger)"
-              f"\n       dry run {dry_seconds:6.1f} s ({planned:,} payouts planned, nothing "
+              f"\n       dry run {dry.seconds:6.1f} s ({dry.planned:,} payouts planned, nothing "
               "written)")
         batch = check_batch(url, batch_id, expected)
         print(f"check: {batch.payouts:,} payouts for {len(expected):,} ready influencers over "

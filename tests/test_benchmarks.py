@@ -154,12 +154,14 @@ async def test_the_payouts_benchmark_pays_each_ready_balance_once_and_sends_each
         expected = payouts.expected_payouts(data, payouts.available_balances(url), settings)
         assert not {data.kinds[i] for i in expected} - payouts.READY
 
-        _, dry, planned = await payouts.make_batch(url, data, settings, dry_run=True)
-        assert dry is None and planned == len(expected) > 0
+        dry = await payouts.make_batch(url, data, settings, dry_run=True)
+        assert dry.batch_id is None and dry.planned == len(expected) > 0
         _, rows = payouts.batch_reference(url, data)
         assert rows >= len(expected)
-        _, batch_id, made = await payouts.make_batch(url, data, settings, dry_run=False)
-        assert batch_id is not None and made == len(expected)
+        run = await payouts.make_batch(url, data, settings, dry_run=False)
+        batch_id = run.batch_id
+        assert batch_id is not None and run.planned == len(expected)
+        assert list(run.stages) == ["candidates", "readiness and plan", "writes", "commit"]
         batch = payouts.check_batch(url, batch_id, expected)
         assert batch.right, batch
 
