@@ -19,7 +19,8 @@ Measured, on the data just loaded (warm cache):
    the advisory lock, the candidates (every unsettled posting on an available balance), the
    readiness of every influencer (decrypting the preferred method's secret), the plan (minimum,
    fees), and the writes: payouts (destination encrypted), items, commissions marked paid, and
-   one `payout` posting each. Seconds and payouts/s; the dry run (the same gathering and plan,
+   one `payout` posting each. Seconds and payouts/s, and by stage (create_batch's `progress`:
+   candidates, readiness and plan, writes, commit); the dry run (the same gathering and plan,
    nothing written) before it. Reference: one SQL `INSERT … SELECT` writing the same payouts'
    rows from a GROUP BY over the approval and reversal entries on the available balances (no
    readiness, no items, no ledger, no commissions marked): the floor of one pass over the data.
