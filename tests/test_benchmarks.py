@@ -1,6 +1,7 @@
 """The benchmarks measure what they say: the attribution benchmark's two figures on a tiny data
 set (attribution alone writes credits and nothing else; the whole chain settles commissions and
-posts them), and its runs' scratch databases (copies start from the same data and go away)."""
+posts them), and its runs' scratch databases (copies start from the same data and go away); the
+payouts benchmark's batch and sending on a small data set, with its checks."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import importlib.util
 import os
 import sys
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from types import ModuleType
 
@@ -15,6 +17,7 @@ import psycopg
 import pytest
 from sqlalchemy import make_url
 
+from skinstack.config import get_settings
 from skinstack.db import libpq_url
 
 BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
@@ -35,6 +38,7 @@ def _load(name: str) -> ModuleType:
 
 bench = _load("attribution")
 scratch = _load("_scratch")
+payouts = _load("payouts")
 
 
 def _exists(server_url: str, name: str) -> bool:
@@ -43,21 +47,29 @@ def _exists(server_url: str, name: str) -> bool:
                             (name,)).fetchone() is not None
 
 
-@pytest.fixture(scope="module")
-def data_set(server_url: str) -> Iterator[tuple[str, str]]:
-    """(URL, program id) of a scratch database with the benchmark's data, 300 clicks over 60
-    devices and 30 orders, on the tests' server."""
+@contextmanager
+def _on_server(server_url: str) -> Iterator[None]:
+    """DATABASE_URL is the tests' server meanwhile (the server _scratch makes its databases
+    on)."""
     before = os.environ.get("DATABASE_URL")
-    os.environ["DATABASE_URL"] = server_url  # the server _scratch makes its databases on
+    os.environ["DATABASE_URL"] = server_url
     try:
-        with scratch.scratch_database("test") as url:
-            yield url, bench.setup(url, clicks=300, devices=60, conversions=30, seed=7)
-        assert not _exists(server_url, make_url(url).database)
+        yield
     finally:
         if before is None:
             del os.environ["DATABASE_URL"]
         else:
             os.environ["DATABASE_URL"] = before
+
+
+@pytest.fixture(scope="module")
+def data_set(server_url: str) -> Iterator[tuple[str, str]]:
+    """(URL, program id) of a scratch database with the benchmark's data, 300 clicks over 60
+    devices and 30 orders, on the tests' server."""
+    with _on_server(server_url):
+        with scratch.scratch_database("test") as url:
+            yield url, bench.setup(url, clicks=300, devices=60, conversions=30, seed=7)
+        assert not _exists(server_url, make_url(url).database)
 
 
 def _counts(url: str) -> tuple[int, int]:
@@ -123,3 +135,40 @@ def test_the_reference_credits_creditable_clicks_only(data_set: tuple[str, str])
                      "WHERE id IN (SELECT click_id FROM conversions)", (bench.FLAG,))
         conn.execute("TRUNCATE reference_attributions")
         assert conn.execute(bench.REFERENCE_ATTRIBUTIONS).rowcount == 0
+
+
+# --- payouts ---------------------------------------------------------------------------------
+
+async def test_the_payouts_benchmark_pays_each_ready_balance_once_and_sends_each_stripe_payout_once(
+        server_url: str) -> None:
+    """The payouts benchmark on 200 influencers and 4,000 commissions: the dry run plans what
+    the batch makes; the batch pays exactly the ready balances over the minimum (the groups
+    that must wait are there and get nothing); sending makes one transfer per Stripe payout on
+    the fake in its own process; the references run."""
+    settings = get_settings()
+    with _on_server(server_url), scratch.scratch_database("test_payouts") as url:
+        data = payouts.setup(url, influencers=200, commissions=4000, seed=7)
+        assert {"no_tax", "cooldown", "under_minimum", "paypal", "ach"} <= set(
+            data.kinds.values())
+        assert data.reversals > 0
+        expected = payouts.expected_payouts(data, payouts.available_balances(url), settings)
+        assert not {data.kinds[i] for i in expected} - payouts.READY
+
+        dry = await payouts.make_batch(url, data, settings, dry_run=True)
+        assert dry.batch_id is None and dry.planned == len(expected) > 0
+        _, rows = payouts.batch_reference(url, data)
+        assert rows >= len(expected)
+        run = await payouts.make_batch(url, data, settings, dry_run=False)
+        batch_id = run.batch_id
+        assert batch_id is not None and run.planned == len(expected)
+        assert list(run.stages) == ["candidates", "readiness and plan", "writes", "commit"]
+        batch = payouts.check_batch(url, batch_id, expected)
+        assert batch.right, batch
+
+        accounts = sorted(data.accounts.values())
+        with payouts.fake_stripe(accounts) as fake_url:
+            sent = await payouts.send(url, batch_id, fake_url, concurrency=4)
+            sending = payouts.check_send(url, batch_id, fake_url)
+            assert await payouts.send_reference(fake_url, accounts, 20, concurrency=4) > 0
+        assert sending.right, sending
+        assert sent.stripe == sending.stripe == sent.counts["paid"] == sending.posts > 0

@@ -8,6 +8,13 @@ payouts' Stripe provider calls through the official SDK:
   transfers is a 400 (saved under the key, as Stripe saves a request that began executing).
 - `GET /v1/transfers?transfer_group=…&destination=…&limit=…&starting_after=…`, newest first.
 - `GET /v1/accounts/{id}`.
+- `GET /_fake/transfers` (not Stripe's; for benchmarks/payouts.py, which runs the fake in a
+  process of its own): every transfer made, by the payout id in its metadata, and how many
+  `POST /v1/transfers` were received.
+
+`python -m tests.fakes.stripe_server --accounts FILE` serves the fake in a process of its own
+with the connected accounts named in FILE (one id a line, transfers active), prints its URL on
+the first line of its output and serves until it is stopped (or its input is closed).
 
 Errors are shaped like Stripe's: `{"error": {"type", "code", "message"}}`.
 
@@ -24,10 +31,12 @@ for the tests' assertions.
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import hashlib
 import itertools
 import json
+import sys
 import threading
 import time
 from collections import deque
@@ -122,7 +131,7 @@ class FakeStripe:
     @contextlib.contextmanager
     def running(cls) -> Iterator[FakeStripe]:
         fake = cls()
-        server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(fake))
+        server = _Server(("127.0.0.1", 0), _handler(fake))
         server.daemon_threads = True
         fake._server = server
         thread = threading.Thread(target=server.serve_forever, name="fake-stripe", daemon=True)
@@ -214,6 +223,8 @@ class FakeStripe:
             return Answer(status, body, extra, None if fault is None else str(fault.kind))
         if method == "GET" and path == "/v1/transfers":
             return Answer(200, self._list_transfers(query))
+        if method == "GET" and path == "/_fake/transfers":
+            return Answer(200, self._record())
         if method == "GET" and path.startswith("/v1/accounts/"):
             account = self.accounts.get(path.removeprefix("/v1/accounts/"))
             if account is None:
@@ -286,6 +297,19 @@ class FakeStripe:
         self.transfers.append(transfer)
         return 200, transfer
 
+    def _record(self) -> dict[str, Any]:
+        """The fake's record for a client in another process: {"posts": POST /v1/transfers
+        received, "transfers": made, "by_payout": {payout id: [[amount, currency,
+        destination], …]}} (a payout paid twice has two entries)."""
+        with self.lock:
+            by_payout: dict[str, list[list[Any]]] = {}
+            for transfer in self.transfers:
+                by_payout.setdefault(transfer["metadata"].get("payout_id", ""), []).append(
+                    [transfer["amount"], transfer["currency"], transfer["destination"]])
+            posts = sum(1 for r in self.requests
+                        if r.method == "POST" and r.path == "/v1/transfers")
+            return {"posts": posts, "transfers": len(self.transfers), "by_payout": by_payout}
+
     def _list_transfers(self, query: dict[str, Any]) -> dict[str, Any]:
         with self.lock:
             found = [t for t in reversed(self.transfers)
@@ -299,9 +323,19 @@ class FakeStripe:
                 "has_more": len(found) > limit}
 
 
+class _Server(ThreadingHTTPServer):
+    request_queue_size = 256
+    """The listen backlog (socketserver's default, 5, makes many clients connecting at once
+    wait for SYN retries)."""
+
+
 def _handler(fake: FakeStripe) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
+        disable_nagle_algorithm = True
+        """The head and the body are two writes: with Nagle's algorithm the body would wait
+        for the client's delayed ACK of the head (~40 ms a request on a kept-alive
+        connection)."""
 
         def log_message(self, format: str, *args: Any) -> None:  # quiet
             pass
@@ -341,3 +375,19 @@ def _handler(fake: FakeStripe) -> type[BaseHTTPRequestHandler]:
     return Handler
 
 
+def main() -> None:
+    parser = argparse.ArgumentParser(description="The fake Stripe server, in its own process.")
+    parser.add_argument("--accounts", help="A file of connected account ids, one a line.")
+    args = parser.parse_args()
+    with FakeStripe.running() as fake:
+        if args.accounts:
+            with open(args.accounts) as accounts:
+                for line in accounts:
+                    if line.strip():
+                        fake.add_account(line.strip())
+        print(fake.url, flush=True)
+        sys.stdin.read()  # until the parent closes our input (or stops us)
+
+
+if __name__ == "__main__":
+    main()

@@ -9,7 +9,9 @@ Per Stripe payout, two short transactions:
    first looked up at the provider (`find`: the transfer of this payout in the batch's transfer
    group), and sent only when the provider has nothing — with the idempotency key
    `payout-{id}`, so even a lost answer cannot make a second transfer. The outcome (paid,
-   or failed with the money back) is recorded in the same transaction as the lock.
+   or failed with the money back) is recorded in the same transaction as the lock. The
+   batch's status (sent, completed) is settled once at the end of the run, not per payout
+   (each settling counts the batch's open payouts).
    A provider that is unavailable leaves the payout `sending` for the next run.
 
 PayPal takes a batch's PayPal payouts in one PayPal batch (`sender_batch_id` = our batch and
@@ -192,7 +194,8 @@ async def _send_transfer(sessionmaker: async_sessionmaker[AsyncSession], payout_
         except Unavailable as exc:
             log.warning("payout %s waits: %s", payout_id, exc.reason)
             return "waiting"
-        await service.apply_outcome(session, outcome, now=now())
+        # The row is ours already; the batch's status is settled once, at the end of the run.
+        await service.record_outcome(session, payout, outcome, now=now(), settle_batch=False)
         await session.commit()
         return outcome.result
 

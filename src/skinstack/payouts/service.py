@@ -217,8 +217,18 @@ async def apply_outcome(session: AsyncSession, outcome: Outcome, *,
     return await _move(session, payout, outcome, now=now or datetime.now(UTC))
 
 
+async def record_outcome(session: AsyncSession, payout: Payout, outcome: Outcome, *,
+                         now: datetime | None = None, settle_batch: bool = True) -> bool:
+    """`apply_outcome` for a payout whose row this transaction already holds locked (the
+    sender's, which need not lock it again). `settle_batch=False` leaves the batch's status to
+    the caller: a sender settles it once at the end of its run instead of after each payout."""
+    assert payout.id == outcome.payout_id
+    return await _move(session, payout, outcome, now=now or datetime.now(UTC),
+                       settle_batch=settle_batch)
+
+
 async def _move(session: AsyncSession, payout: Payout, outcome: Outcome, *,
-                now: datetime) -> bool:
+                now: datetime, settle_batch: bool = True) -> bool:
     target = PayoutStatus(outcome.result)
     current = PayoutStatus(payout.status)
     if target == current or target not in NEXT[current]:
@@ -249,7 +259,7 @@ async def _move(session: AsyncSession, payout: Payout, outcome: Outcome, *,
                                   payout.gross_amount)])
         await repository.release_items(session, payout.id)
     await session.flush()
-    if target in FINAL:
+    if target in FINAL and settle_batch:
         await settle_batch_status(session, payout.batch_id, now=now)
     return True
 
