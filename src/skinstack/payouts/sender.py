@@ -23,7 +23,6 @@ the batch's NACHA file (its trace number is their reference) and `paid` when an 
 from __future__ import annotations
 
 import asyncio
-import logging
 import uuid
 from collections import Counter
 from collections.abc import Callable, Sequence
@@ -31,6 +30,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Protocol
 
+import structlog
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from skinstack.config import Settings
@@ -49,7 +49,7 @@ from skinstack.payouts.providers import (
 )
 from skinstack.payouts.readiness import Destination
 
-log = logging.getLogger(__name__)
+log = structlog.get_logger(__name__)
 
 CLAIMABLE = (PayoutStatus.pending, PayoutStatus.sending)
 
@@ -192,7 +192,7 @@ async def _send_transfer(sessionmaker: async_sessionmaker[AsyncSession], payout_
         try:
             outcome = await _transfer_outcome(provider, transfer, resumed=resumed)
         except Unavailable as exc:
-            log.warning("payout %s waits: %s", payout_id, exc.reason)
+            log.warning("payout_waits", payout_id=str(payout_id), reason=exc.reason)
             return "waiting"
         # The row is ours already; the batch's status is settled once, at the end of the run.
         await service.record_outcome(session, payout, outcome, now=now(), settle_batch=False)
@@ -247,7 +247,7 @@ async def _send_paypal(sessionmaker: async_sessionmaker[AsyncSession], batch_id:
             await session.commit()
             return PayoutStatus.failed
         except (Unavailable, NotConfigured) as exc:
-            log.warning("PayPal batch of %s waits: %s", batch_id, exc.reason)
+            log.warning("paypal_batch_waits", batch_id=str(batch_id), reason=exc.reason)
             return "waiting"
         batch.paypal_batch_id = paypal_batch_id
         for transfer in transfers:
@@ -289,7 +289,7 @@ async def follow_batch(sessionmaker: async_sessionmaker[AsyncSession], batch_id:
         try:
             outcomes = await providers.paypal.batch_outcomes(batch.paypal_batch_id, now=now())
         except ProviderError as exc:
-            log.warning("PayPal batch %s not followed: %s", batch.paypal_batch_id, exc.reason)
+            log.warning("paypal_batch_not_followed", batch_id=str(batch_id), reason=exc.reason)
             return 0
         moved = 0
         for outcome in outcomes:
