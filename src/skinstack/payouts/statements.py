@@ -39,7 +39,7 @@ from datetime import UTC, date, datetime
 from functools import cache
 from importlib import resources
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any
 
 from fontTools.ttLib import TTFont
 from fpdf import FPDF
@@ -48,6 +48,9 @@ from fpdf.enums import XPos, YPos
 from skinstack.kit.csvfile import csv_stream
 from skinstack.kit.money import exponent, format_minor, from_minor
 from skinstack.models import PayoutStatus
+
+if TYPE_CHECKING:
+    from skinstack.payouts.statement_queries import ItemRow, PayoutRow
 
 NO_PRODUCT = "—"
 MISSING_GLYPH = "\N{REPLACEMENT CHARACTER}"
@@ -127,38 +130,6 @@ class Statement:
 
 # --- from the stored rows ---------------------------------------------------------------------
 
-class PayoutFacts(Protocol):
-    """What build() reads of a payout (statement_queries.PayoutRow)."""
-    id: uuid.UUID
-    batch_id: uuid.UUID
-    influencer_id: uuid.UUID
-    display_name: str
-    legal_name: str | None
-    period_start: date
-    period_end: date
-    currency: str
-    payment_method: str
-    destination_hint: str
-    status: str
-    payment_reference: str | None
-    created_at: datetime
-    completed_at: datetime | None
-    failed_reason: str | None
-    gross_amount: int
-    processing_fees: int
-
-
-class ItemFacts(Protocol):
-    """What build() reads of one payout item (statement_queries.ItemRow)."""
-    commission_id: uuid.UUID | None
-    reversal_id: uuid.UUID | None
-    amount: int
-    platform_fee: int
-    order_id: str | None
-    order_at: datetime | None
-    line_items: list[dict[str, Any]] | None
-    reversal_kind: str | None
-    reversal_at: datetime | None
 
 
 def products_of(line_items: Iterable[dict[str, Any]] | None) -> str:
@@ -183,7 +154,7 @@ def _day(moment: datetime | None) -> date:
     return moment.astimezone(UTC).date()
 
 
-def build(payout: PayoutFacts, items: Sequence[ItemFacts]) -> Statement:
+def build(payout: PayoutRow, items: Sequence[ItemRow]) -> Statement:
     """The statement of a payout from its row and its items (StatementMismatch when the stored
     gross disagrees with the items)."""
     commissions: list[CommissionLine] = []
