@@ -132,6 +132,12 @@ def individual_id(payout_id: uuid.UUID) -> str:
     return payout_id.hex[:15].upper()
 
 
+def trace_number(origin_routing: str, sequence: int) -> str:
+    """The n-th entry's trace number: the ODFI's first eight digits and the 7-digit sequence
+    (the payout's reference, given when its batch is sent)."""
+    return origin_routing[:8] + _num(sequence, 7, "entry sequence")
+
+
 def entry_hash(routings: Sequence[str]) -> int:
     """Sum of the 8-digit RDFI routing numbers (without check digit), last 10 digits kept."""
     return sum(int(r[:8]) for r in routings) % 10**10
@@ -205,8 +211,7 @@ def write_file(
             + _alpha(entry.receiver_name, 22)
             + "  "
             + "0"
-            + odfi
-            + _num(sequence, 7, "entry sequence")
+            + trace_number(originator.origin_routing, sequence)
         )
     count = len(entries)
     hash_ = entry_hash([e.routing_number for e in entries])

@@ -23,6 +23,7 @@ from skinstack.models import (
     CommissionStatus,
     Payout,
     PayoutBatch,
+    PayoutMethod,
     PayoutStatus,
     PostingKind,
     Role,
@@ -198,12 +199,17 @@ async def payouts_of(session: AsyncSession, batch_id: uuid.UUID, *, by_id: bool 
     return list(rows.scalars())
 
 
-async def open_payout_ids(session: AsyncSession, batch_id: uuid.UUID, method: str, *,
-                          statuses: Sequence[str]) -> list[uuid.UUID]:
+async def payout_ids_by_method(session: AsyncSession, batch_id: uuid.UUID, *,
+                               statuses: Sequence[str]) -> dict[str, list[uuid.UUID]]:
+    """{method: ids} of the batch's payouts in `statuses`, each list by id."""
     rows = await session.execute(
-        select(Payout.id).where(Payout.batch_id == batch_id, Payout.payment_method == method,
-                                Payout.status.in_(list(statuses))).order_by(Payout.id))
-    return list(rows.scalars())
+        select(Payout.payment_method, Payout.id).where(
+            Payout.batch_id == batch_id, Payout.status.in_(list(statuses)))
+        .order_by(Payout.id))
+    found: dict[str, list[uuid.UUID]] = {method: [] for method in PayoutMethod}
+    for method, payout_id in rows:
+        found[method].append(payout_id)
+    return found
 
 
 async def lock_payout(session: AsyncSession, payout_id: uuid.UUID, *, skip_locked: bool = False

@@ -33,11 +33,11 @@ from typing import Protocol
 import structlog
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from skinstack.config import Settings
+from skinstack.config import Settings, get_settings
 from skinstack.errors import NotFound
 from skinstack.kit import crypto
 from skinstack.models import BatchStatus, Payout, PayoutMethod, PayoutStatus
-from skinstack.payouts import repository, service
+from skinstack.payouts import nacha, repository, service
 from skinstack.payouts.providers import (
     NotConfigured,
     Outcome,
@@ -141,12 +141,10 @@ async def send_batch(sessionmaker: async_sessionmaker[AsyncSession], batch_id: u
             batch.status = BatchStatus.sending
         await session.commit()
     async with sessionmaker() as session:
-        stripe_ids = await repository.open_payout_ids(session, batch_id, PayoutMethod.stripe,
-                                                      statuses=CLAIMABLE)
-        paypal_ids = await repository.open_payout_ids(session, batch_id, PayoutMethod.paypal,
-                                                      statuses=CLAIMABLE)
-        ach_ids = await repository.open_payout_ids(session, batch_id, PayoutMethod.ach,
-                                                   statuses=CLAIMABLE)
+        claimable = await repository.payout_ids_by_method(session, batch_id,
+                                                          statuses=CLAIMABLE)
+    stripe_ids, paypal_ids, ach_ids = (claimable[method] for method in (
+        PayoutMethod.stripe, PayoutMethod.paypal, PayoutMethod.ach))
     gate = asyncio.Semaphore(max(concurrency, 1))
 
     async def one(payout_id: uuid.UUID) -> None:
@@ -261,14 +259,13 @@ async def _file_ach(sessionmaker: async_sessionmaker[AsyncSession], batch_id: uu
                     payout_ids: Sequence[uuid.UUID], *, now: Callable[[], datetime]) -> str:
     """ACH payouts are sent by the file an admin takes to the bank: each gets its trace
     number (the ODFI's first eight digits and its place in the file) and is `sent`."""
-    from skinstack.config import get_settings
-    origin = get_settings().ach_origin_routing[:8]
+    origin = get_settings().ach_origin_routing
     async with sessionmaker() as session:
         # The file lists every ACH payout of the batch by id (service.ach_file): the n-th is
         # the n-th entry, whose trace number nacha.write_file makes the same way.
-        everyone = await repository.open_payout_ids(
-            session, batch_id, PayoutMethod.ach, statuses=tuple(PayoutStatus))
-        trace = {payout_id: f"{origin}{index:07d}"
+        everyone = (await repository.payout_ids_by_method(
+            session, batch_id, statuses=tuple(PayoutStatus)))[PayoutMethod.ach]
+        trace = {payout_id: nacha.trace_number(origin, index)
                  for index, payout_id in enumerate(everyone, start=1)}
         for payout_id in payout_ids:
             if await _claim(session, payout_id, now=now()) is not None:

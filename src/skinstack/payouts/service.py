@@ -40,7 +40,7 @@ from skinstack.models import (
     PayoutStatus,
     PostingKind,
 )
-from skinstack.payouts import repository
+from skinstack.payouts import nacha, repository
 from skinstack.payouts.fees import fee_for, to_minor
 from skinstack.payouts.providers import Outcome, Result
 from skinstack.payouts.readiness import Destination, Readiness, Waiting, readiness_many
@@ -349,8 +349,6 @@ async def ach_file(session: AsyncSession, batch_id: uuid.UUID, *, settings: Sett
     """The batch's NACHA file: every ACH payout, in the order their trace numbers were given
     (by payout id), made the same on every download (its time is when the first was sent).
     Refused until the batch's ACH payouts are sent."""
-    from skinstack.payouts import nacha
-
     payouts = [payout for payout in await repository.payouts_of(session, batch_id, by_id=True)
                if payout.payment_method == PayoutMethod.ach]
     if not payouts:
