@@ -203,3 +203,40 @@ async def test_an_item_added_through_the_orm_keeps_its_database_id(
     session.add(copy)
     await session.flush()
     assert isinstance(copy.id, int) and copy.id > item.id
+
+
+async def test_hostile_input_gets_problems_never_a_500(
+        client: httpx.AsyncClient, session: AsyncSession, admin: Account) -> None:
+    w = await world(client, approval_delay_days=0)
+    await earn(client, session, w, w.a, "500.00")
+    await payable(session, w.a)   # Stripe: a payout an admin cannot confirm
+    (made,) = of(await make_batch(client, admin), w.a)
+    for body, field in (({"period_start": "2026-11-31", "period_end": "2026-12-01"},
+                         "period_start"),
+                        ({"period_start": "2026-11-01\u0000", "period_end": "2026-11-30"},
+                         "period_start"),
+                        ({"period_start": "2025-01-01", "period_end": "2026-11-30"},
+                         "period_start"),
+                        ({"period_start": "2026-11-01", "period_end": "2026-11-30",
+                          "dry_run": "perhaps"}, "dry_run"),
+                        ({"period_start": "2026-11-01", "period_end": "2026-11-30",
+                          "surprise": 1}, "surprise")):
+        response = await client.post("/api/v1/payouts/batches", headers=admin.headers,
+                                     json=body)
+        assert response.status_code == 422, (body, response.text)
+        assert response.headers["content-type"] == "application/problem+json"
+        assert field in {error["field"] for error in response.json()["errors"]}
+    missing = uuid.uuid4()
+    for method, path in (("GET", f"/api/v1/payouts/batches/{missing}"),
+                         ("POST", f"/api/v1/payouts/batches/{missing}/send"),
+                         ("GET", f"/api/v1/payouts/batches/{missing}/ach"),
+                         ("POST", f"/api/v1/payouts/{missing}/confirm"),
+                         ("GET", f"/api/v1/payouts/{missing}")):
+        assert (await client.request(method, path, headers=admin.headers)).status_code == 404
+    assert (await client.get("/api/v1/payouts/batches/not-an-id",
+                             headers=admin.headers)).status_code == 404
+    assert (await client.get("/api/v1/payouts?status=lost", headers=admin.headers)
+            ).status_code == 422
+    refused = await client.post(f"/api/v1/payouts/{made['id']}/confirm", headers=admin.headers)
+    assert (refused.status_code, refused.json()["code"]) == (409, "payout_not_confirmable")
+    assert (await client.get("/api/v1/payouts/upcoming")).status_code == 401
