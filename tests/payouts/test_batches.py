@@ -13,8 +13,8 @@ from skinstack.ledger import service as ledger
 from skinstack.models import Payout, PayoutItem
 from skinstack.payouts import sender, service
 from skinstack.payouts.providers import Outcome, Result, Transfer
-from tests.commissions.helpers import ledger_totals, of_order, send
-from tests.factories import Account, world
+from tests.commissions.helpers import ledger_totals, of_order, send, shop_order
+from tests.factories import Account, click, world
 from tests.payouts.helpers import earn, held, make_batch, of, payable
 
 
@@ -67,14 +67,29 @@ async def test_what_waits_rolls_over_and_says_why(
 
     upcoming = await client.get("/api/v1/payouts/upcoming", headers=w.a.account.headers)
     assert upcoming.json() == [{
-        "currency": "USD", "available": "12.00", "next_amount": "12.00", "minimum": "50.00",
-        "ready": False, "waiting_for": ["minimum"], "ready_at": None}]
+        "currency": "USD", "available": "12.00", "next_amount": "12.00", "pending": "0.00",
+        "minimum": "50.00", "ready": False, "waiting_for": ["minimum"], "ready_at": None}]
     await earn(client, session, w, w.a, "400.00")           # 12.00 + 48.00 = 60.00
     ready = (await client.get("/api/v1/payouts/upcoming", headers=w.a.account.headers)).json()
     assert (ready[0]["next_amount"], ready[0]["ready"], ready[0]["waiting_for"]) == (
         "60.00", True, [])
     (made,) = of(await make_batch(client, admin), w.a)
     assert (made["gross_amount"], made["commission_count"]) == ("60.00", 2)
+
+
+async def test_upcoming_shows_what_is_earned_before_it_is_approved(
+        client: httpx.AsyncClient, session: AsyncSession) -> None:
+    w = await world(client, approval_delay_days=30)
+    assert (await client.get("/api/v1/payouts/upcoming", headers=w.a.account.headers)
+            ).json() == []
+    sub_id = await click(session, w.a.link, at=datetime.now(UTC) - timedelta(minutes=5))
+    await send(client, session, w.shop, "orders/create",
+               shop_order([("A", 1, "500.00")], sub_id=sub_id, at=datetime.now(UTC)))
+    (usd,) = (await client.get("/api/v1/payouts/upcoming", headers=w.a.account.headers)
+              ).json()
+    assert (usd["pending"], usd["available"], usd["next_amount"], usd["ready"]) == (
+        "60.00", "0.00", "0.00", False)
+    assert usd["waiting_for"][0] == "minimum"
 
 
 async def test_a_replaced_destination_waits_for_the_cooldown(

@@ -213,7 +213,8 @@ async def upcoming(influencer: CurrentInfluencer, session: DBSession) -> list[Up
 
         result.append(UpcomingOut(
             currency=next_.currency, available=money(next_.available),
-            next_amount=money(next_.unsettled), minimum=money(next_.minimum), ready=next_.ready,
+            next_amount=money(next_.unsettled), pending=money(next_.pending),
+            minimum=money(next_.minimum), ready=next_.ready,
             waiting_for=list(next_.waiting_for), ready_at=next_.ready_at))
     return result
 

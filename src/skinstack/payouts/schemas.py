@@ -103,6 +103,8 @@ class UpcomingOut(Output):
     """The influencer's available balance (the ledger's)."""
     next_amount: str
     """What the next batch would pay, before the processing fee."""
+    pending: str
+    """Earned but not approved yet: paid in a batch after its approval."""
     minimum: str
     ready: bool
     waiting_for: list[str]

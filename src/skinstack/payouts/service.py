@@ -299,6 +299,8 @@ class Upcoming:
     """The influencer's available balance in the ledger (minor units)."""
     unsettled: int
     """What the next batch would pay (postings booked so far not settled by a live payout)."""
+    pending: int
+    """Earned but not approved yet (the ledger's pending balance): paid once approved."""
     minimum: int
     ready: bool
     waiting_for: tuple[Waiting, ...]
@@ -307,10 +309,13 @@ class Upcoming:
 
 async def upcoming(session: AsyncSession, influencer_id: uuid.UUID, *, settings: Settings,
                    now: datetime | None = None) -> list[Upcoming]:
-    """Per currency: what the influencer would be paid next, and what it waits for."""
+    """Per currency the influencer has earned in (pending, available or unsettled): what it
+    would be paid next, and what that waits for."""
     now = now or datetime.now(UTC)
     totals = await repository.unsettled_of(session, influencer_id, end=now)
-    balances = await ledger.balances(session, [ledger.influencer_available(influencer_id)])
+    available = ledger.influencer_available(influencer_id)
+    pending = ledger.influencer_pending(influencer_id)
+    balances = await ledger.balances(session, [available, pending])
     readiness = (await readiness_many(session, [influencer_id], settings=settings, now=now)
                  ).get(influencer_id)
     by_currency = {total.currency: total for total in totals}
@@ -327,9 +332,9 @@ async def upcoming(session: AsyncSession, influencer_id: uuid.UUID, *, settings:
         ready_at = batch_plan.rolled_over[0].ready_at if batch_plan.rolled_over else None
         result.append(Upcoming(
             currency=currency,
-            available=balances.get((ledger.influencer_available(influencer_id), currency), 0),
-            unsettled=amount, minimum=minimum(currency, settings), ready=not waiting,
-            waiting_for=waiting, ready_at=ready_at))
+            available=balances.get((available, currency), 0), unsettled=amount,
+            pending=balances.get((pending, currency), 0), minimum=minimum(currency, settings),
+            ready=not waiting, waiting_for=waiting, ready_at=ready_at))
     return result
 
 
